@@ -1,0 +1,79 @@
+"""Configuration, read once at the edge and passed down.
+
+Precedence, lowest first: defaults, ``MLOOP_*`` environment variables, ``mloop.toml`` in the
+working folder, then keyword arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Where mloop keeps its data and how it behaves.
+
+    Attributes:
+        home: the folder of the embedded default (``MLOOP_HOME``, default ``./.mloop``).
+        tracking_uri: ``sqlite:///...``, ``postgresql://...`` or ``http(s)://host:port``
+            (``MLOOP_TRACKING_URI``); defaults to ``sqlite:///<home>/mloop.db``.
+        artifacts: a folder or an fsspec URL for artifacts (``MLOOP_ARTIFACTS``); defaults to
+            ``<home>/artifacts``.
+        token: the API token sent to a shared server (``MLOOP_TOKEN``); never logged.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLOOP_", toml_file="mloop.toml", extra="ignore", frozen=True
+    )
+
+    home: Path = Path(".mloop")
+    tracking_uri: str = ""
+    artifacts: str = ""
+    token: SecretStr | None = None
+    # Asynchronous logging: a batch is written when it holds this many points or is this old.
+    log_batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
+    log_batch_wait_ms: int = Field(default=200, ge=0, le=60_000)
+    # Back-pressure: a log call blocks while this many operations wait to be written.
+    log_queue_size: int = Field(default=500_000, ge=1_000)
+    # With an HTTP store, how often the spool of unsent batches is retried.
+    spool_retry_s: float = Field(default=2.0, gt=0)
+    http_timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        home = self.home.expanduser()
+        object.__setattr__(self, "home", home)
+        if not self.tracking_uri:
+            object.__setattr__(self, "tracking_uri", f"sqlite:///{home.resolve() / 'mloop.db'}")
+        if not self.artifacts:
+            object.__setattr__(self, "artifacts", str((home / "artifacts").resolve()))
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, TomlConfigSettingsSource(settings_cls), env_settings)
+
+    @property
+    def is_http(self) -> bool:
+        """True when the tracking URI names a shared server."""
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings from the environment and ``mloop.toml``; ``None`` overrides are ignored."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

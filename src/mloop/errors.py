@@ -1,0 +1,205 @@
+"""Every error mloop raises, in one tree.
+
+::
+
+    MloopError
+    ├── InvalidArgument (ValueError)              bad input: a name, a value, a filter   -> 422
+    ├── NotFound (LookupError)                    an id or a name that does not exist    -> 404
+    ├── Conflict                                  the request contradicts stored state   -> 409
+    │   └── AlreadyExists
+    ├── Unauthorized (PermissionError)            no or bad credentials                  -> 401
+    ├── Forbidden (PermissionError)               credentials without the needed role    -> 403
+    ├── PayloadTooLarge (InvalidArgument)         a body or a value over its limit       -> 413
+    ├── StoreError                                the metadata or artifact store failed
+    │   ├── StoreUnavailable (ConnectionError)    cannot reach the database or server    -> 503
+    │   └── MigrationError                        the schema cannot be brought up to date
+    ├── TrackingError
+    │   ├── ExperimentNotFound (NotFound)
+    │   ├── ExperimentAlreadyExists (AlreadyExists)
+    │   ├── RunNotFound (NotFound)
+    │   ├── ParamConflict (Conflict)              a param logged again with another value
+    │   ├── InvalidFilter (InvalidArgument)       a search filter that does not parse
+    │   ├── NoActiveRun (RuntimeError)
+    │   └── LoggingFailed                         an asynchronous write failed; raised at the next call
+    └── ArtifactError
+        ├── ArtifactNotFound (NotFound, FileNotFoundError)
+        └── UnsafeArtifactPath (InvalidArgument)  a path that would leave the run's artifact root
+
+The generic classes (``NotFound``, ``InvalidArgument``, ...) carry the meaning that the server maps
+to an HTTP status; the domain classes say where the error came from. Each specific error also
+inherits a built-in exception, so ``except LookupError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AlreadyExists",
+    "ArtifactError",
+    "ArtifactNotFound",
+    "Conflict",
+    "ExperimentAlreadyExists",
+    "ExperimentNotFound",
+    "Forbidden",
+    "InvalidArgument",
+    "InvalidFilter",
+    "LoggingFailed",
+    "MigrationError",
+    "MloopError",
+    "NoActiveRun",
+    "NotFound",
+    "ParamConflict",
+    "PayloadTooLarge",
+    "RunNotFound",
+    "StoreError",
+    "StoreUnavailable",
+    "TrackingError",
+    "Unauthorized",
+    "UnsafeArtifactPath",
+]
+
+
+class MloopError(Exception):
+    """Root of every error mloop raises.
+
+    Args:
+        message: what was wrong and, where it helps, what to do about it.
+        details: machine-readable context (ids, positions, column names), sent to HTTP clients.
+    """
+
+    code: str = "MLOOP_ERROR"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only details survive pickling (errors cross process and Ray boundaries).
+        return (_rebuild, (type(self), self.message, self.details))
+
+
+def _rebuild(cls: type[MloopError], message: str, details: Any) -> MloopError:
+    return cls(message, details=details)
+
+
+class InvalidArgument(MloopError, ValueError):
+    """An argument or a request body is not acceptable."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class NotFound(MloopError, LookupError):
+    """Something named by id or name does not exist."""
+
+    code = "NOT_FOUND"
+
+
+class Conflict(MloopError):
+    """The request contradicts what is already stored."""
+
+    code = "CONFLICT"
+
+
+class AlreadyExists(Conflict):
+    """Something with that name or id exists already."""
+
+    code = "ALREADY_EXISTS"
+
+
+class Unauthorized(MloopError, PermissionError):
+    """No credentials, or credentials that are not valid."""
+
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(MloopError, PermissionError):
+    """Valid credentials without the role the action needs."""
+
+    code = "FORBIDDEN"
+
+
+class PayloadTooLarge(InvalidArgument):
+    """A request body or a single value is larger than its limit."""
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class StoreError(MloopError):
+    """The metadata store or the artifact store failed."""
+
+    code = "STORE_ERROR"
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The database or the tracking server cannot be reached (retrying may help)."""
+
+    code = "UNAVAILABLE"
+
+
+class MigrationError(StoreError):
+    """The database schema cannot be brought to the version this mloop needs."""
+
+    code = "MIGRATION_ERROR"
+
+
+class TrackingError(MloopError):
+    """Base of errors from experiment tracking."""
+
+    code = "TRACKING_ERROR"
+
+
+class ExperimentNotFound(TrackingError, NotFound):
+    code = "EXPERIMENT_NOT_FOUND"
+
+
+class ExperimentAlreadyExists(TrackingError, AlreadyExists):
+    code = "EXPERIMENT_ALREADY_EXISTS"
+
+
+class RunNotFound(TrackingError, NotFound):
+    code = "RUN_NOT_FOUND"
+
+
+class ParamConflict(TrackingError, Conflict):
+    """A param was logged again with a different value; params are immutable."""
+
+    code = "PARAM_CONFLICT"
+
+
+class InvalidFilter(TrackingError, InvalidArgument):
+    """A search filter or order-by clause does not parse; ``details`` holds the position."""
+
+    code = "INVALID_FILTER"
+
+
+class NoActiveRun(TrackingError, RuntimeError):
+    """A fluent call that needs an active run was made outside ``mloop.start_run()``."""
+
+    code = "NO_ACTIVE_RUN"
+
+
+class LoggingFailed(TrackingError):
+    """An asynchronous write failed; the cause is chained as ``__cause__``."""
+
+    code = "LOGGING_FAILED"
+
+
+class ArtifactError(MloopError):
+    """Base of errors from the artifact store."""
+
+    code = "ARTIFACT_ERROR"
+
+
+class ArtifactNotFound(ArtifactError, NotFound, FileNotFoundError):
+    code = "ARTIFACT_NOT_FOUND"
+
+
+class UnsafeArtifactPath(ArtifactError, InvalidArgument):
+    """An artifact path that is absolute, contains ``..`` or leaves the root through a link."""
+
+    code = "UNSAFE_ARTIFACT_PATH"

@@ -1,0 +1,420 @@
+"""The ``Store`` interface: one contract, two transports (SQL directly, or REST over HTTP).
+
+Each public method validates its arguments, then calls a private hook that a store implements
+(``create_run`` calls ``_create_run``). Domain code talks to this class only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from mloop._core import (
+    validate_experiment_name,
+    validate_key,
+    validate_metric_value,
+    validate_param_value,
+    validate_run_name,
+    validate_tag_value,
+)
+from mloop.errors import InvalidArgument
+from mloop.store._entities import (
+    ArtifactInfo,
+    Experiment,
+    Metric,
+    MetricHistory,
+    Run,
+    RunInfo,
+    RunsPage,
+    RunStatus,
+    ViewType,
+)
+
+MAX_RESULTS = 50_000
+MAX_BATCH_METRICS = 1_000_000
+MAX_BATCH_PARAMS = 10_000
+MAX_BATCH_TAGS = 10_000
+_INT64 = 2**63
+
+
+def _check_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise InvalidArgument(f"{what} must be a non-empty string of at most 64 characters")
+    return value
+
+
+def _check_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+        raise InvalidArgument(f"{what} must be a 64-bit integer, got {value!r:.40}")
+    return value
+
+
+def normalize_metrics(metrics: Iterable[Any]) -> list[Metric]:
+    """Validate metric points given as :class:`Metric` or ``(key, value, step, timestamp)``."""
+    out: list[Metric] = []
+    append = out.append
+    for i, m in enumerate(metrics):
+        try:
+            key, value, step, ts = m
+        except (TypeError, ValueError):
+            raise InvalidArgument(
+                f"metric #{i} must be (key, value, step, timestamp), got {m!r:.60}"
+            ) from None
+        key = validate_key(key, "metric key")
+        append(
+            Metric(
+                key,
+                validate_metric_value(key, value),
+                _check_int(step, f"step of metric {key!r}"),
+                _check_int(ts, f"timestamp of metric {key!r}"),
+            )
+        )
+    if len(out) > MAX_BATCH_METRICS:
+        raise InvalidArgument(f"a batch holds at most {MAX_BATCH_METRICS} metric points")
+    return out
+
+
+def _normalize_mapping(
+    items: Mapping[str, Any] | None, what: str, limit: int, check_value: Any
+) -> dict[str, str]:
+    if not items:
+        return {}
+    if not isinstance(items, Mapping):
+        raise InvalidArgument(f"{what}s must be a mapping of key to value")
+    if len(items) > limit:
+        raise InvalidArgument(f"a batch holds at most {limit} {what}s, got {len(items)}")
+    return {validate_key(k, f"{what} key"): check_value(k, v) for k, v in items.items()}
+
+
+class Store(ABC):
+    """Metadata and artifacts of experiments and runs.
+
+    Implementations: :class:`~mloop.store.SqlStore` (SQLite or PostgreSQL, plus an artifact
+    store) and :class:`~mloop.store.HttpStore` (a shared ``mloop server``). Both pass one
+    contract test suite.
+    """
+
+    #: a short description of where the data lives, for messages and ``mloop --json`` output
+    uri: str
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    def create_experiment(
+        self,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        artifact_location: str | None = None,
+    ) -> Experiment:
+        """Create an experiment.
+
+        Raises:
+            ExperimentAlreadyExists: an experiment (active or deleted) has that name.
+        """
+        name = validate_experiment_name(name)
+        tag_map = _normalize_mapping(tags, "tag", MAX_BATCH_TAGS, validate_tag_value)
+        return self._create_experiment(name, tag_map, artifact_location)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """Raises: ExperimentNotFound."""
+        return self._get_experiment(_check_id(str(experiment_id), "experiment id"))
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        """Raises: ExperimentNotFound."""
+        return self._get_experiment_by_name(validate_experiment_name(name))
+
+    def list_experiments(self, view: ViewType | str = ViewType.ACTIVE) -> list[Experiment]:
+        """Experiments by name; ``view`` is ``active``, ``deleted`` or ``all``."""
+        return self._list_experiments(_view(view))
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
+        """Raises: ExperimentNotFound, ExperimentAlreadyExists."""
+        return self._rename_experiment(
+            _check_id(str(experiment_id), "experiment id"), validate_experiment_name(new_name)
+        )
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete an experiment and hide its runs; :meth:`restore_experiment` undoes it."""
+        self._set_experiment_stage(_check_id(str(experiment_id), "experiment id"), "deleted")
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Bring back a soft-deleted experiment."""
+        self._set_experiment_stage(_check_id(str(experiment_id), "experiment id"), "active")
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        key = validate_key(key, "tag key")
+        self._set_experiment_tag(
+            _check_id(str(experiment_id), "experiment id"), key, validate_tag_value(key, value)
+        )
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        start_time: int | None = None,
+        tags: Mapping[str, str] | None = None,
+        user: str = "",
+    ) -> Run:
+        """Start a run in state RUNNING.
+
+        Raises:
+            ExperimentNotFound: no active experiment with that id.
+            RunNotFound: ``parent_run_id`` names no run.
+        """
+        return self._create_run(
+            _check_id(str(experiment_id), "experiment id"),
+            run_name=None if run_name is None else validate_run_name(run_name),
+            parent_run_id=None
+            if parent_run_id is None
+            else _check_id(parent_run_id, "parent run id"),
+            start_time=None if start_time is None else _check_int(start_time, "start_time"),
+            tags=_normalize_mapping(tags, "tag", MAX_BATCH_TAGS, validate_tag_value),
+            user=str(user)[:256],
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        """Raises: RunNotFound."""
+        return self._get_run(_check_id(run_id, "run id"))
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        """Change a run's status, end time or name."""
+        try:
+            status_v = None if status is None else RunStatus(status)
+        except ValueError:
+            raise InvalidArgument(
+                f"status must be one of {', '.join(s.value for s in RunStatus)}, got {status!r}"
+            ) from None
+        return self._update_run(
+            _check_id(run_id, "run id"),
+            status=status_v,
+            end_time=None if end_time is None else _check_int(end_time, "end_time"),
+            run_name=None if run_name is None else validate_run_name(run_name),
+        )
+
+    def delete_run(self, run_id: str) -> None:
+        self._set_run_stage(_check_id(run_id, "run id"), "deleted")
+
+    def restore_run(self, run_id: str) -> None:
+        self._set_run_stage(_check_id(run_id, "run id"), "active")
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[Metric | Sequence[Any]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write metric points, params and tags of one run in one transaction.
+
+        Raises:
+            RunNotFound: no such run.
+            ParamConflict: a param exists with another value (nothing of the batch is written).
+        """
+        self._log_batch(
+            _check_id(run_id, "run id"),
+            normalize_metrics(metrics),
+            _normalize_mapping(params, "param", MAX_BATCH_PARAMS, validate_param_value),
+            _normalize_mapping(tags, "tag", MAX_BATCH_TAGS, validate_tag_value),
+        )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Raises: RunNotFound, or NotFound when the run has no such tag."""
+        self._delete_tag(_check_id(run_id, "run id"), validate_key(key, "tag key"))
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        """Every point of one metric, ordered by step then timestamp. Raises: RunNotFound."""
+        return self._get_metric_history(_check_id(run_id, "run id"), validate_key(key))
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | str | None = None,
+        filter: str = "",
+        order_by: Sequence[str] | str = (),
+        max_results: int = 100,
+        page_token: str | None = None,
+        view: ViewType | str = ViewType.ACTIVE,
+    ) -> RunsPage:
+        """Find runs with the filter language, compiled to SQL.
+
+        Example::
+
+            store.search_runs(["1"], "metrics.auc > 0.9 and params.model = 'lgbm'",
+                              order_by="metrics.auc desc", max_results=10)
+
+        Raises:
+            InvalidFilter: the filter or an order-by clause does not parse (names the position).
+        """
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        ids = [_check_id(str(e), "experiment id") for e in (experiment_ids or [])]
+        if isinstance(order_by, str):
+            order_by = [order_by] if order_by.strip() else []
+        if not isinstance(filter, str):
+            raise InvalidArgument("filter must be a string")
+        if isinstance(max_results, bool) or not isinstance(max_results, int):
+            raise InvalidArgument("max_results must be an integer")
+        if not 1 <= max_results <= MAX_RESULTS:
+            raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS}")
+        return self._search_runs(ids, filter, list(order_by), max_results, page_token, _view(view))
+
+    # -- artifacts -----------------------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, local_path: str | Path, artifact_path: str | None = None
+    ) -> list[ArtifactInfo]:
+        """Copy a file or a folder under the run's artifact root; returns what was stored,
+        with the sha256 of every file.
+
+        Raises:
+            UnsafeArtifactPath: ``artifact_path`` is absolute or leaves the root.
+            FileNotFoundError: ``local_path`` does not exist.
+        """
+        local = Path(local_path)
+        if not local.exists():
+            raise InvalidArgument(f"no such file or folder: {str(local)!r}")
+        return self._log_artifact(_check_id(run_id, "run id"), local, artifact_path or "")
+
+    def put_artifact(self, run_id: str, path: str, stream: IO[bytes]) -> ArtifactInfo:
+        """Store the bytes read from ``stream`` as the file ``path`` (streamed, never all in
+        memory)."""
+        return self._put_artifact(_check_id(run_id, "run id"), path, stream)
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactInfo]:
+        """Files and folders directly under ``path`` in the run's artifact root."""
+        return self._list_artifacts(_check_id(run_id, "run id"), path or "")
+
+    def download_artifacts(self, run_id: str, path: str, dst_dir: str | Path) -> Path:
+        """Copy an artifact file or folder into ``dst_dir``; returns the local path."""
+        dst = Path(dst_dir)
+        dst.mkdir(parents=True, exist_ok=True)
+        return self._download_artifacts(_check_id(run_id, "run id"), path or "", dst)
+
+    def open_artifact(self, run_id: str, path: str) -> IO[bytes]:
+        """A binary stream of one artifact file; close it when done."""
+        return self._open_artifact(_check_id(run_id, "run id"), path)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _create_experiment(
+        self, name: str, tags: dict[str, str], artifact_location: str | None
+    ) -> Experiment: ...
+
+    @abstractmethod
+    def _get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    @abstractmethod
+    def _get_experiment_by_name(self, name: str) -> Experiment: ...
+
+    @abstractmethod
+    def _list_experiments(self, view: ViewType) -> list[Experiment]: ...
+
+    @abstractmethod
+    def _rename_experiment(self, experiment_id: str, new_name: str) -> Experiment: ...
+
+    @abstractmethod
+    def _set_experiment_stage(self, experiment_id: str, stage: str) -> None: ...
+
+    @abstractmethod
+    def _set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def _create_run(
+        self,
+        experiment_id: str,
+        *,
+        run_name: str | None,
+        parent_run_id: str | None,
+        start_time: int | None,
+        tags: dict[str, str],
+        user: str,
+    ) -> Run: ...
+
+    @abstractmethod
+    def _get_run(self, run_id: str) -> Run: ...
+
+    @abstractmethod
+    def _update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None,
+        end_time: int | None,
+        run_name: str | None,
+    ) -> RunInfo: ...
+
+    @abstractmethod
+    def _set_run_stage(self, run_id: str, stage: str) -> None: ...
+
+    @abstractmethod
+    def _log_batch(
+        self,
+        run_id: str,
+        metrics: list[Metric],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None: ...
+
+    @abstractmethod
+    def _delete_tag(self, run_id: str, key: str) -> None: ...
+
+    @abstractmethod
+    def _get_metric_history(self, run_id: str, key: str) -> MetricHistory: ...
+
+    @abstractmethod
+    def _search_runs(
+        self,
+        experiment_ids: list[str],
+        filter: str,
+        order_by: list[str],
+        max_results: int,
+        page_token: str | None,
+        view: ViewType,
+    ) -> RunsPage: ...
+
+    @abstractmethod
+    def _log_artifact(self, run_id: str, local: Path, artifact_path: str) -> list[ArtifactInfo]: ...
+
+    @abstractmethod
+    def _put_artifact(self, run_id: str, path: str, stream: IO[bytes]) -> ArtifactInfo: ...
+
+    @abstractmethod
+    def _list_artifacts(self, run_id: str, path: str) -> list[ArtifactInfo]: ...
+
+    @abstractmethod
+    def _download_artifacts(self, run_id: str, path: str, dst: Path) -> Path: ...
+
+    @abstractmethod
+    def _open_artifact(self, run_id: str, path: str) -> IO[bytes]: ...
+
+
+def _view(view: ViewType | str) -> ViewType:
+    try:
+        return ViewType(view)
+    except ValueError:
+        raise InvalidArgument(f"view must be active, deleted or all, got {view!r}") from None

@@ -1,0 +1,225 @@
+"""The records a store reads and writes: experiments, runs, metrics, artifacts.
+
+They are frozen pydantic models, so the same classes validate HTTP bodies, describe the OpenAPI
+schema and travel between processes. Metric histories are columnar (numpy arrays), because a
+history can hold millions of points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+
+
+class LifecycleStage(StrEnum):
+    """Soft deletion: a deleted experiment or run can be restored."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class ViewType(StrEnum):
+    """Which lifecycle stages a listing shows."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+    ALL = "all"
+
+    def stages(self) -> tuple[str, ...]:
+        if self is ViewType.ALL:
+            return (LifecycleStage.ACTIVE.value, LifecycleStage.DELETED.value)
+        return (self.value,)
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its life."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+class Experiment(_Record):
+    """A named group of runs."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
+    creation_time: int
+    last_update_time: int
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Metric(NamedTuple):
+    """One point of a metric series."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+class MetricValue(_Record):
+    """The latest point of a metric, as shown on a run."""
+
+    value: float
+    step: int
+    timestamp: int
+
+
+class RunInfo(_Record):
+    """A run's attributes."""
+
+    run_id: str
+    experiment_id: str
+    run_name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None = None
+    parent_run_id: str | None = None
+    artifact_uri: str
+    lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
+    user: str = ""
+
+
+class RunData(_Record):
+    """What was logged to a run: params, the latest value of each metric, tags."""
+
+    params: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Run(_Record):
+    """A run: its attributes and its data."""
+
+    info: RunInfo
+    data: RunData = Field(default_factory=RunData)
+
+    @property
+    def run_id(self) -> str:
+        return self.info.run_id
+
+
+class RunsPage(_Record):
+    """One page of a search; pass ``next_page_token`` back for the next one."""
+
+    runs: list[Run]
+    next_page_token: str | None = None
+
+
+class ArtifactInfo(_Record):
+    """A file or folder under a run's artifact root."""
+
+    path: str
+    is_dir: bool
+    size: int | None = None
+    sha256: str | None = None
+
+
+class MetricHistory:
+    """Every point of one metric of one run, ordered by step then timestamp.
+
+    Columnar: ``steps``, ``timestamps`` (int64, ms) and ``values`` (float64) are numpy arrays of one
+    length. Iterating yields :class:`Metric` points.
+    """
+
+    __slots__ = ("key", "steps", "timestamps", "values")
+
+    def __init__(
+        self, key: str, steps: np.ndarray, timestamps: np.ndarray, values: np.ndarray
+    ) -> None:
+        if not len(steps) == len(timestamps) == len(values):
+            raise ValueError("steps, timestamps and values must have one length")
+        self.key = key
+        self.steps = np.asarray(steps, dtype=np.int64)
+        self.timestamps = np.asarray(timestamps, dtype=np.int64)
+        self.values = np.asarray(values, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[Metric]:
+        key = self.key
+        for s, t, v in zip(
+            self.steps.tolist(), self.timestamps.tolist(), self.values.tolist(), strict=True
+        ):
+            yield Metric(key, v, s, t)
+
+    def __getitem__(self, i: int) -> Metric:
+        return Metric(
+            self.key, float(self.values[i]), int(self.steps[i]), int(self.timestamps[i])
+        )
+
+    def __repr__(self) -> str:
+        return f"MetricHistory(key={self.key!r}, points={len(self)})"
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A DataFrame with columns step, timestamp, value."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"step": self.steps, "timestamp": self.timestamps, "value": self.values}
+        )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Columnar JSON; NaN and infinities as the strings "NaN", "Infinity", "-Infinity"."""
+        values: list[Any]
+        if np.isfinite(self.values).all():
+            values = self.values.tolist()
+        else:
+            values = [_encode_float(v) for v in self.values.tolist()]
+        return {
+            "key": self.key,
+            "steps": self.steps.tolist(),
+            "timestamps": self.timestamps.tolist(),
+            "values": values,
+        }
+
+    @classmethod
+    def from_json_dict(cls, body: dict[str, Any]) -> MetricHistory:
+        return cls(
+            body["key"],
+            np.asarray(body["steps"], dtype=np.int64),
+            np.asarray(body["timestamps"], dtype=np.int64),
+            np.asarray([_decode_float(v) for v in body["values"]], dtype=np.float64)
+            if any(not isinstance(v, float | int) for v in body["values"])
+            else np.asarray(body["values"], dtype=np.float64),
+        )
+
+
+def _encode_float(v: float) -> float | str:
+    if v != v:
+        return "NaN"
+    if v == float("inf"):
+        return "Infinity"
+    if v == float("-inf"):
+        return "-Infinity"
+    return v
+
+
+def _decode_float(v: Any) -> float:
+    if v is None:
+        return float("nan")
+    return float(v)
+
+
+encode_float = _encode_float
+decode_float = _decode_float
