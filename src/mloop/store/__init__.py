@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mloop.store._base import Store
 from mloop.store._entities import (
     ArtifactInfo,
@@ -17,10 +19,30 @@ from mloop.store._entities import (
     RunStatus,
     ViewType,
 )
+from mloop.store._open import open_store
+
+if TYPE_CHECKING:
+    from mloop.store._http import HttpStore
+    from mloop.store._sqlstore import SqlStore
+
+
+def __getattr__(name: str) -> object:
+    # The concrete stores import SQLAlchemy or httpx: load them only when asked for.
+    if name == "SqlStore":
+        from mloop.store._sqlstore import SqlStore
+
+        return SqlStore
+    if name == "HttpStore":
+        from mloop.store._http import HttpStore
+
+        return HttpStore
+    raise AttributeError(f"module 'mloop.store' has no attribute {name!r}")
+
 
 __all__ = [
     "ArtifactInfo",
     "Experiment",
+    "HttpStore",
     "LifecycleStage",
     "Metric",
     "MetricHistory",
@@ -30,6 +52,8 @@ __all__ = [
     "RunInfo",
     "RunStatus",
     "RunsPage",
+    "SqlStore",
     "Store",
     "ViewType",
+    "open_store",
 ]

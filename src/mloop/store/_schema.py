@@ -99,7 +99,8 @@ metrics = sa.Table(
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("value", sa.Double, nullable=True),
-    sa.Index("ix_metrics_run_key_step", "run_pk", "key", "step", "timestamp"),
+    # Covering index: a history is read from the index alone, in order.
+    sa.Index("ix_metrics_run_key_step", "run_pk", "key", "step", "timestamp", "value"),
 )
 
 # The latest point per (run, key): highest step, then latest timestamp. Search reads this table.

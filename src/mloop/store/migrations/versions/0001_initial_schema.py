@@ -88,7 +88,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_metrics'))
     )
     with op.batch_alter_table('metrics', schema=None) as batch_op:
-        batch_op.create_index('ix_metrics_run_key_step', ['run_pk', 'key', 'step', 'timestamp'], unique=False)
+        batch_op.create_index('ix_metrics_run_key_step', ['run_pk', 'key', 'step', 'timestamp', 'value'], unique=False)
 
     op.create_table('params',
     sa.Column('run_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),

@@ -1,0 +1,87 @@
+"""The FastAPI application: ``create_app(store)``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+
+from mloop._core import Settings
+from mloop.errors import NotFound
+from mloop.server import _metrics, _tracking
+from mloop.server._errors import ERROR_RESPONSES, install_error_handlers
+from mloop.server._metrics import ServerMetrics
+from mloop.server._middleware import RequestMiddleware
+from mloop.store import Store
+
+#: Request bodies above this many bytes are refused with 413 (artifact uploads are exempt: they
+#: are streamed to the store, never held in memory).
+DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+_HEALTH_PROBE = "mloop-healthz-probe"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mloop")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+class Health(BaseModel):
+    status: str
+
+
+def _check_store(store: Store) -> None:
+    # The Store interface has no health check: look up a name that normally does not exist,
+    # one indexed query that fails with StoreUnavailable when the database is gone.
+    ping = getattr(store, "ping", None)
+    if callable(ping):
+        ping()
+        return
+    try:
+        store.get_experiment_by_name(_HEALTH_PROBE)
+    except NotFound:
+        pass
+
+
+def create_app(
+    store: Store,
+    *,
+    settings: Settings | None = None,
+    max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+) -> FastAPI:
+    """The REST server of ``store``.
+
+    Args:
+        store: where the data lives (kept on ``app.state.store``; it must be thread-safe).
+        settings: kept on ``app.state.settings`` for routes that need configuration.
+        max_body_size: the largest request body in bytes (``None``: no limit); artifact uploads
+            are streamed and exempt.
+
+    Example::
+
+        app = create_app(SqlStore("sqlite:///mloop.db", "./artifacts"))
+        uvicorn.run(app)
+    """
+    app = FastAPI(
+        title="mloop",
+        version=_version(),
+        description="The mloop REST API: experiment tracking under /api/v1.",
+    )
+    metrics = ServerMetrics()
+    app.state.store = store
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_size=max_body_size)
+
+    @app.get("/healthz", tags=["operations"], responses={503: ERROR_RESPONSES[503]})
+    def healthz(request: Request) -> Health:
+        """``ok`` when the server can reach its store."""
+        _check_store(request.app.state.store)
+        return Health(status="ok")
+
+    app.include_router(_metrics.router)
+    app.include_router(_tracking.router)
+    return app

@@ -1,0 +1,204 @@
+"""Errors to HTTP, in one place: the status table, the JSON error shape and the handlers.
+
+Every error response has one shape::
+
+    {"error": {"code": "RUN_NOT_FOUND", "message": "no run with id '...'", "details": null}}
+
+Domain code never sees a status code; this module is the only one that picks them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException, RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from mloop.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    MloopError,
+    NotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+    Unauthorized,
+)
+
+logger = logging.getLogger("mloop.server")
+
+#: The one table. An error's status is that of the first class of its MRO found here, so a
+#: specific class (``PayloadTooLarge``) wins over its base (``InvalidArgument``).
+STATUS_BY_ERROR: dict[type[MloopError], int] = {
+    NotFound: 404,
+    AlreadyExists: 409,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    InvalidArgument: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
+    StoreUnavailable: 503,
+    MloopError: 500,
+}
+
+#: Codes of errors that do not come from an ``MloopError`` (framework errors, crashes).
+INTERNAL_ERROR = "INTERNAL_ERROR"
+_CODE_BY_STATUS = {
+    400: InvalidArgument.code,
+    401: Unauthorized.code,
+    403: Forbidden.code,
+    404: NotFound.code,
+    405: "METHOD_NOT_ALLOWED",
+    409: Conflict.code,
+    413: PayloadTooLarge.code,
+    422: InvalidArgument.code,
+    503: StoreUnavailable.code,
+}
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorInfo
+
+
+def _described(status: int, text: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": text}
+
+
+#: For ``responses=`` of routes, so OpenAPI documents the error shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _described(404, "Not found (an unknown id or name)"),
+    422: _described(422, "Invalid argument (a bad name, value, filter or body)"),
+    500: _described(500, "Internal error; details.error_id is in the server log"),
+    503: _described(503, "The store is unavailable"),
+}
+
+
+def status_for(error: type[BaseException]) -> int:
+    """The HTTP status of an error class (500 for anything unknown)."""
+    for cls in error.__mro__:
+        status = STATUS_BY_ERROR.get(cls)  # type: ignore[call-overload]
+        if status is not None:
+            return status
+    return 500
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while a request body is read past its limit (an ``HTTPException`` so that
+    FastAPI's body reading lets it through unchanged)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class JsonResponse(Response):
+    """A JSON response serialized with orjson (numpy arrays allowed; NaN must be encoded by
+    the caller, as orjson would write ``null``)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": code, "message": message, "details": details}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def internal_error_response(exc: BaseException, request_id: str | None) -> JsonResponse:
+    """Log ``exc`` with its traceback under a new error id; answer 500 with that id only."""
+    error_id = uuid.uuid4().hex
+    logger.error(
+        "unhandled error %s (request %s): %s: %s",
+        error_id,
+        request_id,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
+    return error_response(
+        500,
+        INTERNAL_ERROR,
+        f"internal server error; quote error id {error_id} to the server's operator",
+        {"error_id": error_id, "request_id": request_id},
+    )
+
+
+def _jsonable(details: Any) -> Any:
+    # Details come from domain code; anything orjson cannot write is sent as its repr.
+    try:
+        orjson.dumps(details)
+    except TypeError:
+        return repr(details)
+    return details
+
+
+async def _mloop_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MloopError)
+    return error_response(status_for(type(exc)), exc.code, exc.message, _jsonable(exc.details))
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        if err.get("type") == "json_invalid":
+            pos = loc[-1] if loc else None
+            reason = (err.get("ctx") or {}).get("error", "invalid JSON")
+            return error_response(
+                422,
+                InvalidArgument.code,
+                f"the request body is not valid JSON: {reason} at position {pos}",
+                {"position": pos},
+            )
+        problems.append(
+            {"field": _field(loc), "message": err.get("msg", ""), "type": err.get("type")}
+        )
+    message = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
+    return error_response(422, InvalidArgument.code, message, problems)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = _CODE_BY_STATUS.get(status, f"HTTP_{status}")
+    if status == 404 and exc.detail == "Not Found":
+        message = f"no route {request.method} {request.url.path}; see /docs for the API"
+    elif status == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return error_response(status, code, message, None, dict(exc.headers or {}) or None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; unexpected exceptions are answered by the request middleware."""
+    app.add_exception_handler(MloopError, _mloop_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,301 @@
+"""The fluent API: ``with mloop.start_run(): mloop.log_metric(...)``.
+
+The active runs form one stack per process (nested runs push onto it), shared by every thread,
+so a data-loading thread logs to the run its training loop started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from mloop._core import load_settings, validate_key
+from mloop.errors import (
+    ExperimentNotFound,
+    ExperimentAlreadyExists,
+    InvalidArgument,
+    NoActiveRun,
+)
+from mloop.store import ArtifactInfo, Experiment, Run, RunInfo, RunStatus
+from mloop.tracking._client import Client
+from mloop.tracking._writer import METRIC, FlushStatus
+
+DEFAULT_EXPERIMENT = "default"
+TAG_ERROR = "mloop.error"
+
+_lock = threading.RLock()
+_stack: list[ActiveRun] = []
+_client: Client | None = None
+_experiment_id: str | None = None
+_tracking_uri: str | None = None
+
+
+def _get_client() -> Client:
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = Client(settings=load_settings(tracking_uri=_tracking_uri))
+    return _client
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """Log to another store from now on (``None``: back to the environment's default)."""
+    global _client, _tracking_uri, _experiment_id
+    with _lock:
+        if _stack:
+            raise InvalidArgument("end the active run before changing the tracking URI")
+        if _client is not None:
+            _client.flush()
+        _tracking_uri, _client, _experiment_id = uri, None, None
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI the fluent API logs to."""
+    return _get_client().tracking_uri
+
+
+def set_experiment(name: str | None = None, *, experiment_id: str | None = None) -> Experiment:
+    """Make an experiment the one new runs go to, creating it by name if it does not exist.
+
+    Example::
+
+        mloop.set_experiment("churn")
+    """
+    global _experiment_id
+    client = _get_client()
+    if experiment_id is not None:
+        exp = client.get_experiment(experiment_id)
+    elif name is not None:
+        exp = _get_or_create(client, name)
+    else:
+        raise InvalidArgument("set_experiment needs a name or an experiment_id")
+    if exp.lifecycle_stage != "active":
+        raise InvalidArgument(
+            f"experiment {exp.name!r} is deleted; restore it with "
+            f"`mloop experiments restore {exp.experiment_id}` first"
+        )
+    _experiment_id = exp.experiment_id
+    return exp
+
+
+def _get_or_create(client: Client, name: str) -> Experiment:
+    try:
+        return client.get_experiment_by_name(name)
+    except ExperimentNotFound:
+        try:
+            return client.create_experiment(name)
+        except ExperimentAlreadyExists:  # another process created it meanwhile
+            return client.get_experiment_by_name(name)
+
+
+class ActiveRun:
+    """A run started by :func:`start_run`; a context manager that ends it.
+
+    Leaving the ``with`` block normally ends the run FINISHED; an exception ends it FAILED (the
+    error is recorded in the ``mloop.error`` tag), ``KeyboardInterrupt`` ends it KILLED.
+    """
+
+    def __init__(self, run: Run, client: Client) -> None:
+        self._run = run
+        self._client = client
+        self._ended = False
+
+    @property
+    def info(self) -> RunInfo:
+        return self._run.info
+
+    @property
+    def run_id(self) -> str:
+        return self._run.info.run_id
+
+    def __repr__(self) -> str:
+        return f"ActiveRun(run_id={self.run_id!r}, name={self.info.run_name!r})"
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+            self._client.set_tag(self.run_id, TAG_ERROR, f"{exc_type.__name__}: {exc}"[:8000])
+        self.end(status)
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """End this run (and pop it, with any runs nested inside it, off the active stack)."""
+        if self._ended:
+            return
+        with _lock:
+            if self in _stack:
+                idx = _stack.index(self)
+                inner = _stack[idx + 1 :]
+                del _stack[idx:]
+            else:
+                inner = []
+        for child in reversed(inner):
+            child.end(status)
+        self._ended = True
+        self._client.set_terminated(self.run_id, status)
+
+
+def start_run(
+    run_id: str | None = None,
+    *,
+    run_name: str | None = None,
+    nested: bool = False,
+    tags: Mapping[str, Any] | None = None,
+    experiment_id: str | None = None,
+) -> ActiveRun:
+    """Start a run (or resume one by ``run_id``) and make it the active run.
+
+    Args:
+        run_id: resume this run instead of creating one.
+        run_name: a name; default a readable random one such as ``brisk-otter-417``.
+        nested: start a child of the active run. Without it, starting a run while one is active
+            is an error.
+        tags: tags to set at once.
+        experiment_id: the experiment; default the one chosen with :func:`set_experiment`, or
+            ``default``.
+
+    Example::
+
+        with mloop.start_run(run_name="baseline") as run:
+            mloop.log_param("lr", 0.1)
+            mloop.log_metric("loss", 0.3)
+    """
+    global _experiment_id
+    client = _get_client()
+    with _lock:
+        parent = _stack[-1] if _stack else None
+        if parent is not None and not nested:
+            raise InvalidArgument(
+                f"run {parent.run_id} is already active: end it first with mloop.end_run(), "
+                "or start a child run with start_run(nested=True)"
+            )
+        if run_id is not None:
+            run = client.get_run(run_id)
+            if run.info.status is not RunStatus.RUNNING:
+                client.store.update_run(run_id, status=RunStatus.RUNNING)
+                run = client.store.get_run(run_id)
+            if tags:
+                client.set_tags(run_id, {str(k): v for k, v in tags.items()})
+        else:
+            if experiment_id is None:
+                if _experiment_id is None:
+                    _experiment_id = _get_or_create(client, DEFAULT_EXPERIMENT).experiment_id
+                experiment_id = _experiment_id
+            run = client.create_run(
+                experiment_id,
+                run_name=run_name,
+                parent_run_id=parent.run_id if parent is not None else None,
+                tags={str(k): str(v) for k, v in (tags or {}).items()},
+            )
+        active = ActiveRun(run, client)
+        _stack.append(active)
+        return active
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run, or None."""
+    return _stack[-1] if _stack else None
+
+
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """End the active run (a no-op when none is active)."""
+    run = active_run()
+    if run is not None:
+        run.end(status)
+
+
+def _require_run() -> ActiveRun:
+    if not _stack:
+        raise NoActiveRun(
+            "no active run: wrap the call in `with mloop.start_run():` or call mloop.start_run()"
+        )
+    return _stack[-1]
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log a param of the active run; params are immutable."""
+    run = _require_run()
+    run._client.log_param(run.run_id, key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    run = _require_run()
+    run._client.log_params(run.run_id, params)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log one metric point to the active run; returns at once (written in the background).
+
+    ``step`` defaults to one past the last step logged for this key (0 first).
+    """
+    if not _stack:
+        _require_run()
+    run = _stack[-1]
+    client = run._client
+    run_id = run._run.info.run_id
+    if step is None and type(value) is float:
+        # The hot path, inlined: a training loop may call this millions of times.
+        key = validate_key(key, "metric key")
+        steps = client._steps.get(run_id)
+        if steps is None:
+            steps = client._steps[run_id] = {}
+        step = steps[key] = steps.get(key, -1) + 1
+        client._writer.put((METRIC, run_id, key, value, step, time.time_ns() // 1_000_000))
+        return
+    client.log_metric(run_id, key, value, step)
+
+
+def log_metrics(
+    metrics: Mapping[str, float | Sequence[float] | np.ndarray],
+    step: int | Sequence[int] | np.ndarray | None = None,
+) -> None:
+    """Log several metrics at one step, or whole arrays of points (see Client.log_metrics)."""
+    run = _require_run()
+    run._client.log_metrics(run.run_id, metrics, step)
+
+
+def set_tag(key: str, value: Any) -> None:
+    run = _require_run()
+    run._client.set_tag(run.run_id, key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    run = _require_run()
+    run._client.set_tags(run.run_id, tags)
+
+
+def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
+    """Store a file or folder with the active run."""
+    run = _require_run()
+    return run._client.log_artifact(run.run_id, local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
+    """Store the contents of a folder with the active run."""
+    run = _require_run()
+    return run._client.log_artifacts(run.run_id, local_dir, artifact_path)
+
+
+def flush(timeout: float | None = None) -> FlushStatus:
+    """Wait until everything logged is durable (see :class:`FlushStatus`)."""
+    return _get_client().flush(timeout=timeout)
+
+

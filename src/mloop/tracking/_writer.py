@@ -1,0 +1,388 @@
+"""Asynchronous, batched logging: a log call appends to a bounded queue and returns; one background
+thread per store writes batches bounded by size and age.
+
+Guarantees:
+- Order: every operation of a run is written in the order it was made; a run's status change is
+  written after everything logged before it.
+- Back-pressure: a log call blocks while the queue is full, so memory stays bounded.
+- Nothing is dropped silently: a failed write is raised at the next log call or at ``flush()``.
+- ``flush()`` returns once everything logged before it is durable in the store, or, when the
+  store cannot be reached, durable in the local spool (see :mod:`._spool`), which is replayed in
+  order as soon as the store answers again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mloop.errors import LoggingFailed, MloopError, StoreUnavailable
+from mloop.store import Metric, Store
+from mloop.tracking._spool import Spool
+
+log = logging.getLogger("mloop.tracking")
+
+# Operation kinds in the queue (tuples, not objects: the hot path appends millions of them).
+METRIC, PARAM, TAG, UPDATE, MARK = 0, 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class FlushStatus:
+    """What ``flush()`` found.
+
+    Attributes:
+        pending: operations not yet in the store (0 when everything is there).
+        spooled: of those, how many are safe in the local spool, waiting for the store.
+        spool_files: the spool files that hold them.
+    """
+
+    pending: int = 0
+    spooled: int = 0
+    spool_files: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when everything logged is in the store."""
+        return self.pending == 0
+
+    def __bool__(self) -> bool:
+        return self.complete
+
+
+class _Marker:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class _Batch:
+    """Operations of one run, accumulated in order until written."""
+
+    __slots__ = ("metrics", "params", "run_id", "tags")
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.metrics: list[Metric] = []
+        self.params: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+
+    def size(self) -> int:
+        return len(self.metrics) + len(self.params) + len(self.tags)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "metrics": [list(m) for m in self.metrics],
+            "params": self.params,
+            "tags": self.tags,
+        }
+
+
+class AsyncWriter:
+    """The background writer for one store. Thread-safe; one per store per process.
+
+    Args:
+        store: where operations are written.
+        batch_size: a batch is written once it holds this many operations...
+        batch_wait_s: ...or once its oldest operation is this old.
+        queue_size: log calls block while this many operations wait.
+        spool_dir: where batches go while the store is unreachable (None: keep retrying in
+            memory, which blocks log calls once the queue is full).
+        retry_s: how often an unreachable store is retried.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        batch_size: int = 20_000,
+        batch_wait_s: float = 0.2,
+        queue_size: int = 500_000,
+        spool_dir: Path | None = None,
+        retry_s: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_wait_s
+        self.queue_size = queue_size
+        self.retry_s = retry_s
+        self._ops: deque[tuple[Any, ...]] = deque()
+        self._wake = threading.Event()
+        self._room = threading.Condition()
+        self._error: BaseException | None = None
+        self._error_lock = threading.Lock()
+        self._spool = Spool(spool_dir) if spool_dir is not None else None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._next_retry = 0.0
+        _live_writers.add(self)
+
+    # -- producer side (the caller's thread) ---------------------------------------------------
+
+    def put(self, op: tuple[Any, ...]) -> None:
+        """Enqueue one operation; blocks while the queue is full. Raises a pending error."""
+        if self._error is not None:
+            self._raise_error()
+        ops = self._ops
+        if len(ops) >= self.queue_size:
+            self._wait_for_room()
+        ops.append(op)
+        if self._thread is None:
+            self._start()
+        if len(ops) == self.batch_size:
+            self._wake.set()
+
+    def put_many(self, ops: list[tuple[Any, ...]]) -> None:
+        if self._error is not None:
+            self._raise_error()
+        for i in range(0, len(ops), self.batch_size):
+            if len(self._ops) >= self.queue_size:
+                self._wait_for_room()
+            self._ops.extend(ops[i : i + self.batch_size])
+            self._wake.set()
+        if self._thread is None:
+            self._start()
+
+    def _wait_for_room(self) -> None:
+        self._wake.set()
+        with self._room:
+            while len(self._ops) >= self.queue_size and self._error is None:
+                self._wake.set()
+                self._room.wait(0.05)
+        if self._error is not None:
+            self._raise_error()
+
+    def flush(self, timeout: float | None = None) -> FlushStatus:
+        """Wait until everything enqueued before this call is durable.
+
+        Without a timeout, returns once every operation is in the store or, if the store cannot
+        be reached, in the local spool. With a timeout, also waits up to that many seconds for
+        the spool to drain into the store.
+
+        Raises:
+            LoggingFailed: a write failed for a reason that retrying cannot fix.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._thread is not None or self._ops:
+            marker = _Marker()
+            self._ops.append((MARK, marker))
+            if self._thread is None:
+                self._start()
+            self._wake.set()
+            while not marker.done.wait(0.05):
+                if self._thread is None or not self._thread.is_alive():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+        if self._spool is not None and self._spool.pending and deadline is not None:
+            while self._spool.pending and time.monotonic() < deadline:
+                self._next_retry = 0.0
+                self._wake.set()
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        if self._error is not None:
+            self._raise_error()
+        spooled = self._spool.pending if self._spool is not None else 0
+        return FlushStatus(
+            pending=len(self._ops) + spooled,
+            spooled=spooled,
+            spool_files=self._spool.files() if self._spool is not None else [],
+        )
+
+    def close(self, timeout: float | None = 10.0) -> FlushStatus:
+        """Flush, then stop the background thread."""
+        try:
+            status = self.flush(timeout=timeout)
+        finally:
+            self._closed = True
+            self._wake.set()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            if self._spool is not None:
+                self._spool.close()
+        return status
+
+    def _raise_error(self) -> None:
+        with self._error_lock:
+            err, self._error = self._error, None
+        if err is not None:
+            raise err
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="mloop-writer", daemon=True
+                )
+                self._thread.start()
+
+    # -- the writer thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        if self._spool is not None:
+            self._spool.adopt_orphans()
+        while True:
+            self._wake.wait(self.batch_wait_s)
+            self._wake.clear()
+            try:
+                self._drain()
+            except BaseException as exc:  # never let the thread die silently
+                log.exception("mloop writer failed")
+                self._set_error(LoggingFailed(f"the background writer failed: {exc!r}"), exc)
+            with self._room:
+                self._room.notify_all()
+            if self._closed and not self._ops:
+                return
+
+    def _drain(self) -> None:
+        self._replay_spool()
+        ops = self._ops
+        while ops:
+            batches: dict[str, _Batch] = {}
+            order: list[_Batch] = []
+            n = 0
+            limit = self.batch_size
+            while ops and n < limit:
+                op = ops.popleft()
+                kind = op[0]
+                if kind == MARK:
+                    self._write_batches(order)
+                    batches, order, n = {}, [], 0
+                    op[1].done.set()
+                    continue
+                if kind == UPDATE:
+                    self._write_batches(order)
+                    batches, order, n = {}, [], 0
+                    self._apply_update(op[1], op[2])
+                    continue
+                run_id = op[1]
+                b = batches.get(run_id)
+                if b is None:
+                    b = batches[run_id] = _Batch(run_id)
+                    order.append(b)
+                if kind == METRIC:
+                    b.metrics.append(Metric(op[2], op[3], op[4], op[5]))
+                elif kind == PARAM:
+                    b.params[op[2]] = op[3]
+                else:
+                    b.tags[op[2]] = op[3]
+                n += 1
+            self._write_batches(order)
+            with self._room:
+                self._room.notify_all()
+
+    def _write_batches(self, order: list[_Batch]) -> None:
+        for b in order:
+            if b.size():
+                # Every operation was validated when it was enqueued (Client checks keys,
+                # values and steps), so the store's own validation pass is skipped here.
+                self._send(
+                    b.to_record,
+                    lambda b=b: self.store._log_batch(b.run_id, b.metrics, b.params, b.tags),
+                    b,
+                )
+
+    def _apply_update(self, run_id: str, fields: dict[str, Any]) -> None:
+        self._send(
+            lambda: {"run_id": run_id, "update": fields},
+            lambda: self.store.update_run(run_id, **fields),
+            None,
+        )
+
+    def _send(
+        self,
+        to_record: Callable[[], dict[str, Any]],
+        write: Callable[[], Any],
+        batch: _Batch | None,
+    ) -> None:
+        if self._spool is not None and self._spool.pending:
+            self._spool.append(to_record())  # keep order behind what is already spooled
+            return
+        try:
+            write()
+        except StoreUnavailable as exc:
+            if self._spool is None:
+                self._set_error(LoggingFailed(f"the store is unreachable: {exc}"), exc)
+                return
+            log.warning("mloop: the store is unreachable (%s); spooling to %s", exc,
+                        self._spool.directory)
+            self._spool.append(to_record())
+            self._next_retry = time.monotonic() + self.retry_s
+        except MloopError as exc:
+            if batch is not None and sum(map(bool, (batch.metrics, batch.params,
+                                                    batch.tags))) > 1:
+                self._send_parts(batch)
+            else:
+                self._set_error(LoggingFailed(f"logging to run failed: {exc}"), exc)
+
+    def _send_parts(self, b: _Batch) -> None:
+        """A combined batch failed: write its parts alone so one bad param does not cost the
+        metrics; each failing part is reported."""
+        for part in (
+            {"metrics": b.metrics},
+            {"params": b.params},
+            {"tags": b.tags},
+        ):
+            if not next(iter(part.values())):
+                continue
+            try:
+                self.store.log_batch(b.run_id, **part)  # type: ignore[arg-type]
+            except MloopError as exc:
+                self._set_error(LoggingFailed(f"logging to run {b.run_id} failed: {exc}"), exc)
+
+    def _set_error(self, err: LoggingFailed, cause: BaseException) -> None:
+        err.__cause__ = cause
+        err.details = getattr(cause, "details", None)
+        with self._error_lock:
+            if self._error is None:
+                self._error = err
+            else:
+                log.error("mloop: a further logging error: %s", err)
+
+    def _replay_spool(self) -> None:
+        spool = self._spool
+        if spool is None or not spool.pending or time.monotonic() < self._next_retry:
+            return
+        try:
+            spool.replay(self._replay_one)
+        except StoreUnavailable:
+            self._next_retry = time.monotonic() + self.retry_s
+            return
+        log.info("mloop: the store answers again; the spool is replayed")
+
+    def _replay_one(self, record: dict[str, Any]) -> None:
+        try:
+            if "update" in record:
+                self.store.update_run(record["run_id"], **record["update"])
+            else:
+                self.store.log_batch(
+                    record["run_id"],
+                    metrics=record["metrics"],
+                    params=record["params"],
+                    tags=record["tags"],
+                )
+        except StoreUnavailable:
+            raise
+        except MloopError as exc:
+            self._set_error(LoggingFailed(f"replaying the spool failed: {exc}"), exc)
+
+
+_live_writers: weakref.WeakSet[AsyncWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for w in list(_live_writers):
+        try:
+            w.close(timeout=5.0)
+        except MloopError as exc:
+            log.error("mloop: logging failed at exit: %s", exc)
