@@ -130,8 +130,8 @@ def _is_inside(real: str, real_base: str) -> bool:
 # -- local helpers, shared by the local store and by every download ------------------------------
 
 
-def _escapes(rel: str, target: str) -> UnsafeArtifactPath:
-    return _unsafe(rel, f"a symbolic link on the way leads outside the root (to {target!r})")
+def _escapes(rel: str, target: str, base: str = "the root") -> UnsafeArtifactPath:
+    return _unsafe(rel, f"a symbolic link on the way leads outside {base} (to {target!r})")
 
 
 def _make_dirs_inside(base_real: str, rel: str, *, include_last: bool) -> str:
@@ -206,7 +206,7 @@ def _write_local_atomic(base_real: str, rel: str, chunks: Iterable[bytes]) -> No
 
 
 def _walk_real_tree(
-    top_real: str, base_real: str, rel: str, *, strict: bool
+    top_real: str, base_real: str, rel: str, *, strict: bool, base: str = "the root"
 ) -> Iterator[tuple[str, str, int]]:
     """Yield ``(relative path, real path, size)`` of every regular file below the real folder
     ``top_real`` (whose relative path is ``rel``).
@@ -229,7 +229,7 @@ def _walk_real_tree(
             if entry.is_symlink():
                 real = os.path.realpath(real)
                 if not _is_inside(real, base_real):
-                    raise _escapes(child_rel, real)
+                    raise _escapes(child_rel, real, base)
             if entry.is_dir():
                 if real in ancestors:
                     raise InvalidArgument(
@@ -368,7 +368,8 @@ class ArtifactStore(ABC):
         if not local.is_dir():
             raise InvalidArgument(f"not a folder: {str(local)!r}")
         local_real = os.path.realpath(local)
-        files = sorted(_walk_real_tree(local_real, local_real, "", strict=True))
+        walk = _walk_real_tree(local_real, local_real, "", strict=True, base=f"{str(local)!r}")
+        files = sorted(walk)
         plan = [(self._writable(_join(base, rel)), real) for rel, real, _ in files]
         out: builtins.list[ArtifactInfo] = []
         for rel, real in plan:
@@ -698,7 +699,7 @@ class FsspecArtifactStore(ArtifactStore):
     def _kind(self, rel: str) -> _Kind | None:
         try:
             info = self.fs.info(self._full(rel))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         return "dir" if info.get("type") == "directory" else "file"
 

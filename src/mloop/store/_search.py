@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 import sqlalchemy as sa
@@ -40,7 +40,9 @@ __all__ = ["compile_search", "parse_filter", "parse_order_by"]
 MAX_FILTER_LENGTH = 10_000
 MAX_KEYS = 50  # distinct metric/param/tag keys, each one join (SQLite allows 64 tables a query)
 MAX_ORDER_BY = 50
-MAX_DEPTH = 32  # nested parentheses and NOTs; keeps the parser and SQL compiler off deep stacks
+# Nested parentheses and NOTs. SQLite's parser stack (100 entries) overflows at about 36 nested
+# parenthesized AND/OR groups; deeper nesting would also strain Python's recursion limit.
+MAX_DEPTH = 30
 # SQLite refuses expressions deeper than 1000 and parses `a OR b OR c` as a left-deep tree.
 MAX_CONDITIONS = 500
 
@@ -100,7 +102,7 @@ class Key:
 
     kind: Kind
     name: str
-    pos: int
+    pos: int = field(compare=False)  # where it appears; the same key anywhere is equal
 
     @property
     def type(self) -> Literal["number", "integer", "string"]:
@@ -234,6 +236,10 @@ class _Tokenizer:
             if two in ("<=", ">=", "<>", "!="):
                 self.i += 2
                 return _Token("op", start, two, "!=" if two == "<>" else two)
+            if two == "==":
+                raise self.src.error(
+                    start, f"unexpected '==' at position {start}: use = to compare"
+                )
             if c == "!":
                 raise self.src.error(
                     start, f"unexpected '!' at position {start}: expected != or {_OPERATORS_HINT}"
@@ -363,6 +369,9 @@ class _Parser:
             self.i += 1
         return tok
 
+    def at_end(self) -> bool:
+        return self.tok.kind == "end"
+
     def is_word(self, *words: str) -> bool:
         return self.tok.kind == "word" and self.tok.value in words
 
@@ -383,10 +392,10 @@ class _Parser:
     # grammar: or := and (OR and)* ; and := not (AND not)* ; not := NOT not | primary
 
     def parse_filter(self) -> Node | None:
-        if self.tok.kind == "end":
+        if self.at_end():
             return None
         node = self.parse_or()
-        if self.tok.kind != "end":
+        if not self.at_end():
             raise self.unexpected("AND, OR or the end of the filter")
         return node
 
@@ -573,13 +582,13 @@ class _Parser:
         return normalized
 
     def parse_order_by(self) -> OrderBy:
-        if self.tok.kind == "end":
+        if self.at_end():
             raise self.src.error(0, "empty order_by clause: expected a key, e.g. metrics.auc DESC")
         key = self.parse_key()
         descending = False
         if self.is_word("ASC", "DESC"):
             descending = self.advance().value == "DESC"
-        if self.tok.kind != "end":
+        if not self.at_end():
             raise self.unexpected("ASC, DESC or the end of the clause")
         return OrderBy(key, descending)
 
@@ -699,9 +708,9 @@ class _Joins:
     _tables = {"metric": latest_metrics, "param": params, "tag": tags}
 
     def __init__(self) -> None:
-        self.aliases: dict[tuple[str, str], sa.Alias] = {}
+        self.aliases: dict[tuple[str, str], sa.FromClause] = {}
 
-    def get(self, key: Key) -> sa.Alias:
+    def get(self, key: Key) -> sa.FromClause:
         found = self.aliases.get((key.kind, key.name))
         if found is None:
             name = f"{key.kind}_{len(self.aliases)}"
@@ -741,7 +750,8 @@ def _condition(node: Node, joins: _Joins) -> sa.ColumnElement[bool]:
     if op in ("IN", "NOT IN"):
         assert isinstance(value, tuple)
         return col.in_(value) if op == "IN" else col.not_in(value)
-    assert value is not None and not isinstance(value, tuple)
+    assert value is not None
+    assert not isinstance(value, tuple)
     if op in ("LIKE", "NOT LIKE"):
         like, glob = _like_patterns(str(value))
         cond: sa.ColumnElement[bool] = _like(col, sa.literal(like), sa.literal(glob))

@@ -126,6 +126,11 @@ class AsyncWriter:
         self._closed = False
         self._next_retry = 0.0
         _live_writers.add(self)
+        if self._spool is not None:
+            # Batches left by a process that died with the store unreachable go first.
+            self._spool.adopt_orphans()
+            if self._spool.pending:
+                self._start()
 
     # -- producer side (the caller's thread) ---------------------------------------------------
 
@@ -228,8 +233,6 @@ class AsyncWriter:
     # -- the writer thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        if self._spool is not None:
-            self._spool.adopt_orphans()
         while True:
             self._wake.wait(self.batch_wait_s)
             self._wake.clear()
