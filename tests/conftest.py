@@ -57,9 +57,7 @@ def _truncate_pg(url: str) -> None:
             )
         ]
         if tables:
-            conn.exec_driver_sql(
-                f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"
-            )
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     engine.dispose()
 
 
@@ -106,7 +104,9 @@ def http_store(live_server: str) -> Iterator[object]:
 @pytest.fixture(params=["sqlite", "postgres", "http"])
 def store(request: pytest.FixtureRequest) -> object:
     """The same contract, on every kind of store."""
-    return request.getfixturevalue(f"{'pg' if request.param == 'postgres' else request.param}_store")
+    return request.getfixturevalue(
+        f"{'pg' if request.param == 'postgres' else request.param}_store"
+    )
 
 
 @pytest.fixture

@@ -43,9 +43,8 @@ if TYPE_CHECKING:
     )
 
 # The fluent API is loaded on first use, so `import mloop` and `mloop --help` stay fast.
-_LAZY = {
-    name: "mloop.tracking"
-    for name in (
+_LAZY = dict.fromkeys(
+    (
         "ActiveRun",
         "Client",
         "FlushStatus",
@@ -64,8 +63,9 @@ _LAZY = {
         "set_tags",
         "set_tracking_uri",
         "start_run",
-    )
-}
+    ),
+    "mloop.tracking",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@
 ::
 
     MloopError
-    ├── InvalidArgument (ValueError)              bad input: a name, a value, a filter   -> 422
+    ├── InvalidArgument (ValueError)              bad input: a name, a value, a filter  -> 422
     ├── NotFound (LookupError)                    an id or a name that does not exist    -> 404
     ├── Conflict                                  the request contradicts stored state   -> 409
     │   └── AlreadyExists
@@ -20,7 +20,7 @@
     │   ├── ParamConflict (Conflict)              a param logged again with another value
     │   ├── InvalidFilter (InvalidArgument)       a search filter that does not parse
     │   ├── NoActiveRun (RuntimeError)
-    │   └── LoggingFailed                         an asynchronous write failed; raised at the next call
+    │   └── LoggingFailed                         a background write failed; raised at the next call
     └── ArtifactError
         ├── ArtifactNotFound (NotFound, FileNotFoundError)
         └── UnsafeArtifactPath (InvalidArgument)  a path that would leave the run's artifact root

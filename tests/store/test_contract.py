@@ -261,8 +261,13 @@ def test_search_filters_orders_and_pages(store: Store) -> None:
     default_order = store.search_runs([exp.experiment_id], max_results=2).runs
     assert [r.info.run_name for r in default_order] == ["run-24", "run-23"]  # newest first
     tagged = store.search_runs([exp.experiment_id], "tags.parity = 'even' and run_name LIKE '%0_'")
-    assert sorted(r.info.run_name for r in tagged.runs) == ["run-00", "run-02", "run-04", "run-06",
-                                                             "run-08"]
+    assert sorted(r.info.run_name for r in tagged.runs) == [
+        "run-00",
+        "run-02",
+        "run-04",
+        "run-06",
+        "run-08",
+    ]
 
 
 def test_search_errors(store: Store) -> None:
@@ -285,8 +290,12 @@ def test_page_token_belongs_to_its_search(store: Store) -> None:
     page = store.search_runs([exp.experiment_id], max_results=1)
     assert page.next_page_token
     with pytest.raises(InvalidArgument, match="another search"):
-        store.search_runs([exp.experiment_id], "status = 'RUNNING'", max_results=1,
-                          page_token=page.next_page_token)
+        store.search_runs(
+            [exp.experiment_id],
+            "status = 'RUNNING'",
+            max_results=1,
+            page_token=page.next_page_token,
+        )
 
 
 # -- artifacts ---------------------------------------------------------------------------------

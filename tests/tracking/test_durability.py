@@ -37,7 +37,9 @@ def test_a_server_outage_spools_and_replays_in_order(tmp_path: Path) -> None:
     server = ServerThread(create_app(backend)).start()
     port = server.port
     settings = load_settings(
-        home=tmp_path / "client-home", tracking_uri=server.url, spool_retry_s=0.2,
+        home=tmp_path / "client-home",
+        tracking_uri=server.url,
+        spool_retry_s=0.2,
         log_batch_wait_ms=20,
     )
     client = Client(settings=settings)
@@ -82,8 +84,11 @@ def test_an_orphaned_spool_is_replayed_by_the_next_process(tmp_path: Path) -> No
     server.stop()  # the training process will find the server down the whole time
 
     home = tmp_path / "home"
-    env = {"MLOOP_HOME": str(home), "MLOOP_TRACKING_URI": f"http://127.0.0.1:{port}",
-           "MLOOP_SPOOL_RETRY_S": "0.2"}
+    env = {
+        "MLOOP_HOME": str(home),
+        "MLOOP_TRACKING_URI": f"http://127.0.0.1:{port}",
+        "MLOOP_SPOOL_RETRY_S": "0.2",
+    }
     proc = _python(
         f"""
         import mloop

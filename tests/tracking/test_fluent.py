@@ -70,8 +70,13 @@ def test_a_run_records_everything(mloop_home: Path, tmp_path: Path) -> None:
     tags = stored.data.tags
     assert tags["team"] == "growth" and tags["stage"] == "dev" and tags["owner"] == "ana"
     # The captured context: user, host, Python, entry point, packages hash.
-    for key in ("mloop.user", "mloop.host", "mloop.python", "mloop.entry_point",
-                "mloop.env.packages_sha256"):
+    for key in (
+        "mloop.user",
+        "mloop.host",
+        "mloop.python",
+        "mloop.entry_point",
+        "mloop.env.packages_sha256",
+    ):
         assert tags[key], key
     hist = client.get_metric_history(run.run_id, "loss")
     assert hist.steps.tolist() == list(range(10))

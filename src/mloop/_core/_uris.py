@@ -1,4 +1,4 @@
-"""Parsing of mloop URIs (``runs:/<run_id>/<path>``; models and datasets come with their domains)."""
+"""Parsing of mloop URIs: ``runs:/<run_id>/<path>`` (models and datasets come later)."""
 
 from __future__ import annotations
 

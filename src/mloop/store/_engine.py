@@ -36,9 +36,7 @@ def create_engine(uri: str, **kwargs: Any) -> sa.Engine:
     if backend in ("postgresql", "postgres"):
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
-        return sa.create_engine(
-            url, pool_pre_ping=True, pool_size=5, max_overflow=10, **kwargs
-        )
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **kwargs)
     raise InvalidArgument(
         f"unsupported tracking URI scheme {backend!r}: use sqlite:///path, "
         "postgresql://user@host/db or http(s)://host:port"

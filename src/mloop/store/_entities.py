@@ -164,9 +164,7 @@ class MetricHistory:
             yield Metric(key, v, s, t)
 
     def __getitem__(self, i: int) -> Metric:
-        return Metric(
-            self.key, float(self.values[i]), int(self.steps[i]), int(self.timestamps[i])
-        )
+        return Metric(self.key, float(self.values[i]), int(self.steps[i]), int(self.timestamps[i]))
 
     def __repr__(self) -> str:
         return f"MetricHistory(key={self.key!r}, points={len(self)})"

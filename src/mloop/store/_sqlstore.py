@@ -106,9 +106,12 @@ class SqlStore(Store):
         with _translate("opening the store"):
             ensure_schema(self.engine)
         ph = self._ph
+        # Parameters in the order of a Metric tuple (key, value, step, timestamp), so
+        # executemany binds the points as they are, with no per-row tuple built in Python; the
+        # run's integer primary key is formatted in (it comes from the database, never a user).
         self._sql_insert_metrics = (
-            'INSERT INTO metrics (run_pk, key, step, "timestamp", value) '
-            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})"
+            'INSERT INTO metrics (key, value, step, "timestamp", run_pk) '
+            f"VALUES ({ph}, {ph}, {ph}, {ph}, {{run_pk:d}})"
         )
         self._sql_upsert_latest = (
             'INSERT INTO latest_metrics (run_pk, key, step, "timestamp", value) '
@@ -145,9 +148,11 @@ class SqlStore(Store):
             try:
                 with _translate(what):
                     try:
-                        with self.engine.connect().execution_options(**WRITE) as conn:
-                            with conn.begin():
-                                return fn(conn)
+                        with (
+                            self.engine.connect().execution_options(**WRITE) as conn,
+                            conn.begin(),
+                        ):
+                            return fn(conn)
                     except sa.exc.OperationalError as exc:
                         if _is_locked(exc) and attempt < _LOCK_RETRIES - 1:
                             raise _Retry from exc
@@ -260,9 +265,7 @@ class SqlStore(Store):
 
     def _list_experiments(self, view: ViewType) -> list[Experiment]:
         with self._read("listing experiments") as conn:
-            return self._load_experiments(
-                conn, t.experiments.c.lifecycle_stage.in_(view.stages())
-            )
+            return self._load_experiments(conn, t.experiments.c.lifecycle_stage.in_(view.stages()))
 
     def _rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         pk = self._experiment_pk(experiment_id)
@@ -311,17 +314,24 @@ class SqlStore(Store):
         pk = self._experiment_pk(experiment_id)
 
         def fn(conn: sa.Connection) -> None:
-            if conn.execute(
-                sa.select(t.experiments.c.experiment_id).where(
-                    t.experiments.c.experiment_id == pk
-                )
-            ).first() is None:
+            if (
+                conn.execute(
+                    sa.select(t.experiments.c.experiment_id).where(
+                        t.experiments.c.experiment_id == pk
+                    )
+                ).first()
+                is None
+            ):
                 raise ExperimentNotFound(
                     f"no experiment with id {experiment_id!r}",
                     details={"experiment_id": experiment_id},
                 )
-            self._upsert(conn, t.experiment_tags, [{"experiment_id": pk, "key": key,
-                                                    "value": value}], ["experiment_id", "key"])
+            self._upsert(
+                conn,
+                t.experiment_tags,
+                [{"experiment_id": pk, "key": key, "value": value}],
+                ["experiment_id", "key"],
+            )
 
         self._write("setting an experiment tag", fn)
 
@@ -354,8 +364,9 @@ class SqlStore(Store):
 
         def fn(conn: sa.Connection) -> RunInfo:
             exp = conn.execute(
-                sa.select(t.experiments.c.artifact_location, t.experiments.c.lifecycle_stage)
-                .where(t.experiments.c.experiment_id == exp_pk)
+                sa.select(t.experiments.c.artifact_location, t.experiments.c.lifecycle_stage).where(
+                    t.experiments.c.experiment_id == exp_pk
+                )
             ).first()
             if exp is None:
                 raise ExperimentNotFound(
@@ -428,16 +439,12 @@ class SqlStore(Store):
         ):
             params[pk][key] = value
         for pk, key, value in conn.execute(
-            sa.select(t.tags.c.run_pk, t.tags.c.key, t.tags.c.value).where(
-                t.tags.c.run_pk.in_(pks)
-            )
+            sa.select(t.tags.c.run_pk, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_pk.in_(pks))
         ):
             tags[pk][key] = value
         lm = t.latest_metrics.c
         for pk, key, value, step, ts in conn.execute(
-            sa.select(lm.run_pk, lm.key, lm.value, lm.step, lm.timestamp).where(
-                lm.run_pk.in_(pks)
-            )
+            sa.select(lm.run_pk, lm.key, lm.value, lm.step, lm.timestamp).where(lm.run_pk.in_(pks))
         ):
             metrics[pk][key] = MetricValue.model_construct(
                 value=float("nan") if value is None else value, step=step, timestamp=ts
@@ -514,11 +521,14 @@ class SqlStore(Store):
             with self._read("reading a run") as conn:
                 self._active_run_pk(conn, run_id)
             return
-        latest: dict[str, Metric] = {}
+        # The latest point per key: highest step, then latest timestamp. Positional access:
+        # callers may pass plain (key, value, step, timestamp) tuples.
+        latest: dict[str, Sequence[Any]] = {}
+        get = latest.get
         for m in metrics:
-            cur = latest.get(m.key)
-            if cur is None or (m.step, m.timestamp) >= (cur.step, cur.timestamp):
-                latest[m.key] = m
+            cur = get(m[0])
+            if cur is None or m[2] > cur[2] or (m[2] == cur[2] and m[3] >= cur[3]):
+                latest[m[0]] = m
 
         def fn(conn: sa.Connection) -> None:
             run_pk = self._active_run_pk(conn, run_id)
@@ -534,13 +544,10 @@ class SqlStore(Store):
             if metrics:
                 cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 try:
-                    cur.executemany(
-                        self._sql_insert_metrics,
-                        [(run_pk, m.key, m.step, m.timestamp, m.value) for m in metrics],
-                    )
+                    cur.executemany(self._sql_insert_metrics.format(run_pk=run_pk), metrics)
                     cur.executemany(
                         self._sql_upsert_latest,
-                        [(run_pk, m.key, m.step, m.timestamp, m.value) for m in latest.values()],
+                        [(run_pk, m[0], m[2], m[3], m[1]) for m in latest.values()],
                     )
                 finally:
                     cur.close()
@@ -550,27 +557,31 @@ class SqlStore(Store):
     def _insert_params(
         self, conn: sa.Connection, run_id: str, run_pk: int, params: dict[str, str]
     ) -> None:
-        existing = dict(
-            conn.execute(
+        existing: dict[str, str] = dict(
+            conn.execute(  # type: ignore[arg-type]
                 sa.select(t.params.c.key, t.params.c.value).where(
                     t.params.c.run_pk == run_pk, t.params.c.key.in_(list(params))
                 )
             ).all()
         )
-        conflicts = {k: (existing[k], v) for k, v in params.items() if k in existing
-                     and existing[k] != v}
+        conflicts = {
+            k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v
+        }
         if conflicts:
             k, (old, new) = next(iter(conflicts.items()))
             raise ParamConflict(
                 f"param {k!r} of run {run_id} is {old!r}; it cannot change to {new!r} "
                 "(params are immutable: log a new run, or use a tag or a metric)",
-                details={"run_id": run_id, "conflicts": {k: {"stored": o, "new": n}
-                                                         for k, (o, n) in conflicts.items()}},
+                details={
+                    "run_id": run_id,
+                    "conflicts": {k: {"stored": o, "new": n} for k, (o, n) in conflicts.items()},
+                },
             )
-        new = [{"run_pk": run_pk, "key": k, "value": v} for k, v in params.items()
-               if k not in existing]
-        if new:
-            conn.execute(sa.insert(t.params), new)
+        rows = [
+            {"run_pk": run_pk, "key": k, "value": v} for k, v in params.items() if k not in existing
+        ]
+        if rows:
+            conn.execute(sa.insert(t.params), rows)
 
     def _delete_tag(self, run_id: str, key: str) -> None:
         def fn(conn: sa.Connection) -> None:
@@ -591,7 +602,7 @@ class SqlStore(Store):
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cur.execute(self._sql_history, (run_pk, key))
-                arr = np.fromiter(cur, dtype=_HISTORY_DTYPE)
+                arr = np.fromiter(cur, dtype=_HISTORY_DTYPE)  # type: ignore[arg-type]
             finally:
                 cur.close()
         values = arr["value"]
@@ -621,8 +632,9 @@ class SqlStore(Store):
             pks = pks[:max_results]
             if not pks:
                 return RunsPage(runs=[], next_page_token=None)
-            rows = {r.run_pk: r for r in conn.execute(sa.select(t.runs).where(
-                t.runs.c.run_pk.in_(pks)))}
+            rows = {
+                r.run_pk: r for r in conn.execute(sa.select(t.runs).where(t.runs.c.run_pk.in_(pks)))
+            }
             runs = self._load_runs(conn, [rows[pk] for pk in pks])
         token = _encode_token(offset + max_results, fingerprint) if more else None
         return RunsPage.model_construct(runs=runs, next_page_token=token)
@@ -648,11 +660,25 @@ class SqlStore(Store):
             stmt = insert(t.artifacts)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_pk", "path"],
-                set_={"size": stmt.excluded.size, "sha256": stmt.excluded.sha256,
-                      "created_time": stmt.excluded.created_time},
+                set_={
+                    "size": stmt.excluded.size,
+                    "sha256": stmt.excluded.sha256,
+                    "created_time": stmt.excluded.created_time,
+                },
             )
-            conn.execute(stmt, [{"run_pk": run_pk, "path": i.path, "size": i.size or 0,
-                                 "sha256": i.sha256, "created_time": now} for i in files])
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "run_pk": run_pk,
+                        "path": i.path,
+                        "size": i.size or 0,
+                        "sha256": i.sha256,
+                        "created_time": now,
+                    }
+                    for i in files
+                ],
+            )
 
         self._write("recording artifacts", fn)
 
@@ -686,8 +712,8 @@ class SqlStore(Store):
             )
         listed = store.list(rel)
         with self._read("reading artifacts") as conn:
-            hashes = dict(
-                conn.execute(
+            hashes: dict[str, str] = dict(
+                conn.execute(  # type: ignore[arg-type]
                     sa.select(t.artifacts.c.path, t.artifacts.c.sha256).where(
                         t.artifacts.c.run_pk == run_pk,
                         t.artifacts.c.path.in_([i.path for i in listed if not i.is_dir]),
@@ -759,14 +785,71 @@ def _decode_token(token: str, fingerprint: str) -> int:
     return offset
 
 
-_ADJECTIVES = (
-    "amber bold brisk calm clever crisp eager fierce gentle glad keen lucid merry nimble "
-    "plucky quiet rapid sharp shy sly steady sunny swift tidy vivid warm wise witty zesty"
-).split()
-_NOUNS = (
-    "badger bee crane deer dove eel falcon fox gecko hare heron ibis koala lark lynx mole "
-    "moth newt otter owl panda puma quail raven seal shrew stoat swan tern toad wolf wren"
-).split()
+_ADJECTIVES = [
+    "amber",
+    "bold",
+    "brisk",
+    "calm",
+    "clever",
+    "crisp",
+    "eager",
+    "fierce",
+    "gentle",
+    "glad",
+    "keen",
+    "lucid",
+    "merry",
+    "nimble",
+    "plucky",
+    "quiet",
+    "rapid",
+    "sharp",
+    "shy",
+    "sly",
+    "steady",
+    "sunny",
+    "swift",
+    "tidy",
+    "vivid",
+    "warm",
+    "wise",
+    "witty",
+    "zesty",
+]
+_NOUNS = [
+    "badger",
+    "bee",
+    "crane",
+    "deer",
+    "dove",
+    "eel",
+    "falcon",
+    "fox",
+    "gecko",
+    "hare",
+    "heron",
+    "ibis",
+    "koala",
+    "lark",
+    "lynx",
+    "mole",
+    "moth",
+    "newt",
+    "otter",
+    "owl",
+    "panda",
+    "puma",
+    "quail",
+    "raven",
+    "seal",
+    "shrew",
+    "stoat",
+    "swan",
+    "tern",
+    "toad",
+    "wolf",
+    "wren",
+]
 
 
 def _friendly_name() -> str:

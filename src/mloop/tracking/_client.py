@@ -277,8 +277,7 @@ class Client:
                     step_arr = np.full(len(arr), step, dtype=np.int64)
                 else:
                     step_arr = np.asarray(step)
-                    if step_arr.shape != arr.shape or not np.issubdtype(step_arr.dtype,
-                                                                         np.integer):
+                    if step_arr.shape != arr.shape or not np.issubdtype(step_arr.dtype, np.integer):
                         raise InvalidArgument(
                             f"metric {key!r}: step must be an integer array of the values' "
                             f"length {len(arr)}"

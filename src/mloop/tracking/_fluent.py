@@ -17,8 +17,8 @@ import numpy as np
 
 from mloop._core import load_settings, validate_key
 from mloop.errors import (
-    ExperimentNotFound,
     ExperimentAlreadyExists,
+    ExperimentNotFound,
     InvalidArgument,
     NoActiveRun,
 )
@@ -297,5 +297,3 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> li
 def flush(timeout: float | None = None) -> FlushStatus:
     """Wait until everything logged is durable (see :class:`FlushStatus`)."""
     return _get_client().flush(timeout=timeout)
-
-

@@ -71,7 +71,7 @@ class Spool:
         if self._own is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.directory / f"spool-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
-            fh = open(path, "ab+")  # noqa: SIM115 - held open for the writer's life
+            fh: IO[bytes] = open(path, "ab+")  # noqa: SIM115 - held open for the writer's life
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._own = _SpoolFile(path, fh, 0, 0)
             self._files.append(self._own)
@@ -91,7 +91,7 @@ class Spool:
         for path in sorted(self.directory.glob("spool-*.jsonl")):
             if self._own is not None and path == self._own.path:
                 continue
-            fh = open(path, "rb+")  # noqa: SIM115
+            fh: IO[bytes] = open(path, "rb+")  # noqa: SIM115
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -104,8 +104,11 @@ class Spool:
             if f.done >= f.lines:
                 f.remove()
                 continue
-            log.warning("mloop: replaying %d spooled batches left by an earlier process (%s)",
-                        lines - done, path)
+            log.warning(
+                "mloop: replaying %d spooled batches left by an earlier process (%s)",
+                lines - done,
+                path,
+            )
             self._files.insert(len(self._files) - (1 if self._own in self._files else 0), f)
 
     def replay(self, send: Callable[[dict[str, Any]], None]) -> None:

@@ -225,9 +225,7 @@ class AsyncWriter:
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="mloop-writer", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="mloop-writer", daemon=True)
                 self._thread.start()
 
     # -- the writer thread ---------------------------------------------------------------------
@@ -273,7 +271,9 @@ class AsyncWriter:
                     b = batches[run_id] = _Batch(run_id)
                     order.append(b)
                 if kind == METRIC:
-                    b.metrics.append(Metric(op[2], op[3], op[4], op[5]))
+                    # A plain (key, value, step, timestamp) slice: stores read points by
+                    # position, and a namedtuple per point would cost more than the insert.
+                    b.metrics.append(op[2:])
                 elif kind == PARAM:
                     b.params[op[2]] = op[3]
                 else:
@@ -288,11 +288,7 @@ class AsyncWriter:
             if b.size():
                 # Every operation was validated when it was enqueued (Client checks keys,
                 # values and steps), so the store's own validation pass is skipped here.
-                self._send(
-                    b.to_record,
-                    lambda b=b: self.store._log_batch(b.run_id, b.metrics, b.params, b.tags),
-                    b,
-                )
+                self._send(b.to_record, _trusted_write(self.store, b), b)
 
     def _apply_update(self, run_id: str, fields: dict[str, Any]) -> None:
         self._send(
@@ -316,13 +312,13 @@ class AsyncWriter:
             if self._spool is None:
                 self._set_error(LoggingFailed(f"the store is unreachable: {exc}"), exc)
                 return
-            log.warning("mloop: the store is unreachable (%s); spooling to %s", exc,
-                        self._spool.directory)
+            log.warning(
+                "mloop: the store is unreachable (%s); spooling to %s", exc, self._spool.directory
+            )
             self._spool.append(to_record())
             self._next_retry = time.monotonic() + self.retry_s
         except MloopError as exc:
-            if batch is not None and sum(map(bool, (batch.metrics, batch.params,
-                                                    batch.tags))) > 1:
+            if batch is not None and sum(map(bool, (batch.metrics, batch.params, batch.tags))) > 1:
                 self._send_parts(batch)
             else:
                 self._set_error(LoggingFailed(f"logging to run failed: {exc}"), exc)
@@ -377,6 +373,13 @@ class AsyncWriter:
             raise
         except MloopError as exc:
             self._set_error(LoggingFailed(f"replaying the spool failed: {exc}"), exc)
+
+
+def _trusted_write(store: Store, b: _Batch) -> Callable[[], None]:
+    def write() -> None:
+        store._log_batch(b.run_id, b.metrics, b.params, b.tags)
+
+    return write
 
 
 _live_writers: weakref.WeakSet[AsyncWriter] = weakref.WeakSet()
