@@ -75,16 +75,22 @@ class ErrorBody(BaseModel):
     error: ErrorInfo
 
 
-def _described(status: int, text: str) -> dict[str, Any]:
+def _described(text: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": text}
 
 
 #: For ``responses=`` of routes, so OpenAPI documents the error shape.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: _described(404, "Not found (an unknown id or name)"),
-    422: _described(422, "Invalid argument (a bad name, value, filter or body)"),
-    500: _described(500, "Internal error; details.error_id is in the server log"),
-    503: _described(503, "The store is unavailable"),
+    404: _described("Not found (an unknown id, name or route)"),
+    422: _described("Invalid argument (a bad name, value, filter or body)"),
+    500: _described("Internal error; details.error_id names it in the server log"),
+    503: _described("The store is unavailable; retrying may help"),
+}
+CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    409: _described("Conflict with stored data (a taken name, a param with another value)")
+}
+TOO_LARGE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    413: _described("The request body is over the server's limit")
 }
 
 
@@ -156,7 +162,17 @@ def _jsonable(details: Any) -> Any:
 
 async def _mloop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MloopError)
-    return error_response(status_for(type(exc)), exc.code, exc.message, _jsonable(exc.details))
+    status = status_for(type(exc))
+    if status >= 500:  # the server's own trouble: the operator needs the traceback
+        logger.error(
+            "%s on %s %s: %s",
+            exc.code,
+            request.method,
+            request.url.path,
+            exc.message,
+            exc_info=exc,
+        )
+    return error_response(status, exc.code, exc.message, _jsonable(exc.details))
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

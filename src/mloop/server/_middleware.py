@@ -113,6 +113,7 @@ class RequestMiddleware:
 
 
 def _route_template(scope: Scope) -> str:
+    # path_format drops convertors: "/runs/{run_id}/artifacts/{path}", not "{path:path}"
     route: Any = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, "path_format", None)
     return path if isinstance(path, str) else UNMATCHED

@@ -147,9 +147,11 @@ class FileResponse(Response):
 
     media_type = "application/octet-stream"
 
-    def __init__(self, stream: IO[bytes], *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, stream: IO[bytes], status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         self.stream = stream
-        self.status_code = 200
+        self.status_code = status_code
         self.background = None
         self.init_headers(headers)
         size = size_of(stream)

@@ -15,7 +15,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from mloop.errors import InvalidArgument, UnsafeArtifactPath
-from mloop.server._errors import ERROR_RESPONSES, JsonResponse
+from mloop.server._errors import (
+    CONFLICT_RESPONSE,
+    ERROR_RESPONSES,
+    TOO_LARGE_RESPONSE,
+    JsonResponse,
+)
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (
@@ -92,7 +97,7 @@ class SearchRunsBody(_Body):
     view: ViewType = ViewType.ACTIVE
 
 
-_FLOAT = {
+_FLOAT: dict[str, Any] = {
     "anyOf": [{"type": "number"}, {"type": "null"}, {"enum": ["NaN", "Infinity", "-Infinity"]}]
 }
 
@@ -199,7 +204,12 @@ def _artifact_path(path: str) -> str:
 # -- experiments ---------------------------------------------------------------------------------
 
 
-@router.post("/experiments", status_code=201, tags=["experiments"])
+@router.post(
+    "/experiments",
+    status_code=201,
+    tags=["experiments"],
+    responses={**CONFLICT_RESPONSE, **TOO_LARGE_RESPONSE},
+)
 def create_experiment(body: CreateExperimentBody, store: StoreDep) -> Experiment:
     """Create an experiment (409 when the name is taken, also by a deleted one)."""
     return store.create_experiment(
@@ -223,7 +233,7 @@ def get_experiment(experiment_id: str, store: StoreDep) -> Experiment:
     return store.get_experiment(experiment_id)
 
 
-@router.patch("/experiments/{experiment_id}", tags=["experiments"])
+@router.patch("/experiments/{experiment_id}", tags=["experiments"], responses=CONFLICT_RESPONSE)
 def rename_experiment(
     experiment_id: str, body: RenameExperimentBody, store: StoreDep
 ) -> Experiment:
@@ -315,6 +325,7 @@ def delete_run_tag(run_id: str, key: str, store: StoreDep) -> Response:
     "/runs/{run_id}/batch",
     status_code=204,
     tags=["runs"],
+    responses={**CONFLICT_RESPONSE, **TOO_LARGE_RESPONSE},
     openapi_extra={
         "requestBody": {
             "required": True,
