@@ -353,3 +353,15 @@ def test_missing_artifact(store: Store) -> None:
         store.open_artifact(run_id, "nope.txt")
     with pytest.raises(ArtifactNotFound):
         store.list_artifacts(run_id, "nope")
+
+
+def test_a_batch_sent_twice_is_written_once(store: Store) -> None:
+    _, run_id = _run(store)
+    points = [("loss", float(i), i, i) for i in range(10)]
+    store.log_batch(run_id, metrics=points, params={"a": "1"}, batch_id="b" * 32)
+    store.log_batch(run_id, metrics=points, params={"a": "1"}, batch_id="b" * 32)  # a retry
+    assert len(store.get_metric_history(run_id, "loss")) == 10
+    store.log_batch(run_id, metrics=points[:1], batch_id="c" * 32)  # another batch
+    assert len(store.get_metric_history(run_id, "loss")) == 11
+    with pytest.raises(InvalidArgument, match="batch id"):
+        store.log_batch(run_id, metrics=points, batch_id="x" * 65)

@@ -234,3 +234,31 @@ def test_back_pressure_bounds_the_queue(tmp_path: Path) -> None:
     assert time.monotonic() - start < 60
     client._writer.close()
     client.store.close()
+
+
+def test_a_spool_replayed_twice_writes_each_batch_once(tmp_path: Path) -> None:
+    """A crash between sending a spooled batch and recording that it was sent makes the next
+    process send it again; the batch id keeps it from being written twice."""
+    from mloop.tracking._spool import Spool
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "art"))
+    run_id = store.create_run(store.create_experiment("replay").experiment_id).info.run_id
+    spool = Spool(tmp_path / "spool")
+    for b in range(3):
+        spool.append(
+            {
+                "run_id": run_id,
+                "batch_id": f"{b:032d}",
+                "params": {},
+                "tags": {},
+                "metrics": [["m", float(b * 10 + i), b * 10 + i, 0] for i in range(10)],
+            }
+        )
+    records = []
+    spool.replay(records.append)  # read the records as a replay would, then "crash"
+    for record in records[:2]:
+        store.log_batch(record["run_id"], metrics=record["metrics"], batch_id=record["batch_id"])
+    for record in records:  # the next process replays all three
+        store.log_batch(record["run_id"], metrics=record["metrics"], batch_id=record["batch_id"])
+    assert store.get_metric_history(run_id, "m").values.tolist() == [float(i) for i in range(30)]
+    store.close()

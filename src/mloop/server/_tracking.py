@@ -134,12 +134,18 @@ _BATCH_SCHEMA: dict[str, Any] = {
         },
         "params": {"type": "object", "additionalProperties": {"type": "string"}},
         "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        "batch_id": {
+            "type": "string",
+            "maxLength": 64,
+            "description": "an idempotency key: a batch sent again with the same id (a retry"
+            " after a timeout, a replayed spool) is acknowledged and not written twice",
+        },
     },
 }
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_BATCH_KEYS = frozenset(("metrics", "params", "tags"))
+_BATCH_KEYS = frozenset(("metrics", "params", "tags", "batch_id"))
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -161,7 +167,7 @@ def _parse_json(body: bytes) -> Any:
         ) from None
 
 
-def parse_batch(body: bytes) -> tuple[list[Any], Any, Any]:
+def parse_batch(body: bytes) -> tuple[list[Any], Any, Any, Any]:
     """Metrics, params and tags of a batch body, with metric values decoded to floats (the store
     validates everything else)."""
     data = _parse_json(body)
@@ -171,7 +177,7 @@ def parse_batch(body: bytes) -> tuple[list[Any], Any, Any]:
     if unknown:
         raise InvalidArgument(
             f"unknown field(s) in the batch body: {', '.join(sorted(unknown))};"
-            " expected metrics, params, tags",
+            " expected metrics, params, tags, batch_id",
             details={"fields": sorted(unknown)},
         )
     metrics = data.get("metrics") or []
@@ -186,7 +192,7 @@ def parse_batch(body: bytes) -> tuple[list[Any], Any, Any]:
                     point[1] = math.nan
                 elif type(value) is str and value in special:
                     point[1] = special[value]
-    return metrics, data.get("params"), data.get("tags")
+    return metrics, data.get("params"), data.get("tags"), data.get("batch_id")
 
 
 def _artifact_path(path: str) -> str:
@@ -336,8 +342,8 @@ def delete_run_tag(run_id: str, key: str, store: StoreDep) -> Response:
 def log_batch(run_id: str, body: RawBody, store: StoreDep) -> Response:
     """Log metric points, params and tags in one transaction (params are immutable: 409 when
     one exists with another value, and nothing of the batch is written)."""
-    metrics, params, tags = parse_batch(body)
-    store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+    metrics, params, tags, batch_id = parse_batch(body)
+    store.log_batch(run_id, metrics=metrics, params=params, tags=tags, batch_id=batch_id)
     return Response(status_code=204)
 
 

@@ -217,8 +217,12 @@ class Store(ABC):
         metrics: Iterable[Metric | Sequence[Any]] = (),
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        batch_id: str | None = None,
     ) -> None:
         """Write metric points, params and tags of one run in one transaction.
+
+        ``batch_id`` makes the call idempotent: a batch with an id the store has seen before is
+        acknowledged without being written again (retries after a timeout, replayed spools).
 
         Raises:
             RunNotFound: no such run.
@@ -229,6 +233,7 @@ class Store(ABC):
             normalize_metrics(metrics),
             _normalize_mapping(params, "param", MAX_BATCH_PARAMS, validate_param_value),
             _normalize_mapping(tags, "tag", MAX_BATCH_TAGS, validate_tag_value),
+            None if batch_id is None else _check_id(batch_id, "batch id"),
         )
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -378,6 +383,7 @@ class Store(ABC):
         metrics: list[Metric],
         params: dict[str, str],
         tags: dict[str, str],
+        batch_id: str | None = None,
     ) -> None: ...
 
     @abstractmethod

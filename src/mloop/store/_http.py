@@ -299,8 +299,11 @@ class HttpStore(Store):
         metrics: list[Metric],
         params: dict[str, str],
         tags: dict[str, str],
+        batch_id: str | None = None,
     ) -> None:
         body: dict[str, Any] = {}
+        if batch_id is not None:
+            body["batch_id"] = batch_id
         if metrics:
             body["metrics"] = _metric_rows(metrics)
         if params:

@@ -115,6 +115,16 @@ latest_metrics = sa.Table(
     sa.Index("ix_latest_metrics_key_value", "key", "value"),
 )
 
+# Ids of the batches written, so a batch sent twice (a retry after a timeout whose first attempt
+# did commit, a replayed spool) is written once.
+batch_receipts = sa.Table(
+    "batch_receipts",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("run_pk", BigId, _run_fk(), nullable=False),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)
+
 artifacts = sa.Table(
     "artifacts",
     metadata,

@@ -516,6 +516,7 @@ class SqlStore(Store):
         metrics: list[Metric],
         params: dict[str, str],
         tags: dict[str, str],
+        batch_id: str | None = None,
     ) -> None:
         if not (metrics or params or tags):
             with self._read("reading a run") as conn:
@@ -532,6 +533,8 @@ class SqlStore(Store):
 
         def fn(conn: sa.Connection) -> None:
             run_pk = self._active_run_pk(conn, run_id)
+            if batch_id is not None and not self._claim_batch(conn, batch_id, run_pk):
+                return  # written before: acknowledge, write nothing
             if params:
                 self._insert_params(conn, run_id, run_pk, params)
             if tags:
@@ -553,6 +556,20 @@ class SqlStore(Store):
                     cur.close()
 
         self._write(f"logging to run {run_id}", fn)
+
+    def _claim_batch(self, conn: sa.Connection, batch_id: str, run_pk: int) -> bool:
+        """Record a batch id in the batch's own transaction; False when it was recorded before."""
+        if self._sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        inserted = conn.execute(
+            insert(t.batch_receipts)
+            .values(batch_id=batch_id, run_pk=run_pk, created_time=now_ms())
+            .on_conflict_do_nothing(index_elements=["batch_id"])
+            .returning(t.batch_receipts.c.batch_id)
+        ).first()
+        return inserted is not None
 
     def _insert_params(
         self, conn: sa.Connection, run_id: str, run_pk: int, params: dict[str, str]

@@ -17,6 +17,7 @@ import atexit
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -67,10 +68,12 @@ class _Marker:
 class _Batch:
     """Operations of one run, accumulated in order until written."""
 
-    __slots__ = ("metrics", "params", "run_id", "tags")
+    __slots__ = ("batch_id", "metrics", "params", "run_id", "tags")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
+        # An idempotency key: a retried or replayed batch is not written twice.
+        self.batch_id = uuid.uuid4().hex
         self.metrics: list[Metric] = []
         self.params: dict[str, str] = {}
         self.tags: dict[str, str] = {}
@@ -81,6 +84,7 @@ class _Batch:
     def to_record(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
+            "batch_id": self.batch_id,
             "metrics": [list(m) for m in self.metrics],
             "params": self.params,
             "tags": self.tags,
@@ -326,15 +330,19 @@ class AsyncWriter:
     def _send_parts(self, b: _Batch) -> None:
         """A combined batch failed: write its parts alone so one bad param does not cost the
         metrics; each failing part is reported."""
-        for part in (
-            {"metrics": b.metrics},
-            {"params": b.params},
-            {"tags": b.tags},
+        for suffix, part in (
+            ("m", {"metrics": b.metrics}),
+            ("p", {"params": b.params}),
+            ("t", {"tags": b.tags}),
         ):
             if not next(iter(part.values())):
                 continue
             try:
-                self.store.log_batch(b.run_id, **part)  # type: ignore[arg-type]
+                self.store.log_batch(
+                    b.run_id,
+                    batch_id=f"{b.batch_id}-{suffix}",
+                    **part,  # type: ignore[arg-type]
+                )
             except MloopError as exc:
                 self._set_error(LoggingFailed(f"logging to run {b.run_id} failed: {exc}"), exc)
 
@@ -368,6 +376,7 @@ class AsyncWriter:
                     metrics=record["metrics"],
                     params=record["params"],
                     tags=record["tags"],
+                    batch_id=record.get("batch_id"),
                 )
         except StoreUnavailable:
             raise
@@ -377,7 +386,7 @@ class AsyncWriter:
 
 def _trusted_write(store: Store, b: _Batch) -> Callable[[], None]:
     def write() -> None:
-        store._log_batch(b.run_id, b.metrics, b.params, b.tags)
+        store._log_batch(b.run_id, b.metrics, b.params, b.tags, b.batch_id)
 
     return write
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 14:33:22.484810
+Create Date: 2026-11-28 14:44:29.638682
 """
 
 from __future__ import annotations
@@ -99,6 +99,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_pk", "path", name=op.f("pk_artifacts")),
     )
     op.create_table(
+        "batch_receipts",
+        sa.Column("batch_id", sa.String(length=64), nullable=False),
+        sa.Column("run_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_time", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_pk"],
+            ["runs.run_pk"],
+            name=op.f("fk_batch_receipts_run_pk_runs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("batch_id", name=op.f("pk_batch_receipts")),
+    )
+    op.create_table(
         "latest_metrics",
         sa.Column("run_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
@@ -186,6 +199,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_latest_metrics_key_value")
 
     op.drop_table("latest_metrics")
+    op.drop_table("batch_receipts")
     op.drop_table("artifacts")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index("ix_runs_parent_run_id")
