@@ -78,7 +78,7 @@ def installed_packages() -> tuple[str, ...]:
     """``name==version`` of every installed distribution, sorted (computed once a process)."""
     seen: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"] if "Name" in dist.metadata else None
+        name = dist.name
         if name:
             seen.setdefault(name.lower().replace("_", "-"), dist.version)
     return tuple(f"{n}=={v}" for n, v in sorted(seen.items()))

@@ -277,7 +277,7 @@ class AsyncWriter:
                 if kind == METRIC:
                     # A plain (key, value, step, timestamp) slice: stores read points by
                     # position, and a namedtuple per point would cost more than the insert.
-                    b.metrics.append(op[2:])
+                    b.metrics.append(op[2:])  # type: ignore[arg-type]
                 elif kind == PARAM:
                     b.params[op[2]] = op[3]
                 else:
