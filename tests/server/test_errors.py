@@ -364,7 +364,7 @@ def test_http_store_validates_before_sending(server: LiveServer) -> None:
 
 
 class _Down(SqlStore):
-    def _get_experiment_by_name(self, name: str) -> Experiment:
+    def _ping(self) -> None:
         raise StoreUnavailable("the database is unavailable (connection refused)")
 
 
@@ -372,3 +372,20 @@ def test_healthz_is_503_when_the_store_is_down(start_server: StartServer) -> Non
     server = start_server(store_cls=_Down)
     err = _error(server.client.get("/healthz"), 503, "UNAVAILABLE")
     assert "connection refused" in err["message"]
+
+
+def test_an_unreachable_server_is_store_unavailable() -> None:
+    import socket
+
+    from mloop.errors import StoreUnavailable
+    from mloop.store import HttpStore
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = HttpStore(f"http://127.0.0.1:{port}", timeout=2)
+    with pytest.raises(StoreUnavailable, match=str(port)):
+        store.ping()
+    with pytest.raises(StoreUnavailable):
+        store.get_run("0" * 32)
+    store.close()

@@ -365,3 +365,7 @@ def test_a_batch_sent_twice_is_written_once(store: Store) -> None:
     assert len(store.get_metric_history(run_id, "loss")) == 11
     with pytest.raises(InvalidArgument, match="batch id"):
         store.log_batch(run_id, metrics=points, batch_id="x" * 65)
+
+
+def test_ping(store: Store) -> None:
+    store.ping()

@@ -8,7 +8,6 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from mloop._core import Settings
-from mloop.errors import NotFound
 from mloop.server import _metrics, _tracking
 from mloop.server._errors import ERROR_RESPONSES, install_error_handlers
 from mloop.server._metrics import ServerMetrics
@@ -18,7 +17,6 @@ from mloop.store import Store
 #: Request bodies above this many bytes are refused with 413 (artifact uploads are exempt: they
 #: are streamed to the store, never held in memory).
 DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
-_HEALTH_PROBE = "mloop-healthz-probe"
 
 
 def _version() -> str:
@@ -35,14 +33,7 @@ class Health(BaseModel):
 def _check_store(store: Store) -> None:
     # The Store interface has no health check: look up a name that normally does not exist,
     # one indexed query that fails with StoreUnavailable when the database is gone.
-    ping = getattr(store, "ping", None)
-    if callable(ping):
-        ping()
-        return
-    try:
-        store.get_experiment_by_name(_HEALTH_PROBE)
-    except NotFound:
-        pass
+    store.ping()
 
 
 def create_app(

@@ -314,6 +314,14 @@ class Store(ABC):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def ping(self) -> None:
+        """Check that the store answers.
+
+        Raises:
+            StoreUnavailable: it does not.
+        """
+        self._ping()
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
@@ -324,6 +332,9 @@ class Store(ABC):
         self.close()
 
     # -- hooks ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _ping(self) -> None: ...
 
     @abstractmethod
     def _create_experiment(

@@ -206,6 +206,14 @@ class HttpStore(Store):
 
     # -- experiments ---------------------------------------------------------------------------
 
+    def _ping(self) -> None:
+        try:
+            response = self._client.get(self.uri + "/healthz")
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"cannot reach the mloop server at {self.uri}: {exc}") from exc
+        if response.status_code != 200:
+            raise error_from_response(response.status_code, response.content)
+
     def _create_experiment(
         self, name: str, tags: dict[str, str], artifact_location: str | None
     ) -> Experiment:

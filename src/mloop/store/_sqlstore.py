@@ -134,6 +134,10 @@ class SqlStore(Store):
     def close(self) -> None:
         self.engine.dispose()
 
+    def _ping(self) -> None:
+        with self._read("checking the database") as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     # -- transactions --------------------------------------------------------------------------
 
     @contextlib.contextmanager
