@@ -1,0 +1,483 @@
+"""``mloop demo``: train a few scikit-learn models on a bundled data set, track every run, compare.
+
+What a new user sees in half a minute: runs with params, metric histories (boosting stages, trees
+of a forest), held-out metrics, a pickled model and the data set's hash; a comparison that the
+search language sorts; and the same runs read back through the REST server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mloop.cli._context import state
+from mloop.cli._output import emit_json, fmt_number, short_id, stderr, stdout
+from mloop.errors import ExperimentNotFound, InvalidArgument, MloopError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mloop.store import Run, Store
+    from mloop.tracking import Client
+
+SKLEARN_HINT = "pip install 'mloop[sklearn]'"
+DATASET = "sklearn.datasets.load_breast_cancer"
+PRIMARY = "roc_auc"
+#: The order the demo sorts by: the search language, compiled to SQL.
+ORDER_BY = ("metrics.roc_auc desc", "metrics.log_loss asc")
+
+# Interleaved so that --runs 3 already trains one model of each family.
+CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("logistic_regression", {"C": 1.0}),
+    ("random_forest", {"n_estimators": 100, "max_depth": 4}),
+    ("gradient_boosting", {"n_estimators": 100, "learning_rate": 0.1, "max_depth": 2}),
+    ("logistic_regression", {"C": 0.01}),
+    ("random_forest", {"n_estimators": 100, "max_depth": None}),
+    ("gradient_boosting", {"n_estimators": 150, "learning_rate": 0.05, "max_depth": 3}),
+    ("logistic_regression", {"C": 100.0}),
+    ("random_forest", {"n_estimators": 200, "max_depth": 8}),
+    ("gradient_boosting", {"n_estimators": 80, "learning_rate": 0.3, "max_depth": 1}),
+    ("logistic_regression", {"C": 0.1}),
+    ("random_forest", {"n_estimators": 60, "max_depth": 2}),
+    ("gradient_boosting", {"n_estimators": 200, "learning_rate": 0.02, "max_depth": 2}),
+)
+_SHORT = {"logistic_regression": "logreg", "random_forest": "forest", "gradient_boosting": "gboost"}
+_ABBREV = {"n_estimators": "n", "learning_rate": "lr", "max_depth": "d"}
+
+
+@dataclass
+class Trial:
+    family: str
+    params: dict[str, Any]
+    seed: int
+    name: str = ""
+    run_id: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def plan(n: int) -> list[Trial]:
+    """The first ``n`` trials: the candidates, then again with other seeds."""
+    trials = []
+    for i in range(n):
+        family, params = CANDIDATES[i % len(CANDIDATES)]
+        seed = 42 + i // len(CANDIDATES)
+        label = "-".join(f"{_ABBREV.get(k, k)}{v}" for k, v in params.items())
+        name = f"{_SHORT[family]}-{label}" + (f"-s{seed}" if seed != 42 else "")
+        trials.append(Trial(family, dict(params), seed, name))
+    return trials
+
+
+def demo(
+    ctx: typer.Context,
+    runs: Annotated[
+        int, typer.Option("--runs", "-n", min=1, max=60, help="How many models to train.")
+    ] = 6,
+    no_server: Annotated[
+        bool,
+        typer.Option("--no-server", help="Skip the check that the runs are served over REST."),
+    ] = False,
+    experiment: Annotated[
+        str, typer.Option("--experiment", "-e", help="The experiment to log to.")
+    ] = "demo",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on stdout (progress on stderr).")
+    ] = False,
+) -> None:
+    """Train scikit-learn models on a bundled data set, track them, and compare the runs.
+
+    Needs scikit-learn: [bold]pip install 'mloop\\[sklearn]'[/].
+    """
+    started = time.perf_counter()
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise MloopError(f"mloop demo trains scikit-learn models: {SKLEARN_HINT}") from None
+    from mloop.tracking import Client
+
+    cli_state = state(ctx)
+    client = Client(settings=cli_state.settings)
+    exp = _experiment(client, experiment)
+    data = _load_data()
+    trials = plan(runs)
+    err = stderr()
+    if not as_json:
+        err.print(
+            f"[bold]mloop demo[/]: {len(trials)} models on breast_cancer "
+            f"({data['train_rows']} train / {data['test_rows']} held-out rows) "
+            f"-> experiment {exp.name!r} in {client.store.uri}",
+            soft_wrap=True,
+        )
+    _train_all(client, exp.experiment_id, trials, data, err)
+    ranked = _ranked(client, exp.experiment_id, trials)
+    server = None if no_server else _server_check(client.store, exp.experiment_id, ranked)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        emit_json(
+            {
+                "experiment": {"experiment_id": exp.experiment_id, "name": exp.name},
+                "tracking_uri": client.tracking_uri,
+                "dataset": {
+                    "name": DATASET,
+                    "sha256": data["sha256"],
+                    "train_rows": data["train_rows"],
+                    "test_rows": data["test_rows"],
+                },
+                "order_by": list(ORDER_BY),
+                "runs": [
+                    {
+                        "run_id": r.run_id,
+                        "run_name": r.info.run_name,
+                        "status": r.info.status.value,
+                        "params": r.data.params,
+                        "metrics": {k: m.value for k, m in r.data.metrics.items()},
+                    }
+                    for r in ranked
+                ],
+                "best_run_id": ranked[0].run_id if ranked else None,
+                "server": server,
+                "seconds": round(elapsed, 2),
+            }
+        )
+        return
+    _print_summary(ranked, exp.name, server, elapsed, cli_state.tracking_uri)
+
+
+# -- training ----------------------------------------------------------------------------------
+
+
+def _experiment(client: Client, name: str) -> Any:
+    try:
+        exp = client.get_experiment_by_name(name)
+    except ExperimentNotFound:
+        return client.create_experiment(name, tags={"mloop.source": "mloop demo"})
+    if exp.lifecycle_stage != "active":
+        raise InvalidArgument(
+            f"experiment {name!r} is deleted: `mloop experiments restore {exp.experiment_id}` "
+            "or pass --experiment with another name"
+        )
+    return exp
+
+
+def _load_data() -> dict[str, Any]:
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.int64)
+    digest = hashlib.sha256()
+    digest.update(f"{x.shape}|{x.dtype}|{y.dtype}".encode())
+    digest.update(x.tobytes())
+    digest.update(y.tobytes())
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.25, stratify=y, random_state=0
+    )
+    return {
+        "x_train": x_train,
+        "x_test": x_test,
+        "y_train": y_train,
+        "y_test": y_test,
+        "sha256": digest.hexdigest(),
+        "train_rows": len(y_train),
+        "test_rows": len(y_test),
+    }
+
+
+def _build(trial: Trial) -> Any:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    p = trial.params
+    if trial.family == "logistic_regression":
+        return Pipeline(
+            [("scale", StandardScaler()), ("model", LogisticRegression(C=p["C"], max_iter=5000))]
+        )
+    if trial.family == "random_forest":
+        return RandomForestClassifier(
+            n_estimators=p["n_estimators"], max_depth=p["max_depth"], random_state=trial.seed
+        )
+    return GradientBoostingClassifier(
+        n_estimators=p["n_estimators"],
+        learning_rate=p["learning_rate"],
+        max_depth=p["max_depth"],
+        random_state=trial.seed,
+    )
+
+
+def _train_all(
+    client: Client, experiment_id: str, trials: list[Trial], data: dict[str, Any], err: Any
+) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="mloop-demo-") as tmp,
+        Progress(*columns, console=err, transient=False) as progress,
+    ):
+        task = progress.add_task("training", total=len(trials))
+        for trial in trials:
+            progress.update(task, description=f"training {trial.name}")
+            _train_one(client, experiment_id, trial, data, Path(tmp))
+            progress.advance(task)
+        progress.update(task, description=f"trained {len(trials)} models")
+
+
+def _train_one(
+    client: Client, experiment_id: str, trial: Trial, data: dict[str, Any], tmp: Path
+) -> None:
+    run = client.create_run(
+        experiment_id,
+        run_name=trial.name,
+        tags={
+            "dataset.name": DATASET,
+            "dataset.sha256": data["sha256"],
+            "model.family": trial.family,
+        },
+    )
+    trial.run_id = run_id = run.run_id
+    try:
+        client.log_params(
+            run_id,
+            {
+                "model": trial.family,
+                **trial.params,
+                "seed": trial.seed,
+                "test_size": 0.25,
+                "train_rows": data["train_rows"],
+            },
+        )
+        model = _build(trial)
+        t0 = time.perf_counter()
+        model.fit(data["x_train"], data["y_train"])
+        fit_s = time.perf_counter() - t0
+        _log_history(client, run_id, trial, model, data)
+        trial.metrics = _final_metrics(model, data) | {"fit_time_s": fit_s}
+        client.log_metrics(run_id, trial.metrics, step=0)
+        path = tmp / run_id / "model.pkl"
+        path.parent.mkdir()
+        with path.open("wb") as fh:
+            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        client.log_artifact(run_id, path, "model")
+    except BaseException as exc:
+        client.set_tag(run_id, "mloop.error", f"{type(exc).__name__}: {exc}"[:1000])
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        client.set_terminated(run_id, status)
+        raise
+    client.set_terminated(run_id)
+
+
+def _log_history(
+    client: Client, run_id: str, trial: Trial, model: Any, data: dict[str, Any]
+) -> None:
+    """Metric series where the model has stages: boosting iterations, trees of a forest."""
+    import numpy as np
+
+    y = data["y_test"]
+    if trial.family == "gradient_boosting":
+        probs = np.stack([p[:, 1] for p in model.staged_predict_proba(data["x_test"])])
+        steps = np.arange(1, len(probs) + 1, dtype=np.int64)
+        client.log_metrics(
+            run_id,
+            {
+                "train_loss": np.asarray(model.train_score_, dtype=np.float64),
+                "val_log_loss": _log_losses(probs, y),
+                "val_accuracy": ((probs >= 0.5) == y).mean(axis=1),
+            },
+            step=steps,
+        )
+    elif trial.family == "random_forest":
+        x_test = data["x_test"].astype(np.float32)
+        per_tree = np.stack([t.predict_proba(x_test)[:, 1] for t in model.estimators_])
+        steps = np.arange(1, len(per_tree) + 1, dtype=np.int64)
+        probs = np.cumsum(per_tree, axis=0) / steps[:, None]
+        client.log_metrics(
+            run_id,
+            {"val_log_loss": _log_losses(probs, y), "val_accuracy": ((probs >= 0.5) == y).mean(1)},
+            step=steps,
+        )
+    else:
+        client.log_metric(run_id, "n_iter", float(model[-1].n_iter_[0]), step=0)
+
+
+def _log_losses(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Binary log loss of each row of ``probs`` (stages x samples) against ``y``."""
+    import numpy as np
+
+    p = np.clip(probs, 1e-15, 1 - 1e-15)
+    return np.asarray(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=1))
+
+
+def _final_metrics(model: Any, data: dict[str, Any]) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+
+    y_test = data["y_test"]
+    proba = model.predict_proba(data["x_test"])[:, 1]
+    pred = (proba >= 0.5).astype(y_test.dtype)
+    return {
+        "accuracy": float(accuracy_score(y_test, pred)),
+        "roc_auc": float(roc_auc_score(y_test, proba)),
+        "f1": float(f1_score(y_test, pred)),
+        "log_loss": float(log_loss(y_test, proba, labels=[0, 1])),
+        "train_accuracy": float(accuracy_score(data["y_train"], model.predict(data["x_train"]))),
+    }
+
+
+def _ranked(client: Client, experiment_id: str, trials: list[Trial]) -> list[Run]:
+    """This invocation's runs, best first, ordered by the store (not in Python)."""
+    ids = ", ".join(f"'{t.run_id}'" for t in trials)
+    page = client.search_runs(
+        [experiment_id], f"run_id IN ({ids})", list(ORDER_BY), max_results=len(trials)
+    )
+    return page.runs
+
+
+# -- the server check --------------------------------------------------------------------------
+
+
+def _server_check(store: Store, experiment_id: str, runs: list[Run]) -> dict[str, Any]:
+    """Serve the store from a background thread, ask /healthz and search the runs over REST."""
+    if store.uri.startswith(("http://", "https://")):
+        return {"skipped": f"the runs are on the server {store.uri} already"}
+    try:
+        import httpx
+
+        from mloop.server import ServerThread, create_app
+    except ImportError as exc:
+        return {"skipped": f"{exc.name} is missing: pip install 'mloop[server]'"}
+    t0 = time.perf_counter()
+    with ServerThread(create_app(store)) as server:
+        startup_s = time.perf_counter() - t0
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            health = http.get("/healthz")
+            ids = ", ".join(f"'{r.run_id}'" for r in runs)
+            found = http.post(
+                "/api/v1/runs/search",
+                json={
+                    "experiment_ids": [experiment_id],
+                    "filter": f"run_id IN ({ids})",
+                    "order_by": list(ORDER_BY),
+                    "max_results": max(1, len(runs)),
+                },
+            )
+        url = server.url
+    if health.status_code != 200 or found.status_code != 200:
+        raise MloopError(
+            f"the server check failed: GET /healthz -> {health.status_code}, "
+            f"POST /api/v1/runs/search -> {found.status_code}: {found.text[:300]}"
+        )
+    served = [r["info"]["run_id"] for r in found.json()["runs"]]
+    if served != [r.run_id for r in runs]:
+        raise MloopError(
+            f"the server check failed: the server returned {len(served)} runs, "
+            f"expected {len(runs)} in the same order"
+        )
+    return {
+        "url": url,
+        "healthz": health.json().get("status"),
+        "runs_visible": len(served),
+        "startup_s": round(startup_s, 3),
+    }
+
+
+# -- the summary -------------------------------------------------------------------------------
+
+
+def _print_summary(
+    ranked: list[Run],
+    experiment: str,
+    server: dict[str, Any] | None,
+    elapsed: float,
+    tracking_uri: str | None,
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console = stdout()
+    table = Table(
+        title=f"{experiment}: {len(ranked)} runs, best first ({ORDER_BY[0]})",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
+    table.add_column("", no_wrap=True)
+    table.add_column("run", no_wrap=True)
+    table.add_column(
+        "name",
+        no_wrap=True,
+        min_width=min(26, max(len(r.info.run_name) for r in ranked)) if ranked else None,
+    )
+    for key in ("roc_auc", "accuracy", "f1", "log_loss"):
+        table.add_column(key, justify="right", no_wrap=True)
+    for i, run in enumerate(ranked):
+        m = run.data.metrics
+        table.add_row(
+            "★" if i == 0 else str(i + 1),
+            short_id(run.run_id),
+            run.info.run_name,
+            *(
+                fmt_number(m[k].value, 4) if k in m else "-"
+                for k in ("roc_auc", "accuracy", "f1", "log_loss")
+            ),
+            style="bold green" if i == 0 else None,
+        )
+    console.print(table)
+    if ranked:
+        best = ranked[0]
+        console.print(
+            Text.assemble(
+                "best run: ",
+                (best.info.run_name, "bold green"),
+                f" ({short_id(best.run_id)}) with {PRIMARY} "
+                f"{fmt_number(best.data.metrics[PRIMARY].value, 4)}",
+            )
+        )
+    if server is not None:
+        if "skipped" in server:
+            console.print(f"[dim]server check skipped: {server['skipped']}[/]")
+        else:
+            console.print(
+                f"server check: GET /healthz -> {server['healthz']!r}, "
+                f"POST /api/v1/runs/search -> {server['runs_visible']} runs "
+                f"(a server on {server['url']}, up in {server['startup_s']:.2f} s, now stopped)",
+                soft_wrap=True,
+            )
+    prefix = "mloop" if tracking_uri is None else f"mloop --tracking-uri {tracking_uri}"
+    exp_arg = (
+        experiment
+        if experiment.replace("-", "").replace("_", "").isalnum()
+        else (f'"{experiment}"')
+    )
+    console.print(f"\ntrained {len(ranked)} models in {elapsed:.1f} s. Next:")
+    commands = [f'{prefix} runs list --experiment {exp_arg} --order-by "metrics.roc_auc desc"']
+    if len(ranked) >= 2:
+        commands.append(
+            f"{prefix} runs compare {short_id(ranked[0].run_id)} {short_id(ranked[1].run_id)}"
+        )
+    if ranked:
+        commands.append(f"{prefix} runs show {short_id(ranked[0].run_id)}")
+    commands.append(f"{prefix} server   [dim]# then open http://127.0.0.1:5000/docs[/]")
+    for command in commands:
+        console.print(f"  {command}", soft_wrap=True)

@@ -1,0 +1,114 @@
+"""The root of the ``mloop`` command: global options, error handling, the command groups.
+
+Only Typer and the standard library are imported here; each command imports what it needs
+(SQLAlchemy, pandas, scikit-learn, FastAPI) when it runs, so ``mloop --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from mloop import __version__
+from mloop.cli import _db, _demo, _experiments, _runs, _server
+from mloop.cli._context import CliState
+from mloop.cli._output import debug_enabled, print_error
+from mloop.errors import MloopError
+
+
+class _MloopGroup(TyperGroup):
+    """Turns every :class:`MloopError` into one red ``error: ...`` line and exit code 1.
+
+    It lives here rather than in :func:`main` so that ``CliRunner`` tests, which call the
+    command directly, see exactly what a user sees.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MloopError as exc:
+            if debug_enabled():
+                raise
+            print_error(exc.message)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="mloop",
+    cls=_MloopGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            metavar="URI",
+            help="sqlite:///path, postgresql://... or http(s)://host:port "
+            "\\[default: MLOOP_TRACKING_URI, mloop.toml, then sqlite:///$MLOOP_HOME/mloop.db]",
+            show_default=False,
+        ),
+    ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            metavar="URI",
+            help="artifact folder or fsspec URL (s3://bucket/prefix) "
+            "\\[default: MLOOP_ARTIFACTS, mloop.toml, then $MLOOP_HOME/artifacts]",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_show_version,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """mloop: track, validate, register, gate, serve, monitor and retrain ML models.
+
+    Start with [bold]mloop demo[/], then [bold]mloop runs list[/] and [bold]mloop server[/].
+    """
+    # The environment variables are read by load_settings, not by Typer: passing them as
+    # arguments would put them above mloop.toml and break the documented precedence.
+    ctx.obj = CliState(tracking_uri=tracking_uri, artifacts=artifacts)
+
+
+app.add_typer(_experiments.app, name="experiments")
+app.add_typer(_runs.app, name="runs")
+app.add_typer(_db.app, name="db")
+app.command("server")(_server.server)
+app.command("demo")(_demo.demo)
+
+
+def main() -> None:
+    """The ``mloop`` console script."""
+    try:
+        app(prog_name="mloop")
+    except MloopError as exc:  # raised outside a command (normally handled by _MloopGroup)
+        if debug_enabled():
+            raise
+        print_error(exc.message)
+        sys.exit(1)

@@ -1,0 +1,135 @@
+"""``mloop server``: a real process on a free port, answering /healthz."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mloop.cli._server import _ENV_ARTIFACTS, _ENV_DB, worker_app
+
+MLOOP = Path(sys.executable).with_name("mloop")
+
+
+class Server:
+    def __init__(self, home: Path, port: int, *args: str) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [str(MLOOP), "server", "--port", str(port), "--log-level", "warning", *args],
+            env={**os.environ, "MLOOP_HOME": str(home), "NO_COLOR": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_healthy(self, timeout: float = 30) -> float:
+        """Seconds from process start to the first 200 from /healthz."""
+        deadline = self.started + timeout
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                pytest.fail(f"mloop server exited with {self.proc.returncode}:\n{out}\n{err}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return time.perf_counter() - self.started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.01)
+        pytest.fail(f"mloop server did not answer /healthz within {timeout} s")
+
+    def stop(self) -> tuple[str, str]:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.communicate()
+
+
+@pytest.fixture
+def start_server(mloop_home: Path, free_port: int) -> Any:
+    servers: list[Server] = []
+
+    def start(*args: str) -> Server:
+        server = Server(mloop_home, free_port, *args)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_server_starts_and_answers(start_server: Any, free_port: int) -> None:
+    server = start_server()
+    elapsed = server.wait_healthy()
+    print(f"mloop server: healthy {elapsed:.2f} s after process start")
+    assert elapsed < 5
+
+    created = httpx.post(f"{server.url}/api/v1/experiments", json={"name": "served"}, timeout=10)
+    assert created.status_code == 201, created.text
+    listed = httpx.get(f"{server.url}/api/v1/experiments", timeout=10).json()
+    assert [e["name"] for e in listed] == ["served"]
+
+    _, err = server.stop()
+    assert server.proc.returncode is not None
+    assert f"listening on http://127.0.0.1:{free_port}" in err
+    assert f"http://127.0.0.1:{free_port}/docs" in err
+    assert f"http://127.0.0.1:{free_port}/api/v1" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_server_with_workers(start_server: Any, tmp_path: Path) -> None:
+    db = tmp_path / "workers.db"
+    server = start_server("--workers", "2", "--backend-store-uri", f"sqlite:///{db}")
+    elapsed = server.wait_healthy()
+    print(f"mloop server --workers 2: healthy after {elapsed:.2f} s")
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for i in range(6):
+            assert http.post("/api/v1/experiments", json={"name": f"e{i}"}).status_code == 201
+        assert len(http.get("/api/v1/experiments").json()) == 6
+    assert db.exists()
+    server.stop()
+
+
+def test_port_in_use(cli: Any) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = cli("server", "--port", str(port))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "--port" in result.stderr
+
+
+def test_server_needs_a_database(cli: Any) -> None:
+    result = cli("--tracking-uri", "http://127.0.0.1:9", "server", "--port", "0")
+    assert result.exit_code == 1
+    assert "--backend-store-uri" in result.stderr
+
+
+def test_worker_app_serves_the_store_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    monkeypatch.setenv(_ENV_DB, db)
+    monkeypatch.setenv(_ENV_ARTIFACTS, str(tmp_path / "art"))
+    monkeypatch.setenv("MLOOP_TRACKING_URI", f"sqlite:///{tmp_path / 'ignored.db'}")
+    app = worker_app()
+    try:
+        assert app.state.store.uri == db
+    finally:
+        app.state.store.close()
+    assert not (tmp_path / "ignored.db").exists()
