@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from mloop.errors import InvalidArgument, InvalidFilter
 from mloop.store._engine import create_engine
 from mloop.store._schema import experiments, latest_metrics, metadata, params, runs, tags
-from mloop.store._search import (
+from mloop.store._search import compile_search
+from mloop.store._search_parse import (
     MAX_CONDITIONS,
     MAX_DEPTH,
     MAX_KEYS,
@@ -28,7 +29,6 @@ from mloop.store._search import (
     Not,
     Or,
     OrderBy,
-    compile_search,
     parse_filter,
     parse_order_by,
 )

@@ -6,9 +6,7 @@ outside this module sees them.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +14,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import orjson
 import sqlalchemy as sa
 
 from mloop._core import new_run_id, now_ms
@@ -52,6 +49,8 @@ from mloop.store._entities import (
     ViewType,
 )
 from mloop.store._migrate import ensure_schema
+from mloop.store._names import friendly_name
+from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
 
 _LOCK_RETRIES = 5
@@ -364,7 +363,7 @@ class SqlStore(Store):
     ) -> Run:
         exp_pk = self._experiment_pk(experiment_id)
         run_id = new_run_id()
-        name = run_name or _friendly_name()
+        name = run_name or friendly_name()
 
         def fn(conn: sa.Connection) -> RunInfo:
             exp = conn.execute(
@@ -642,8 +641,8 @@ class SqlStore(Store):
         view: ViewType,
     ) -> RunsPage:
         exp_pks = [self._experiment_pk(e) for e in experiment_ids]
-        fingerprint = _fingerprint(exp_pks, filter, order_by, view)
-        offset = _decode_token(page_token, fingerprint) if page_token else 0
+        search_key = fingerprint(exp_pks, filter, order_by, view)
+        offset = decode_token(page_token, search_key) if page_token else 0
         query = compile_search(
             experiment_ids=exp_pks, stages=view.stages(), filter=filter, order_by=order_by
         )
@@ -657,7 +656,7 @@ class SqlStore(Store):
                 r.run_pk: r for r in conn.execute(sa.select(t.runs).where(t.runs.c.run_pk.in_(pks)))
             }
             runs = self._load_runs(conn, [rows[pk] for pk in pks])
-        token = _encode_token(offset + max_results, fingerprint) if more else None
+        token = encode_token(offset + max_results, search_key) if more else None
         return RunsPage.model_construct(runs=runs, next_page_token=token)
 
     # -- artifacts -----------------------------------------------------------------------------
@@ -780,99 +779,3 @@ def _run_info(r: Any) -> RunInfo:
         lifecycle_stage=LifecycleStage(r.lifecycle_stage),
         user=r.user,
     )
-
-
-def _fingerprint(exp_pks: list[int], filter: str, order_by: list[str], view: ViewType) -> str:
-    raw = orjson.dumps([sorted(exp_pks), filter, order_by, view.value])
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def _encode_token(offset: int, fingerprint: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"o": offset, "f": fingerprint})).decode()
-
-
-def _decode_token(token: str, fingerprint: str) -> int:
-    try:
-        body = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        offset = int(body["o"])
-        fp = body["f"]
-    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        raise InvalidArgument(f"page token {token[:40]!r} is not valid") from None
-    if fp != fingerprint or offset < 0:
-        raise InvalidArgument(
-            "page token belongs to another search: pass the same experiments, filter, "
-            "order-by and view as the search that returned it"
-        )
-    return offset
-
-
-_ADJECTIVES = [
-    "amber",
-    "bold",
-    "brisk",
-    "calm",
-    "clever",
-    "crisp",
-    "eager",
-    "fierce",
-    "gentle",
-    "glad",
-    "keen",
-    "lucid",
-    "merry",
-    "nimble",
-    "plucky",
-    "quiet",
-    "rapid",
-    "sharp",
-    "shy",
-    "sly",
-    "steady",
-    "sunny",
-    "swift",
-    "tidy",
-    "vivid",
-    "warm",
-    "wise",
-    "witty",
-    "zesty",
-]
-_NOUNS = [
-    "badger",
-    "bee",
-    "crane",
-    "deer",
-    "dove",
-    "eel",
-    "falcon",
-    "fox",
-    "gecko",
-    "hare",
-    "heron",
-    "ibis",
-    "koala",
-    "lark",
-    "lynx",
-    "mole",
-    "moth",
-    "newt",
-    "otter",
-    "owl",
-    "panda",
-    "puma",
-    "quail",
-    "raven",
-    "seal",
-    "shrew",
-    "stoat",
-    "swan",
-    "tern",
-    "toad",
-    "wolf",
-    "wren",
-]
-
-
-def _friendly_name() -> str:
-    """A readable run name such as ``brisk-otter-417``."""
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(100, 999)}"
