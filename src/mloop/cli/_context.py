@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,18 @@ from mloop.errors import InvalidArgument
 if TYPE_CHECKING:
     from mloop._core import Settings
     from mloop.store import Store
+
+
+#: ``--backend-store-uri``, shared by the commands that open a database directly.
+BackendStoreUri = Annotated[
+    str | None,
+    typer.Option(
+        "--backend-store-uri",
+        metavar="URI",
+        help="sqlite:///path or postgresql://... \\[default: the tracking URI]",
+        show_default=False,
+    ),
+]
 
 
 class CliState:

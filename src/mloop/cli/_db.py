@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli._context import state
+from mloop.cli._context import BackendStoreUri, state
 from mloop.cli._output import emit_json, stdout
 from mloop.errors import InvalidArgument, StoreUnavailable
 
@@ -16,15 +16,7 @@ app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade(
     ctx: typer.Context,
-    backend_store_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--backend-store-uri",
-            metavar="URI",
-            help="sqlite:///path or postgresql://... \\[default: the tracking URI]",
-            show_default=False,
-        ),
-    ] = None,
+    backend_store_uri: BackendStoreUri = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Bring the database schema up to date (Alembic migrations), and print its revision."""

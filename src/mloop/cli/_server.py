@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mloop import __version__
-from mloop.cli._context import state
+from mloop.cli._context import BackendStoreUri, state
 from mloop.cli._output import stderr
 from mloop.errors import InvalidArgument, MloopError
 
@@ -43,15 +43,7 @@ def server(
     port: Annotated[
         int, typer.Option("--port", "-p", min=0, max=65535, help="The port (0: any free one).")
     ] = 5000,
-    backend_store_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--backend-store-uri",
-            metavar="URI",
-            help="sqlite:///path or postgresql://... \\[default: the tracking URI]",
-            show_default=False,
-        ),
-    ] = None,
+    backend_store_uri: BackendStoreUri = None,
     artifacts_uri: Annotated[
         str | None,
         typer.Option(

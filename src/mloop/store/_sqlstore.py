@@ -253,10 +253,7 @@ class SqlStore(Store):
         with self._read("reading an experiment") as conn:
             found = self._load_experiments(conn, t.experiments.c.experiment_id == pk)
         if not found:
-            raise ExperimentNotFound(
-                f"no experiment with id {experiment_id!r}",
-                details={"experiment_id": experiment_id},
-            )
+            raise _experiment_not_found(experiment_id)
         return found[0]
 
     def _get_experiment_by_name(self, name: str) -> Experiment:
@@ -288,10 +285,7 @@ class SqlStore(Store):
                 .values(name=new_name, last_update_time=now_ms())
             )
             if res.rowcount == 0:
-                raise ExperimentNotFound(
-                    f"no experiment with id {experiment_id!r}",
-                    details={"experiment_id": experiment_id},
-                )
+                raise _experiment_not_found(experiment_id)
 
         self._write("renaming an experiment", fn)
         return self._get_experiment(experiment_id)
@@ -306,10 +300,7 @@ class SqlStore(Store):
                 .values(lifecycle_stage=stage, last_update_time=now_ms())
             )
             if res.rowcount == 0:
-                raise ExperimentNotFound(
-                    f"no experiment with id {experiment_id!r}",
-                    details={"experiment_id": experiment_id},
-                )
+                raise _experiment_not_found(experiment_id)
 
         self._write(f"setting experiment {experiment_id} {stage}", fn)
 
@@ -325,10 +316,7 @@ class SqlStore(Store):
                 ).first()
                 is None
             ):
-                raise ExperimentNotFound(
-                    f"no experiment with id {experiment_id!r}",
-                    details={"experiment_id": experiment_id},
-                )
+                raise _experiment_not_found(experiment_id)
             self._upsert(
                 conn,
                 t.experiment_tags,
@@ -372,10 +360,7 @@ class SqlStore(Store):
                 )
             ).first()
             if exp is None:
-                raise ExperimentNotFound(
-                    f"no experiment with id {experiment_id!r}",
-                    details={"experiment_id": experiment_id},
-                )
+                raise _experiment_not_found(experiment_id)
             if exp.lifecycle_stage != "active":
                 raise InvalidArgument(
                     f"experiment {experiment_id} is deleted; restore it before starting runs"
@@ -422,7 +407,7 @@ class SqlStore(Store):
     def _run_row(self, conn: sa.Connection, run_id: str) -> Any:
         row = conn.execute(sa.select(t.runs).where(t.runs.c.run_id == run_id)).first()
         if row is None:
-            raise RunNotFound(f"no run with id {run_id!r}", details={"run_id": run_id})
+            raise _run_not_found(run_id)
         return row
 
     def _get_run(self, run_id: str) -> Run:
@@ -488,7 +473,7 @@ class SqlStore(Store):
                     sa.update(t.runs).where(t.runs.c.run_id == run_id).values(**values)
                 )
                 if res.rowcount == 0:
-                    raise RunNotFound(f"no run with id {run_id!r}", details={"run_id": run_id})
+                    raise _run_not_found(run_id)
             return _run_info(self._run_row(conn, run_id))
 
         return self._write("updating a run", fn)  # type: ignore[no-any-return]
@@ -499,7 +484,7 @@ class SqlStore(Store):
                 sa.update(t.runs).where(t.runs.c.run_id == run_id).values(lifecycle_stage=stage)
             )
             if res.rowcount == 0:
-                raise RunNotFound(f"no run with id {run_id!r}", details={"run_id": run_id})
+                raise _run_not_found(run_id)
 
         self._write(f"setting run {run_id} {stage}", fn)
 
@@ -508,7 +493,7 @@ class SqlStore(Store):
             sa.select(t.runs.c.run_pk, t.runs.c.lifecycle_stage).where(t.runs.c.run_id == run_id)
         ).first()
         if row is None:
-            raise RunNotFound(f"no run with id {run_id!r}", details={"run_id": run_id})
+            raise _run_not_found(run_id)
         if row.lifecycle_stage != "active":
             raise InvalidArgument(f"run {run_id} is deleted; restore it before logging to it")
         return int(row.run_pk)
@@ -760,6 +745,16 @@ class SqlStore(Store):
             raise InvalidArgument("an artifact path must name a file, not the root")
         _, store = self._artifact_root(run_id)
         return store.open(rel)
+
+
+def _experiment_not_found(experiment_id: str) -> ExperimentNotFound:
+    return ExperimentNotFound(
+        f"no experiment with id {experiment_id!r}", details={"experiment_id": experiment_id}
+    )
+
+
+def _run_not_found(run_id: str) -> RunNotFound:
+    return RunNotFound(f"no run with id {run_id!r}", details={"run_id": run_id})
 
 
 class _Retry(Exception):
