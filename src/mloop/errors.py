@@ -21,9 +21,19 @@
     │   ├── InvalidFilter (InvalidArgument)       a search filter that does not parse
     │   ├── NoActiveRun (RuntimeError)
     │   └── LoggingFailed                         a background write failed; raised at the next call
-    └── ArtifactError
-        ├── ArtifactNotFound (NotFound, FileNotFoundError)
-        └── UnsafeArtifactPath (InvalidArgument)  a path that would leave the run's artifact root
+    ├── ArtifactError
+    │   ├── ArtifactNotFound (NotFound, FileNotFoundError)
+    │   └── UnsafeArtifactPath (InvalidArgument)  a path that would leave the run's artifact root
+    ├── RegistryError
+    │   ├── RegisteredModelNotFound (NotFound)
+    │   ├── RegisteredModelAlreadyExists (AlreadyExists)
+    │   ├── ModelVersionNotFound (NotFound)   also an alias that points nowhere
+    │   └── InvalidAliasTarget (Conflict)     an alias moved to an archived version
+    └── ModelError
+        ├── ModelIntegrityError                   a model file changed, missing or truncated
+        ├── SignatureMismatch (InvalidArgument)   rows that do not match the model's signature
+        ├── UnknownFlavor (InvalidArgument)       a flavor mloop does not know
+        └── ModelNotFound (NotFound)              no model at that path or URI
 
 The generic classes (``NotFound``, ``InvalidArgument``, ...) carry the meaning that the server maps
 to an HTTP status; the domain classes say where the error came from. Each specific error also
@@ -42,20 +52,30 @@ __all__ = [
     "ExperimentAlreadyExists",
     "ExperimentNotFound",
     "Forbidden",
+    "InvalidAliasTarget",
     "InvalidArgument",
     "InvalidFilter",
     "LoggingFailed",
     "MigrationError",
     "MloopError",
+    "ModelError",
+    "ModelIntegrityError",
+    "ModelNotFound",
+    "ModelVersionNotFound",
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
     "PayloadTooLarge",
+    "RegisteredModelAlreadyExists",
+    "RegisteredModelNotFound",
+    "RegistryError",
     "RunNotFound",
+    "SignatureMismatch",
     "StoreError",
     "StoreUnavailable",
     "TrackingError",
     "Unauthorized",
+    "UnknownFlavor",
     "UnsafeArtifactPath",
 ]
 
@@ -203,3 +223,59 @@ class UnsafeArtifactPath(ArtifactError, InvalidArgument):
     """An artifact path that is absolute, contains ``..`` or leaves the root through a link."""
 
     code = "UNSAFE_ARTIFACT_PATH"
+
+
+class RegistryError(MloopError):
+    """Base of errors from the model registry."""
+
+    code = "REGISTRY_ERROR"
+
+
+class RegisteredModelNotFound(RegistryError, NotFound):
+    code = "REGISTERED_MODEL_NOT_FOUND"
+
+
+class RegisteredModelAlreadyExists(RegistryError, AlreadyExists):
+    code = "REGISTERED_MODEL_ALREADY_EXISTS"
+
+
+class ModelVersionNotFound(RegistryError, NotFound):
+    """No such version, or an alias that names none."""
+
+    code = "MODEL_VERSION_NOT_FOUND"
+
+
+class InvalidAliasTarget(RegistryError, Conflict):
+    """An alias cannot point at an archived version."""
+
+    code = "INVALID_ALIAS_TARGET"
+
+
+class ModelError(MloopError):
+    """Base of errors from saving, loading and running models."""
+
+    code = "MODEL_ERROR"
+
+
+class ModelIntegrityError(ModelError):
+    """A model file is missing, truncated or changed since the model was saved; names the file."""
+
+    code = "MODEL_INTEGRITY_ERROR"
+
+
+class SignatureMismatch(ModelError, InvalidArgument):
+    """Input rows do not match the model's signature; ``details`` lists every bad column."""
+
+    code = "SIGNATURE_MISMATCH"
+
+
+class UnknownFlavor(ModelError, InvalidArgument):
+    """A flavor name mloop does not know, or a model whose framework it cannot tell."""
+
+    code = "UNKNOWN_FLAVOR"
+
+
+class ModelNotFound(ModelError, NotFound):
+    """No model at that path or URI."""
+
+    code = "MODEL_NOT_FOUND"

@@ -8,6 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mloop.store._migrate import HEAD
+
 
 def _revision(db: Path) -> str | None:
     engine = sa.create_engine(f"sqlite:///{db}")
@@ -22,25 +24,25 @@ def test_upgrade_a_new_database(cli: Any, tmp_path: Path) -> None:
     db = tmp_path / "new.db"
     result = cli("db", "upgrade", "--backend-store-uri", f"sqlite:///{db}")
     assert result.exit_code == 0, result.output
-    assert "upgraded from an empty database to revision 0001" in result.stdout
-    assert _revision(db) == "0001"
+    assert f"upgraded from an empty database to revision {HEAD}" in result.stdout
+    assert _revision(db) == HEAD
 
     again = cli("db", "upgrade", "--backend-store-uri", f"sqlite:///{db}", "--json")
     assert again.exit_code == 0
     assert json.loads(again.stdout) == {
         "database": f"sqlite:///{db}",
-        "from_revision": "0001",
-        "revision": "0001",
-        "head": "0001",
+        "from_revision": HEAD,
+        "revision": HEAD,
+        "head": HEAD,
     }
 
 
 def test_upgrade_defaults_to_the_tracking_uri(cli: Any) -> None:
     result = cli("db", "upgrade")
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.stdout
-    assert _revision(cli.home / "mloop.db") == "0001"
-    assert "already at revision 0001" in cli("db", "upgrade").stdout
+    assert f"revision {HEAD}" in result.stdout
+    assert _revision(cli.home / "mloop.db") == HEAD
+    assert f"already at revision {HEAD}" in cli("db", "upgrade").stdout
 
 
 def test_upgrade_refuses_a_server_url(cli: Any) -> None:

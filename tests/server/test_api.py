@@ -409,14 +409,33 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("GET", "/api/v1/runs/{run_id}/artifacts/{path}"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
+        ("POST", "/api/v1/registered-models"),
+        ("GET", "/api/v1/registered-models"),
+        ("GET", "/api/v1/registered-models/{name}"),
+        ("PATCH", "/api/v1/registered-models/{name}"),
+        ("PUT", "/api/v1/registered-models/{name}/tags/{key}"),
+        ("POST", "/api/v1/registered-models/{name}/versions"),
+        ("GET", "/api/v1/registered-models/{name}/versions"),
+        ("GET", "/api/v1/registered-models/{name}/versions/{version}"),
+        ("POST", "/api/v1/registered-models/{name}/versions/{version}/archive"),
+        ("PUT", "/api/v1/registered-models/{name}/versions/{version}/tags/{key}"),
+        ("PUT", "/api/v1/registered-models/{name}/aliases/{alias}"),
+        ("DELETE", "/api/v1/registered-models/{name}/aliases/{alias}"),
+        ("GET", "/api/v1/registered-models/{name}/aliases/{alias}"),
+        ("GET", "/api/v1/registered-models/{name}/audit"),
     }
     assert documented == expected
     # every route the routers serve is in the schema (none hidden)
     from fastapi.routing import APIRoute
 
-    from mloop.server import _metrics, _tracking
+    from mloop.server import _metrics, _registry, _tracking
 
-    routes = [*server.app.routes, *_tracking.router.routes, *_metrics.router.routes]
+    routes = [
+        *server.app.routes,
+        *_tracking.router.routes,
+        *_registry.router.routes,
+        *_metrics.router.routes,
+    ]
     served = {(m, r.path_format) for r in routes if isinstance(r, APIRoute) for m in r.methods}
     assert served == expected
 

@@ -369,3 +369,14 @@ def test_a_batch_sent_twice_is_written_once(store: Store) -> None:
 
 def test_ping(store: Store) -> None:
     store.ping()
+
+
+def test_head_revision_matches_the_migration_scripts() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from mloop.store._migrate import HEAD, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD

@@ -7,11 +7,15 @@ from typing import TYPE_CHECKING
 from mloop.store._base import Store
 from mloop.store._entities import (
     ArtifactInfo,
+    AuditEntry,
     Experiment,
     LifecycleStage,
     Metric,
     MetricHistory,
     MetricValue,
+    ModelVersion,
+    ModelVersionStatus,
+    RegisteredModel,
     Run,
     RunData,
     RunInfo,
@@ -41,12 +45,16 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ArtifactInfo",
+    "AuditEntry",
     "Experiment",
     "HttpStore",
     "LifecycleStage",
     "Metric",
     "MetricHistory",
     "MetricValue",
+    "ModelVersion",
+    "ModelVersionStatus",
+    "RegisteredModel",
     "Run",
     "RunData",
     "RunInfo",

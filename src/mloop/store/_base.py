@@ -31,6 +31,7 @@ from mloop.store._entities import (
     RunStatus,
     ViewType,
 )
+from mloop.store._registry_base import RegistryStore
 
 MAX_RESULTS = 50_000
 MAX_BATCH_METRICS = 1_000_000
@@ -88,8 +89,8 @@ def _normalize_mapping(
     return {validate_key(k, f"{what} key"): check_value(k, v) for k, v in items.items()}
 
 
-class Store(ABC):
-    """Metadata and artifacts of experiments and runs.
+class Store(RegistryStore, ABC):
+    """Metadata and artifacts of experiments and runs, and the model registry.
 
     Implementations: :class:`~mloop.store.SqlStore` (SQLite or PostgreSQL, plus an artifact
     store) and :class:`~mloop.store.HttpStore` (a shared ``mloop server``). Both pass one
@@ -322,7 +323,7 @@ class Store(ABC):
         """
         self._ping()
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""
 
     def __enter__(self) -> Store:

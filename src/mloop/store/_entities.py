@@ -221,3 +221,56 @@ def _decode_float(v: Any) -> float:
 
 encode_float = _encode_float
 decode_float = _decode_float
+
+
+class ModelVersionStatus(StrEnum):
+    """A version is READY to serve, or ARCHIVED (kept, never deleted, not assignable)."""
+
+    READY = "READY"
+    ARCHIVED = "ARCHIVED"
+
+
+class ModelVersion(_Record):
+    """One registered version of a model."""
+
+    name: str
+    version: int
+    source: str
+    run_id: str | None = None
+    status: ModelVersionStatus = ModelVersionStatus.READY
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    aliases: list[str] = Field(default_factory=list)
+    creation_time: int
+    last_update_time: int
+
+    @property
+    def uri(self) -> str:
+        """``models:/<name>/<version>``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+class RegisteredModel(_Record):
+    """A named model with numbered versions and aliases."""
+
+    name: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    aliases: dict[str, int] = Field(default_factory=dict)
+    latest_version: int | None = None
+    creation_time: int
+    last_update_time: int
+
+
+class AuditEntry(_Record):
+    """One change to the registry. The log is append-only: entries are never changed."""
+
+    audit_id: int
+    model_name: str
+    version: int | None = None
+    action: str
+    actor: str = ""
+    time: int
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str = ""

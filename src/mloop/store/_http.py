@@ -15,7 +15,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
 
 import httpx
 import orjson
@@ -46,6 +45,7 @@ from mloop.store._entities import (
     ViewType,
     encode_float,
 )
+from mloop.store._http_registry import HttpRegistry, _seg
 
 _CHUNK = 1024 * 1024
 
@@ -95,12 +95,6 @@ def error_from_response(status: int, body: bytes) -> MloopError:
     return cls(message, details=details)
 
 
-def _seg(value: str) -> str:
-    """One URL path segment; a dot segment is percent-encoded so that no one resolves it."""
-    out = quote(value, safe="")
-    return out.replace(".", "%2E") if value in (".", "..") else out
-
-
 def _path(value: str) -> str:
     """A path of segments (tag keys, artifact paths), each encoded with :func:`_seg`."""
     return "/".join(_seg(part) for part in value.split("/"))
@@ -144,7 +138,7 @@ class _ResponseStream(io.RawIOBase):
         super().close()
 
 
-class HttpStore(Store):
+class HttpStore(HttpRegistry, Store):
     """A store behind an mloop server's REST API.
 
     Args:

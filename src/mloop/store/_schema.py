@@ -134,3 +134,86 @@ artifacts = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("created_time", sa.BigInteger, nullable=False),
 )
+
+# -- registry ----------------------------------------------------------------------------------
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("model_pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+)
+
+
+def _model_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("registered_models.model_pk", ondelete="CASCADE")
+
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column("model_pk", BigId, _model_fk(), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("version_pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("model_pk", BigId, _model_fk(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("model_pk", "version"),
+    sa.Index("ix_model_versions_run_id", "run_id"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column(
+        "version_pk",
+        BigId,
+        sa.ForeignKey("model_versions.version_pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_pk", BigId, _model_fk(), primary_key=True),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column(
+        "version_pk",
+        BigId,
+        sa.ForeignKey("model_versions.version_pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+)
+
+# Append-only: triggers created by the migration refuse UPDATE and DELETE.
+registry_audit = sa.Table(
+    "registry_audit",
+    metadata,
+    sa.Column("audit_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("model_name", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False, server_default=""),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("before", sa.Text, nullable=True),
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_registry_audit_model_name", "model_name", "audit_id"),
+)

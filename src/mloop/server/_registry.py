@@ -1,0 +1,147 @@
+"""``/api/v1/registered-models`` routes: registered models, versions, aliases, the audit log.
+
+Until token auth lands, the ``actor`` recorded in the audit log is the one the client names.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import Field
+
+from mloop.server._errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from mloop.server._tracking import StoreDep, _Body
+from mloop.store import AuditEntry, ModelVersion, RegisteredModel
+
+router = APIRouter(prefix="/api/v1/registered-models", tags=["registry"], responses=ERROR_RESPONSES)
+
+
+class _Audited(_Body):
+    actor: str = Field(default="", description="who makes the change, for the audit log")
+    reason: str = Field(default="", description="why, for the audit log")
+
+
+class CreateModelBody(_Audited):
+    name: str
+    description: str = ""
+    tags: dict[str, str] | None = None
+
+
+class UpdateModelBody(_Audited):
+    description: str
+
+
+class CreateVersionBody(_Audited):
+    source: str = Field(description="runs:/<run_id>/<path>, a path or an artifact URL")
+    run_id: str | None = None
+    description: str = ""
+    tags: dict[str, str] | None = None
+
+
+class SetAliasBody(_Audited):
+    version: int
+
+
+class TagBody(_Body):
+    value: str
+    actor: str = ""
+
+
+@router.post("", status_code=201, responses=CONFLICT_RESPONSE)
+def create_registered_model(body: CreateModelBody, store: StoreDep) -> RegisteredModel:
+    """Register a model name (409 when it exists)."""
+    return store.create_registered_model(
+        body.name,
+        description=body.description,
+        tags=body.tags,
+        actor=body.actor,
+        reason=body.reason,
+    )
+
+
+@router.get("")
+def list_registered_models(store: StoreDep) -> list[RegisteredModel]:
+    """Every registered model, by name."""
+    return store.list_registered_models()
+
+
+@router.get("/{name}")
+def get_registered_model(name: str, store: StoreDep) -> RegisteredModel:
+    return store.get_registered_model(name)
+
+
+@router.patch("/{name}")
+def update_registered_model(name: str, body: UpdateModelBody, store: StoreDep) -> RegisteredModel:
+    return store.update_registered_model(
+        name, description=body.description, actor=body.actor, reason=body.reason
+    )
+
+
+@router.put("/{name}/tags/{key:path}", status_code=204)
+def set_registered_model_tag(name: str, key: str, body: TagBody, store: StoreDep) -> Response:
+    store.set_registered_model_tag(name, key, body.value, actor=body.actor)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/versions", status_code=201)
+def create_model_version(name: str, body: CreateVersionBody, store: StoreDep) -> ModelVersion:
+    """Register the next version (the model is created if needed); numbers have no gaps."""
+    return store.create_model_version(
+        name,
+        body.source,
+        run_id=body.run_id,
+        description=body.description,
+        tags=body.tags,
+        actor=body.actor,
+        reason=body.reason,
+    )
+
+
+@router.get("/{name}/versions")
+def list_model_versions(name: str, store: StoreDep) -> list[ModelVersion]:
+    """Every version, newest first."""
+    return store.list_model_versions(name)
+
+
+@router.get("/{name}/versions/{version}")
+def get_model_version(name: str, version: int, store: StoreDep) -> ModelVersion:
+    return store.get_model_version(name, version)
+
+
+@router.post("/{name}/versions/{version}/archive", responses=CONFLICT_RESPONSE)
+def archive_model_version(name: str, version: int, body: _Audited, store: StoreDep) -> ModelVersion:
+    """Archive a version (409 while an alias points at it)."""
+    return store.archive_model_version(name, version, actor=body.actor, reason=body.reason)
+
+
+@router.put("/{name}/versions/{version}/tags/{key:path}", status_code=204)
+def set_model_version_tag(
+    name: str, version: int, key: str, body: TagBody, store: StoreDep
+) -> Response:
+    store.set_model_version_tag(name, version, key, body.value, actor=body.actor)
+    return Response(status_code=204)
+
+
+@router.put("/{name}/aliases/{alias}", responses=CONFLICT_RESPONSE)
+def set_alias(name: str, alias: str, body: SetAliasBody, store: StoreDep) -> ModelVersion:
+    """Point an alias at a version, atomically (409 for an archived version)."""
+    return store.set_alias(name, alias, body.version, actor=body.actor, reason=body.reason)
+
+
+@router.delete("/{name}/aliases/{alias}", status_code=204)
+def delete_alias(
+    name: str, alias: str, store: StoreDep, actor: str = "", reason: str = ""
+) -> Response:
+    store.delete_alias(name, alias, actor=actor, reason=reason)
+    return Response(status_code=204)
+
+
+@router.get("/{name}/aliases/{alias}")
+def get_model_version_by_alias(name: str, alias: str, store: StoreDep) -> ModelVersion:
+    """The version an alias points at; ``latest`` is the newest READY version."""
+    return store.get_model_version_by_alias(name, alias)
+
+
+@router.get("/{name}/audit")
+def get_audit_log(name: str, store: StoreDep) -> list[AuditEntry]:
+    """Every change to the model, oldest first (append-only)."""
+    return store.get_audit_log(name)

@@ -1,0 +1,296 @@
+"""The registry half of the ``Store`` interface: registered models, versions, aliases, audit log.
+
+Every change appends an entry to the audit log in the same transaction: who (``actor``), when,
+what (``action``), the state before and after, and why (``reason``).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from mloop._core import validate_key, validate_tag_value
+from mloop.errors import InvalidArgument
+from mloop.store._entities import AuditEntry, ModelVersion, RegisteredModel
+
+MAX_DESCRIPTION = 50_000
+MAX_SOURCE = 4_096
+MAX_REASON = 4_096
+RESERVED_ALIASES = frozenset({"latest"})
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+
+
+def validate_model_name(name: Any) -> str:
+    """Model names appear in ``models:/<name>/<version>`` URIs: letters, digits, ``_ . -``."""
+    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+        raise InvalidArgument(
+            f"model name {name!r:.80} must start with a letter or digit and hold only letters, "
+            "digits, '_', '.' and '-' (at most 256 characters)"
+        )
+    return name
+
+
+def validate_alias(alias: Any) -> str:
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        raise InvalidArgument(
+            f"alias {alias!r:.80} must start with a letter or '_' and hold only letters, digits, "
+            "'_' and '-' (at most 64 characters)"
+        )
+    if alias.lower() in RESERVED_ALIASES:
+        raise InvalidArgument(
+            f"alias {alias!r} is reserved: @latest always means the newest version"
+        )
+    return alias
+
+
+def validate_version(version: Any) -> int:
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+        raise InvalidArgument(f"a model version is a positive integer, got {version!r:.40}")
+    return version
+
+
+def _text(value: Any, what: str, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} is {len(value)} characters; at most {limit}")
+    return value
+
+
+def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    if not tags:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise InvalidArgument("tags must be a mapping of key to value")
+    return {validate_key(k, "tag key"): validate_tag_value(k, v) for k, v in tags.items()}
+
+
+class RegistryStore(ABC):
+    """Registered models, their versions and aliases, and the append-only audit log."""
+
+    def create_registered_model(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        actor: str = "",
+        reason: str = "",
+    ) -> RegisteredModel:
+        """Raises: RegisteredModelAlreadyExists."""
+        return self._create_registered_model(
+            validate_model_name(name),
+            _text(description, "description", MAX_DESCRIPTION),
+            _tags(tags),
+            _text(actor, "actor", 256),
+            _text(reason, "reason", MAX_REASON),
+        )
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """Raises: RegisteredModelNotFound."""
+        return self._get_registered_model(validate_model_name(name))
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        """Every registered model, by name."""
+        return self._list_registered_models()
+
+    def update_registered_model(
+        self, name: str, *, description: str, actor: str = "", reason: str = ""
+    ) -> RegisteredModel:
+        return self._update_registered_model(
+            validate_model_name(name),
+            _text(description, "description", MAX_DESCRIPTION),
+            _text(actor, "actor", 256),
+            _text(reason, "reason", MAX_REASON),
+        )
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, *, actor: str = "") -> None:
+        key = validate_key(key, "tag key")
+        self._set_registered_model_tag(
+            validate_model_name(name),
+            key,
+            validate_tag_value(key, value),
+            _text(actor, "actor", 256),
+        )
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        *,
+        run_id: str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        actor: str = "",
+        reason: str = "",
+    ) -> ModelVersion:
+        """Register ``source`` (a ``runs:/`` URI, a path or an artifact URL) as the next version
+        of ``name``, creating the registered model if needed. Version numbers increase by one
+        with no gaps, also when many processes register at once.
+
+        Raises:
+            RunNotFound: ``run_id`` names no run.
+        """
+        source = _text(source, "source", MAX_SOURCE).strip()
+        if not source:
+            raise InvalidArgument("a model version needs a source URI")
+        if run_id is not None and (not isinstance(run_id, str) or not run_id):
+            raise InvalidArgument("run_id must be a run id string")
+        return self._create_model_version(
+            validate_model_name(name),
+            source,
+            run_id,
+            _text(description, "description", MAX_DESCRIPTION),
+            _tags(tags),
+            _text(actor, "actor", 256),
+            _text(reason, "reason", MAX_REASON),
+        )
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        """Raises: RegisteredModelNotFound, ModelVersionNotFound."""
+        return self._get_model_version(validate_model_name(name), validate_version(version))
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a model, newest first. Raises: RegisteredModelNotFound."""
+        return self._list_model_versions(validate_model_name(name))
+
+    def set_model_version_tag(
+        self, name: str, version: int, key: str, value: str, *, actor: str = ""
+    ) -> None:
+        key = validate_key(key, "tag key")
+        self._set_model_version_tag(
+            validate_model_name(name),
+            validate_version(version),
+            key,
+            validate_tag_value(key, value),
+            _text(actor, "actor", 256),
+        )
+
+    def archive_model_version(
+        self, name: str, version: int, *, actor: str = "", reason: str = ""
+    ) -> ModelVersion:
+        """Archive a version: kept for lineage, no longer assignable to an alias.
+
+        Raises:
+            InvalidAliasTarget: an alias still points at it (move the alias first).
+        """
+        return self._archive_model_version(
+            validate_model_name(name),
+            validate_version(version),
+            _text(actor, "actor", 256),
+            _text(reason, "reason", MAX_REASON),
+        )
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, actor: str = "", reason: str = ""
+    ) -> ModelVersion:
+        """Point ``alias`` at ``version``, atomically (a reader sees the old or the new target).
+
+        Raises:
+            ModelVersionNotFound: no such version.
+            InvalidAliasTarget: the version is archived.
+        """
+        return self._set_alias(
+            validate_model_name(name),
+            validate_alias(alias),
+            validate_version(version),
+            _text(actor, "actor", 256),
+            _text(reason, "reason", MAX_REASON),
+        )
+
+    def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> None:
+        """Raises: ModelVersionNotFound when the alias does not exist."""
+        self._delete_alias(
+            validate_model_name(name),
+            validate_alias(alias),
+            _text(actor, "actor", 256),
+            _text(reason, "reason", MAX_REASON),
+        )
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version an alias points at; ``latest`` is the newest READY version.
+
+        Raises:
+            ModelVersionNotFound: no such alias.
+        """
+        name = validate_model_name(name)
+        if isinstance(alias, str) and alias.lower() == "latest":
+            return self._get_latest_version(name)
+        return self._get_model_version_by_alias(name, validate_alias(alias))
+
+    def get_audit_log(self, name: str) -> list[AuditEntry]:
+        """Every change to a model, oldest first."""
+        return self._get_audit_log(validate_model_name(name))
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _create_registered_model(
+        self, name: str, description: str, tags: dict[str, str], actor: str, reason: str
+    ) -> RegisteredModel: ...
+
+    @abstractmethod
+    def _get_registered_model(self, name: str) -> RegisteredModel: ...
+
+    @abstractmethod
+    def _list_registered_models(self) -> list[RegisteredModel]: ...
+
+    @abstractmethod
+    def _update_registered_model(
+        self, name: str, description: str, actor: str, reason: str
+    ) -> RegisteredModel: ...
+
+    @abstractmethod
+    def _set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None: ...
+
+    @abstractmethod
+    def _create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None,
+        description: str,
+        tags: dict[str, str],
+        actor: str,
+        reason: str,
+    ) -> ModelVersion: ...
+
+    @abstractmethod
+    def _get_model_version(self, name: str, version: int) -> ModelVersion: ...
+
+    @abstractmethod
+    def _list_model_versions(self, name: str) -> list[ModelVersion]: ...
+
+    @abstractmethod
+    def _set_model_version_tag(
+        self, name: str, version: int, key: str, value: str, actor: str
+    ) -> None: ...
+
+    @abstractmethod
+    def _archive_model_version(
+        self, name: str, version: int, actor: str, reason: str
+    ) -> ModelVersion: ...
+
+    @abstractmethod
+    def _set_alias(
+        self, name: str, alias: str, version: int, actor: str, reason: str
+    ) -> ModelVersion: ...
+
+    @abstractmethod
+    def _delete_alias(self, name: str, alias: str, actor: str, reason: str) -> None: ...
+
+    @abstractmethod
+    def _get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+
+    @abstractmethod
+    def _get_latest_version(self, name: str) -> ModelVersion: ...
+
+    @abstractmethod
+    def _get_audit_log(self, name: str) -> list[AuditEntry]: ...
