@@ -6,15 +6,15 @@ Stored as system tags under ``mloop.`` so they are searchable (``tags.`mloop.git
 from __future__ import annotations
 
 import functools
-import getpass
 import hashlib
-import os
 import platform
 import socket
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+
+from mloop._core import current_user
 
 TAG_GIT_COMMIT = "mloop.git.commit"
 TAG_GIT_DIRTY = "mloop.git.dirty"
@@ -87,13 +87,6 @@ def installed_packages() -> tuple[str, ...]:
 def packages_hash() -> str:
     """sha256 of the installed package list: equal hashes mean equal environments."""
     return hashlib.sha256("\n".join(installed_packages()).encode()).hexdigest()
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "")
 
 
 def run_context() -> dict[str, str]:

@@ -1,0 +1,143 @@
+"""``mloop.registry``: register model versions, move aliases, read the audit log.
+
+The module-level functions use the store named by the settings (``MLOOP_TRACKING_URI``, ...);
+:class:`Registry` binds the same methods to any store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from mloop._core import Settings, current_user, load_settings, parse_models_uri, parse_runs_uri
+from mloop.errors import InvalidArgument
+from mloop.store import AuditEntry, ModelVersion, RegisteredModel, Store, open_store
+
+
+class Registry:
+    """The model registry on one store.
+
+    Args:
+        store: the store; default the one the settings name.
+        actor: who the audit log records for changes; default the current user.
+
+    Example::
+
+        registry = Registry()
+        v = registry.register_model("runs:/<run_id>/model", "churn")
+        registry.set_alias("churn", "champion", v.version, reason="beats v3 on AUC")
+        registry.resolve("models:/churn@champion").source
+    """
+
+    def __init__(self, store: Store | None = None, *, actor: str | None = None) -> None:
+        self.store = store if store is not None else open_store(load_settings())
+        self.actor = current_user() if actor is None else actor
+
+    def register_model(
+        self,
+        source: str,
+        name: str,
+        *,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+        reason: str = "",
+    ) -> ModelVersion:
+        """Register ``source`` as the next version of ``name`` (created if needed).
+
+        For a ``runs:/<run_id>/...`` source the run id is taken from the URI when not given.
+        """
+        if run_id is None and isinstance(source, str) and source.startswith("runs:/"):
+            run_id = parse_runs_uri(source).run_id
+        return self.store.create_model_version(
+            name,
+            source,
+            run_id=run_id,
+            tags=tags,
+            description=description,
+            actor=self.actor,
+            reason=reason,
+        )
+
+    def resolve(self, uri: str) -> ModelVersion:
+        """The version a ``models:/`` URI names: ``models:/churn/3``, ``models:/churn@champion``,
+        or ``models:/churn`` (the latest READY version).
+
+        Raises:
+            InvalidArgument: not a ``models:/`` URI.
+            RegisteredModelNotFound, ModelVersionNotFound: nothing by that name.
+        """
+        parsed = parse_models_uri(uri)
+        if parsed.version is not None:
+            return self.store.get_model_version(parsed.name, parsed.version)
+        assert parsed.alias is not None
+        return self.store.get_model_version_by_alias(parsed.name, parsed.alias)
+
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> ModelVersion:
+        """Point an alias at a version atomically; recorded in the audit log with ``reason``."""
+        return self.store.set_alias(name, alias, version, actor=self.actor, reason=reason)
+
+    def delete_alias(self, name: str, alias: str, *, reason: str = "") -> None:
+        self.store.delete_alias(name, alias, actor=self.actor, reason=reason)
+
+    def archive_version(self, name: str, version: int, *, reason: str = "") -> ModelVersion:
+        return self.store.archive_model_version(name, version, actor=self.actor, reason=reason)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.store.get_registered_model(name)
+
+    def list_models(self) -> list[RegisteredModel]:
+        return self.store.list_registered_models()
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        return self.store.list_model_versions(name)
+
+    def history(self, name: str) -> list[AuditEntry]:
+        """The audit log of a model, oldest first."""
+        return self.store.get_audit_log(name)
+
+
+_default: dict[tuple[str, str], Registry] = {}
+_lock = threading.Lock()
+
+
+def _registry(settings: Settings | None = None) -> Registry:
+    settings = settings or load_settings()
+    key = (settings.tracking_uri, settings.artifacts)
+    with _lock:
+        found = _default.get(key)
+        if found is None:
+            found = _default[key] = Registry(open_store(settings))
+        return found
+
+
+def register_model(
+    source: str,
+    name: str,
+    *,
+    run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    description: str = "",
+    reason: str = "",
+) -> ModelVersion:
+    """Register ``source`` as the next version of ``name``; see :meth:`Registry.register_model`.
+
+    Example::
+
+        mloop.registry.register_model(f"runs:/{run_id}/model", "churn")
+    """
+    return _registry().register_model(
+        source, name, run_id=run_id, tags=tags, description=description, reason=reason
+    )
+
+
+def resolve(uri: str) -> ModelVersion:
+    """The version a ``models:/`` URI names; see :meth:`Registry.resolve`."""
+    if not isinstance(uri, str) or not uri.startswith("models:/"):
+        raise InvalidArgument(f"expected a models:/ URI, got {uri!r}")
+    return _registry().resolve(uri)
+
+
+def set_alias(name: str, alias: str, version: int, *, reason: str = "") -> ModelVersion:
+    """Point ``alias`` at ``version`` atomically, recording ``reason`` in the audit log."""
+    return _registry().set_alias(name, alias, version, reason=reason)
