@@ -24,7 +24,7 @@ def test_help_is_fast_and_lists_every_command(run_mloop: Any) -> None:
     elapsed = time.perf_counter() - started
     print(f"mloop --help: {elapsed * 1000:.0f} ms")
     assert result.returncode == 0, result.stderr
-    for command in ("demo", "experiments", "runs", "server", "db", "--tracking-uri"):
+    for command in ("demo", "experiments", "runs", "models", "server", "db", "--tracking-uri"):
         assert command in result.stdout
     assert elapsed < 1.5
 

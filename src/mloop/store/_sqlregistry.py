@@ -213,6 +213,13 @@ class SqlRegistry:
         )
         return int(model_pk)
 
+    def _touch(self, conn: sa.Connection, model_pk: int) -> None:
+        conn.execute(
+            sa.update(t.registered_models)
+            .where(t.registered_models.c.model_pk == model_pk)
+            .values(last_update_time=now_ms())
+        )
+
     def _retrying(self, what: str, fn: Callable[[sa.Connection], Any]) -> Any:
         """A write that two processes may race on a unique key: retried from the start."""
         for attempt in range(_CONFLICT_RETRIES):
@@ -454,6 +461,7 @@ class SqlRegistry:
                     .where(t.model_versions.c.version_pk == row.version_pk)
                     .values(status=ModelVersionStatus.ARCHIVED.value, last_update_time=now_ms())
                 )
+                self._touch(conn, model_pk)
                 self._audit(
                     conn,
                     name=name,
@@ -533,6 +541,7 @@ class SqlRegistry:
                     f"model {name!r} has no alias @{alias}", details={"name": name, "alias": alias}
                 )
             conn.execute(sa.delete(a).where(a.c.model_pk == model_pk, a.c.alias == alias))
+            self._touch(conn, model_pk)
             self._audit(
                 conn,
                 name=name,
