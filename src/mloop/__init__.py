@@ -68,7 +68,13 @@ _LAZY = dict.fromkeys(
 )
 
 
+# Domain packages reachable as attributes after a plain `import mloop`: mloop.models.load(...).
+_SUBPACKAGES = frozenset({"data", "models", "registry", "store", "tracking"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return import_module(f"mloop.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mloop' has no attribute {name!r}")

@@ -240,3 +240,10 @@ def test_search_from_the_client() -> None:
         [exp.experiment_id], "metrics.auc > 0.9", order_by="metrics.auc desc"
     )
     assert [r.data.params["lr"] for r in page.runs] == ["0.01", "0.1"]
+
+
+def test_domain_packages_are_attributes_of_mloop() -> None:
+    assert mloop.models.load is not None  # type: ignore[attr-defined]
+    assert mloop.registry.resolve is not None  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        _ = mloop.nonexistent  # type: ignore[attr-defined]
