@@ -29,6 +29,9 @@
     │   ├── RegisteredModelAlreadyExists (AlreadyExists)
     │   ├── ModelVersionNotFound (NotFound)   also an alias that points nowhere
     │   └── InvalidAliasTarget (Conflict)     an alias moved to an archived version
+    ├── DataError
+    │   ├── DatasetNotFound (NotFound)
+    │   └── InvalidData (InvalidArgument)     a table that cannot be profiled, checked or compared
     └── ModelError
         ├── ModelIntegrityError                   a model file changed, missing or truncated
         ├── SignatureMismatch (InvalidArgument)   rows that do not match the model's signature
@@ -49,11 +52,14 @@ __all__ = [
     "ArtifactError",
     "ArtifactNotFound",
     "Conflict",
+    "DataError",
+    "DatasetNotFound",
     "ExperimentAlreadyExists",
     "ExperimentNotFound",
     "Forbidden",
     "InvalidAliasTarget",
     "InvalidArgument",
+    "InvalidData",
     "InvalidFilter",
     "LoggingFailed",
     "MigrationError",
@@ -279,3 +285,19 @@ class ModelNotFound(ModelError, NotFound):
     """No model at that path or URI."""
 
     code = "MODEL_NOT_FOUND"
+
+
+class DataError(MloopError):
+    """Base of errors from datasets, checks, profiles and drift."""
+
+    code = "DATA_ERROR"
+
+
+class DatasetNotFound(DataError, NotFound):
+    code = "DATASET_NOT_FOUND"
+
+
+class InvalidData(DataError, InvalidArgument):
+    """A table that cannot be profiled, checked or compared; the message says why."""
+
+    code = "INVALID_DATA"
