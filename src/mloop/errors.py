@@ -31,7 +31,8 @@
     │   └── InvalidAliasTarget (Conflict)     an alias moved to an archived version
     ├── DataError
     │   ├── DatasetNotFound (NotFound)
-    │   └── InvalidData (InvalidArgument)     a table that cannot be profiled, checked or compared
+    │   ├── InvalidData (InvalidArgument)     a table that cannot be profiled, checked or compared
+    │   └── InvalidChecks (InvalidArgument)   malformed checks; names the column, key and line
     └── ModelError
         ├── ModelIntegrityError                   a model file changed, missing or truncated
         ├── SignatureMismatch (InvalidArgument)   rows that do not match the model's signature
@@ -59,6 +60,7 @@ __all__ = [
     "Forbidden",
     "InvalidAliasTarget",
     "InvalidArgument",
+    "InvalidChecks",
     "InvalidData",
     "InvalidFilter",
     "LoggingFailed",
@@ -301,3 +303,10 @@ class InvalidData(DataError, InvalidArgument):
     """A table that cannot be profiled, checked or compared; the message says why."""
 
     code = "INVALID_DATA"
+
+
+class InvalidChecks(DataError, InvalidArgument):
+    """Declarative checks that are malformed: an unknown key, a bad regex, a wrong type; the
+    message names the column, the key and the YAML line."""
+
+    code = "INVALID_CHECKS"

@@ -423,17 +423,27 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("DELETE", "/api/v1/registered-models/{name}/aliases/{alias}"),
         ("GET", "/api/v1/registered-models/{name}/aliases/{alias}"),
         ("GET", "/api/v1/registered-models/{name}/audit"),
+        ("GET", "/api/v1/datasets"),
+        ("POST", "/api/v1/datasets/{name}/versions"),
+        ("GET", "/api/v1/datasets/{name}/versions"),
+        ("GET", "/api/v1/datasets/{name}/versions/{version}"),
+        ("GET", "/api/v1/datasets/{name}/latest"),
+        ("PUT", "/api/v1/datasets/{name}/files/{filename}"),
+        ("GET", "/api/v1/datasets/{name}/files/{filename}"),
+        ("POST", "/api/v1/runs/{run_id}/inputs"),
+        ("GET", "/api/v1/runs/{run_id}/inputs"),
     }
     assert documented == expected
     # every route the routers serve is in the schema (none hidden)
     from fastapi.routing import APIRoute
 
-    from mloop.server import _metrics, _registry, _tracking
+    from mloop.server import _datasets, _metrics, _registry, _tracking
 
     routes = [
         *server.app.routes,
         *_tracking.router.routes,
         *_registry.router.routes,
+        *_datasets.router.routes,
         *_metrics.router.routes,
     ]
     served = {(m, r.path_format) for r in routes if isinstance(r, APIRoute) for m in r.methods}

@@ -27,6 +27,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "get_tracking_uri",
             "log_artifact",
             "log_artifacts",
+            "log_input",
             "log_metric",
             "log_metrics",
             "log_param",

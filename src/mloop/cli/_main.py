@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from mloop import __version__
-from mloop.cli import _db, _demo, _experiments, _models, _runs, _server
+from mloop.cli import _data, _db, _demo, _drift, _experiments, _models, _runs, _server
 from mloop.cli._context import CliState
 from mloop.cli._output import debug_enabled, print_error
 from mloop.errors import MloopError
@@ -99,9 +99,11 @@ def _root(
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_models.app, name="models")
+app.add_typer(_data.app, name="data")
 app.add_typer(_db.app, name="db")
 app.command("server")(_server.server)
 app.command("demo")(_demo.demo)
+app.command("drift")(_drift.drift)
 
 
 def main() -> None:

@@ -271,12 +271,16 @@ def show(
     ],
     as_json: JsonOption = False,
 ) -> None:
-    """Show a run: attributes, params, latest metrics, tags and artifacts."""
+    """Show a run: attributes, params, latest metrics, tags, dataset inputs and artifacts."""
     store = open_store(ctx)
     run = resolve_run(store, run_id)
     artifacts, truncated = _walk_artifacts(store, run.run_id)
+    inputs = store.get_run_inputs(run.run_id)
     if as_json:
         body = run.model_dump(mode="json")
+        body["inputs"] = [
+            {**i.model_dump(mode="json"), "dataset_uri": i.dataset_uri} for i in inputs
+        ]
         body["artifacts"] = artifacts
         body["artifacts_truncated"] = truncated
         emit_json(body)
@@ -336,6 +340,11 @@ def show(
     system_tags = {k: v for k, v in data.tags.items() if k.startswith(SYSTEM_TAG_PREFIX)}
     section("tags", ["key", "value"], sorted(user_tags.items()))
     section("system tags", ["key", "value"], sorted(system_tags.items()))
+    section(
+        "inputs",
+        ["dataset", "context", "digest"],
+        ((i.dataset_uri, i.context, i.digest[:16]) for i in inputs),
+    )
     section(
         "artifacts",
         ["path", "size", "sha256"],

@@ -8,6 +8,8 @@ from mloop.store._base import Store
 from mloop.store._entities import (
     ArtifactInfo,
     AuditEntry,
+    DatasetColumn,
+    DatasetVersion,
     Experiment,
     LifecycleStage,
     Metric,
@@ -19,6 +21,7 @@ from mloop.store._entities import (
     Run,
     RunData,
     RunInfo,
+    RunInput,
     RunsPage,
     RunStatus,
     ViewType,
@@ -46,6 +49,8 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "ArtifactInfo",
     "AuditEntry",
+    "DatasetColumn",
+    "DatasetVersion",
     "Experiment",
     "HttpStore",
     "LifecycleStage",
@@ -58,6 +63,7 @@ __all__ = [
     "Run",
     "RunData",
     "RunInfo",
+    "RunInput",
     "RunStatus",
     "RunsPage",
     "SqlStore",

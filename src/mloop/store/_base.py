@@ -20,6 +20,7 @@ from mloop._core import (
     validate_tag_value,
 )
 from mloop.errors import InvalidArgument
+from mloop.store._datasets_base import DatasetStore
 from mloop.store._entities import (
     ArtifactInfo,
     Experiment,
@@ -89,8 +90,8 @@ def _normalize_mapping(
     return {validate_key(k, f"{what} key"): check_value(k, v) for k, v in items.items()}
 
 
-class Store(RegistryStore, ABC):
-    """Metadata and artifacts of experiments and runs, and the model registry.
+class Store(RegistryStore, DatasetStore, ABC):
+    """Metadata and artifacts of experiments and runs, the model registry, and datasets.
 
     Implementations: :class:`~mloop.store.SqlStore` (SQLite or PostgreSQL, plus an artifact
     store) and :class:`~mloop.store.HttpStore` (a shared ``mloop server``). Both pass one

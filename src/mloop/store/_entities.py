@@ -274,3 +274,53 @@ class AuditEntry(_Record):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     reason: str = ""
+
+
+class DatasetColumn(_Record):
+    """One column of a dataset version: its name and its Arrow type (``int64``, ``string``,
+    ``timestamp[us, tz=UTC]``, ...)."""
+
+    name: str
+    type: str
+
+
+class DatasetVersion(_Record):
+    """One registered, immutable version of a dataset.
+
+    ``digest`` is the sha256 (hex) of the stored Parquet file, which is written in a canonical
+    way: the same content gives the same digest, so registering it again finds this version.
+    """
+
+    name: str
+    version: int
+    digest: str
+    source: str
+    format: str = "parquet"
+    num_rows: int
+    num_columns: int
+    columns: list[DatasetColumn] = Field(default_factory=list)
+    size_bytes: int
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    creation_time: int
+
+    @property
+    def uri(self) -> str:
+        """``datasets:/<name>/<version>``."""
+        return f"datasets:/{self.name}/{self.version}"
+
+
+class RunInput(_Record):
+    """A dataset version a run read, and in which role (``context``: "train", "eval", ...)."""
+
+    run_id: str
+    dataset_name: str
+    dataset_version: int
+    digest: str
+    context: str
+    creation_time: int
+
+    @property
+    def dataset_uri(self) -> str:
+        """``datasets:/<name>/<version>``."""
+        return f"datasets:/{self.dataset_name}/{self.dataset_version}"

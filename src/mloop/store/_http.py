@@ -45,6 +45,7 @@ from mloop.store._entities import (
     ViewType,
     encode_float,
 )
+from mloop.store._http_datasets import HttpDatasets
 from mloop.store._http_registry import HttpRegistry, _seg
 
 _CHUNK = 1024 * 1024
@@ -138,7 +139,7 @@ class _ResponseStream(io.RawIOBase):
         super().close()
 
 
-class HttpStore(HttpRegistry, Store):
+class HttpStore(HttpRegistry, HttpDatasets, Store):
     """A store behind an mloop server's REST API.
 
     Args:

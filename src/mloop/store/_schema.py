@@ -217,3 +217,43 @@ registry_audit = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_registry_audit_model_name", "model_name", "audit_id"),
 )
+
+# -- datasets ----------------------------------------------------------------------------------
+
+# One row per registered version of a dataset. Versions are immutable and content-addressed:
+# ``digest`` is the sha256 of the stored Parquet file, unique per name (same content, same row).
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("num_rows", sa.BigInteger, nullable=False),
+    sa.Column("num_columns", sa.Integer, nullable=False),
+    sa.Column("schema", sa.Text, nullable=False),  # JSON: [{"name": ..., "type": ...}, ...]
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("tags", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("name", "version"),
+    sa.UniqueConstraint("name", "digest"),
+)
+
+# Lineage: the dataset versions a run read, and in which role ("train", "eval", ...).
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_pk", BigId, _run_fk(), primary_key=True),
+    sa.Column(
+        "dataset_pk",
+        BigId,
+        sa.ForeignKey("datasets.dataset_pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("context", sa.String(64), primary_key=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Index("ix_run_inputs_dataset_pk", "dataset_pk"),
+)

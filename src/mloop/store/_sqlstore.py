@@ -52,6 +52,7 @@ from mloop.store._migrate import ensure_schema
 from mloop.store._names import friendly_name
 from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
+from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqlregistry import SqlRegistry
 
 _LOCK_RETRIES = 5
@@ -81,7 +82,7 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.OperationalError) and "locked" in str(exc.orig).lower()
 
 
-class SqlStore(SqlRegistry, Store):
+class SqlStore(SqlRegistry, SqlDatasets, Store):
     """Experiments and runs in a SQL database, artifacts in a folder or object store.
 
     Args:

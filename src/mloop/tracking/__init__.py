@@ -21,6 +21,7 @@ from mloop.tracking._fluent import (
     set_tracking_uri,
     start_run,
 )
+from mloop.tracking._inputs import log_input
 from mloop.tracking._writer import FlushStatus
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "get_tracking_uri",
     "log_artifact",
     "log_artifacts",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",

@@ -1,0 +1,290 @@
+"""``mloop drift REFERENCE CURRENT``: per-column drift between two tables, for people and CI.
+
+Exit status: 0 when the dataset does not drift, 1 when it does, 2 on an error (a file that
+cannot be read, an unknown column or method, nothing comparable). pandas, pyarrow and scipy
+are imported when the command runs, so ``mloop --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mloop.cli._output import emit_json, print_error, print_notice, stdout
+from mloop.errors import InvalidArgument, MloopError
+
+if TYPE_CHECKING:
+    from mloop.data._drift import DriftResult
+
+EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def read_source(path: Path) -> Any:
+    """A table (CSV, TSV, Parquet) or a saved profile (``*.profile``) from ``path``."""
+    from mloop.errors import InvalidData
+
+    if not path.exists():
+        raise InvalidData(f"{path}: no such file")
+    if path.is_dir():
+        raise InvalidData(f"{path}: is a folder; give a CSV, Parquet or .profile file")
+    suffix = path.suffix.lower()
+    if suffix == ".profile":
+        from mloop.data._profile import Profile
+
+        return Profile.from_bytes(path.read_bytes())
+    kind = TABLE_SUFFIXES.get(suffix)
+    if kind is None:
+        raise InvalidData(
+            f"{path}: unknown file type {suffix or '(none)'}; use .csv, .tsv, .parquet or .profile"
+        )
+    import pandas as pd
+
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if kind == "tsv" else ",", low_memory=False)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidData(f"{path}: cannot read it as {kind}: {first}") from exc
+    except Exception as exc:  # pyarrow's and pandas' parser errors have no common base
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidData(f"{path}: cannot read it as {kind}: {first}") from exc
+
+
+def parse_methods(values: list[str] | None) -> str | dict[str, str] | None:
+    """``--method psi`` for every column, ``--method age=psi`` for one; both may be given."""
+    if not values:
+        return None
+    default: str | None = None
+    per_column: dict[str, str] = {}
+    for v in values:
+        if "=" in v:
+            col, _, m = v.partition("=")
+            if not col or not m:
+                raise InvalidArgument(f"--method {v!r}: expected METHOD or COLUMN=METHOD")
+            per_column[col] = m
+        else:
+            default = v
+    if not per_column:
+        return default
+    if default is not None:
+        return {"*": default, **per_column}
+    return per_column
+
+
+def drift(
+    reference: Annotated[
+        Path,
+        typer.Argument(
+            metavar="REFERENCE",
+            help="Reference data: a CSV, TSV or Parquet file, or a saved profile (*.profile).",
+            show_default=False,
+        ),
+    ],
+    current: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CURRENT", help="Current data: a CSV, TSV or Parquet file.", show_default=False
+        ),
+    ],
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            "-m",
+            metavar="M",
+            help="ks, wasserstein, psi, jensenshannon, chisquare, hellinger or ztest for every "
+            "column, or COLUMN=M for one (repeatable) \\[default: Evidently's per column]",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            "-t",
+            metavar="T",
+            help="The methods' threshold \\[default: 0.05 for p-values, 0.1 for distances]",
+            show_default=False,
+        ),
+    ] = None,
+    share: Annotated[
+        float,
+        typer.Option(
+            "--share", metavar="S", help="Dataset drift when this share of columns drift."
+        ),
+    ] = 0.5,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            "-c",
+            metavar="C",
+            help="A column to test (repeatable) \\[default: all]",
+            show_default=False,
+        ),
+    ] = None,
+    multivariate: Annotated[
+        bool,
+        typer.Option(
+            "--multivariate", help="Also test the numeric columns together (PCA reconstruction)."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON instead of a table.")
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", metavar="PATH", help="Also write a self-contained HTML report here."
+        ),
+    ] = None,
+    save_profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-reference-profile",
+            metavar="PATH",
+            help="Also save the reference's profile here, to pass as REFERENCE later.",
+        ),
+    ] = None,
+) -> None:
+    """Test each column of CURRENT for drift from REFERENCE.
+
+    Exit status 0: no dataset drift; 1: dataset drift; 2: error.
+    """
+    try:
+        result = _run(
+            reference,
+            current,
+            method=parse_methods(method),
+            threshold=threshold,
+            share=share,
+            columns=column,
+            multivariate=multivariate,
+            save_profile=save_profile,
+        )
+        if html is not None:
+            result.to_html(html, title=f"Drift: {current.name} vs {reference.name}")
+    except MloopError as exc:
+        print_error(exc.message)
+        raise typer.Exit(EXIT_ERROR) from None
+    except OSError as exc:
+        print_error(str(exc))
+        raise typer.Exit(EXIT_ERROR) from None
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        _print(result)
+        if html is not None:
+            print_notice(f"report: {html}")
+    raise typer.Exit(EXIT_DRIFT if result.dataset_drift else EXIT_OK)
+
+
+def _run(
+    reference: Path,
+    current: Path,
+    *,
+    method: str | dict[str, str] | None,
+    threshold: float | None,
+    share: float,
+    columns: list[str] | None,
+    multivariate: bool,
+    save_profile: Path | None,
+) -> DriftResult:
+    from mloop.data._drift import drift as run_drift
+    from mloop.data._profile import Profile, profile
+
+    ref = read_source(reference)
+    cur = read_source(current)
+    if save_profile is not None:
+        prof = ref if isinstance(ref, Profile) else profile(ref)
+        save_profile.write_bytes(prof.to_bytes())
+        print_notice(f"reference profile: {save_profile}")
+    if isinstance(method, dict) and "*" in method:
+        default = method.pop("*")
+        names = list(columns or [])
+        if not names:
+            for side in (ref, cur):
+                cols = side.column_names if isinstance(side, Profile) else side.columns
+                names += [str(c) for c in cols if str(c) not in names]
+        method = {**dict.fromkeys(names, default), **method}
+    return run_drift(
+        ref,
+        cur,
+        method=method,
+        threshold=threshold,
+        columns=columns,
+        share=share,
+        multivariate=multivariate,
+    )
+
+
+def _fmt(v: float | None) -> str:
+    from mloop.cli._output import fmt_number
+
+    if v is None:
+        return ""
+    if v == float("inf"):
+        return "inf"
+    return fmt_number(v)
+
+
+def _print(result: DriftResult) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title_justify="left", show_edge=False, pad_edge=False)
+    for name, justify in (
+        ("column", "left"),
+        ("kind", "left"),
+        ("method", "left"),
+        ("statistic", "right"),
+        ("p-value", "right"),
+        ("threshold", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for c in result.columns:
+        if not c.tested:
+            table.add_row(c.name, c.kind, "-", "", "", "", "skipped", style="dim")
+            continue
+        table.add_row(
+            c.name,
+            c.kind,
+            c.method or "",
+            _fmt(c.statistic),
+            _fmt(c.p_value),
+            _fmt(c.threshold),
+            "DRIFT" if c.drifted else "ok",
+            style="red" if c.drifted else None,
+        )
+    out = stdout()
+    out.print(table)
+    for c in result.skipped:
+        out.print(Text(f"skipped {c.name}: {c.reason}", style="dim"))
+    tested = len(result.tested)
+    verdict = "DATASET DRIFT" if result.dataset_drift else "no dataset drift"
+    out.print(
+        Text(
+            f"{verdict}: {result.n_drifted} of {tested} tested columns drifted "
+            f"({100 * result.drifted_share:.0f}%, threshold {100 * result.share:.0f}%)"
+            + (f"; {len(result.skipped)} skipped" if result.skipped else ""),
+            style="bold red" if result.dataset_drift else "bold green",
+        )
+    )
+    mv = result.multivariate
+    if mv is not None:
+        if mv.status == "tested":
+            out.print(
+                Text(
+                    f"multivariate (PCA, {mv.n_components} of {len(mv.columns)} components): "
+                    f"error ratio {_fmt(mv.statistic)} vs threshold {_fmt(mv.threshold)}: "
+                    + ("DRIFT" if mv.drifted else "ok"),
+                    style="red" if mv.drifted else "",
+                )
+            )
+        else:
+            out.print(Text(f"multivariate: skipped: {mv.reason}", style="dim"))

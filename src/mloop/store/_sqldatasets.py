@@ -1,0 +1,264 @@
+"""The datasets half of ``SqlStore``: dataset versions, their files, and run inputs.
+
+Version numbers come from ``max(version) + 1`` in the registering transaction. Writers of one
+name are serialized: by ``BEGIN IMMEDIATE`` on SQLite, by a transaction-scoped advisory lock on
+the name on PostgreSQL; so concurrent registrations get consecutive numbers with no gaps. The
+unique key on ``(name, digest)`` makes registering the same content twice find the first version,
+also when two processes race on it (the loser retries and finds the winner's row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import IO, Any
+
+import orjson
+import sqlalchemy as sa
+
+from mloop._core import now_ms
+from mloop.errors import Conflict, DatasetNotFound, InvalidArgument
+from mloop.store import _schema as t
+from mloop.store._artifacts import ArtifactStore, open_artifact_store
+from mloop.store._datasets_base import DATA_SUFFIX, dataset_file_path
+from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
+
+_CONFLICT_RETRIES = 8
+#: The first key of PostgreSQL advisory locks taken per dataset name ("mld").
+_PG_LOCK_CLASS = 0x6D6C64
+
+
+def _not_found(name: str, version: int | None = None) -> DatasetNotFound:
+    if version is None:
+        return DatasetNotFound(f"no dataset named {name!r}", details={"name": name})
+    return DatasetNotFound(
+        f"dataset {name!r} has no version {version}", details={"name": name, "version": version}
+    )
+
+
+def _version(r: Any) -> DatasetVersion:
+    return DatasetVersion(
+        name=r.name,
+        version=r.version,
+        digest=r.digest,
+        source=r.source,
+        format=r.format,
+        num_rows=r.num_rows,
+        num_columns=r.num_columns,
+        columns=[DatasetColumn(**c) for c in orjson.loads(r.schema)],
+        size_bytes=r.size_bytes,
+        description=r.description,
+        tags=orjson.loads(r.tags),
+        creation_time=r.creation_time,
+    )
+
+
+class SqlDatasets:
+    """Mixed into ``SqlStore``; uses its ``_read``, ``_write``, run lookups and artifact root."""
+
+    _sqlite: bool
+    artifacts_uri: str
+    _read: Callable[..., Any]
+    _write: Callable[..., Any]
+    _run_row: Callable[[sa.Connection, str], Any]
+    _active_run_pk: Callable[[sa.Connection, str], int]
+
+    def _dataset_artifacts(self) -> ArtifactStore:
+        return open_artifact_store(self.artifacts_uri)
+
+    def _one_dataset(self, conn: sa.Connection, where: Any) -> DatasetVersion | None:
+        row = conn.execute(sa.select(t.datasets).where(where)).first()
+        return None if row is None else _version(row)
+
+    def _create_dataset_version(
+        self,
+        name: str,
+        digest: str,
+        format: str,
+        num_rows: int,
+        num_columns: int,
+        columns: list[DatasetColumn],
+        size_bytes: int,
+        description: str,
+        tags: dict[str, str],
+    ) -> DatasetVersion:
+        filename = f"{digest}{DATA_SUFFIX}"
+        path = dataset_file_path(name, filename)
+        if not self._dataset_artifacts().exists(path):
+            raise InvalidArgument(
+                f"dataset {name!r} has no uploaded file {filename}: store it with "
+                "put_dataset_file before registering the version",
+                details={"name": name, "digest": digest},
+            )
+        d = t.datasets.c
+        schema = orjson.dumps([c.model_dump() for c in columns]).decode()
+        tag_text = orjson.dumps(tags, option=orjson.OPT_SORT_KEYS).decode()
+        source = f"{self.artifacts_uri}/{path}"
+
+        def fn(conn: sa.Connection) -> DatasetVersion:
+            if not self._sqlite:
+                conn.execute(
+                    sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_CLASS, sa.func.hashtext(name)))
+                )
+            found = self._one_dataset(conn, sa.and_(d.name == name, d.digest == digest))
+            if found is not None:
+                return found
+            version = (
+                int(
+                    conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.max(d.version), 0)).where(d.name == name)
+                    ).scalar_one()
+                )
+                + 1
+            )
+            conn.execute(
+                sa.insert(t.datasets).values(
+                    name=name,
+                    version=version,
+                    digest=digest,
+                    source=source,
+                    format=format,
+                    num_rows=num_rows,
+                    num_columns=num_columns,
+                    schema=schema,
+                    size_bytes=size_bytes,
+                    description=description,
+                    tags=tag_text,
+                    creation_time=now_ms(),
+                )
+            )
+            created = self._one_dataset(conn, sa.and_(d.name == name, d.version == version))
+            assert created is not None
+            return created
+
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                return self._write(f"registering a version of dataset {name!r}", fn)  # type: ignore[no-any-return]
+            except Conflict as exc:
+                # A bare constraint violation is a race on (name, version) or (name, digest):
+                # retried, the transaction finds what the other writer stored.
+                if type(exc) is not Conflict or attempt == _CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _get_dataset_version(self, name: str, version: int) -> DatasetVersion:
+        d = t.datasets.c
+        with self._read("reading a dataset version") as conn:
+            found = self._one_dataset(conn, sa.and_(d.name == name, d.version == version))
+            if found is None:
+                exists = conn.execute(sa.select(d.dataset_pk).where(d.name == name)).first()
+                raise _not_found(name, version if exists else None)
+        return found
+
+    def _get_latest_dataset_version(self, name: str) -> DatasetVersion:
+        d = t.datasets.c
+        with self._read("reading the latest dataset version") as conn:
+            row = conn.execute(
+                sa.select(t.datasets).where(d.name == name).order_by(d.version.desc()).limit(1)
+            ).first()
+        if row is None:
+            raise _not_found(name)
+        return _version(row)
+
+    def _find_dataset_versions(self, name: str, digest_prefix: str) -> list[DatasetVersion]:
+        d = t.datasets.c
+        with self._read("finding a dataset version by digest") as conn:
+            if not conn.execute(sa.select(d.dataset_pk).where(d.name == name)).first():
+                raise _not_found(name)
+            rows = conn.execute(
+                sa.select(t.datasets)
+                .where(d.name == name, d.digest.startswith(digest_prefix, autoescape=True))
+                .order_by(d.version)
+            ).all()
+        return [_version(r) for r in rows]
+
+    def _list_dataset_versions(self, name: str) -> list[DatasetVersion]:
+        d = t.datasets.c
+        with self._read("listing dataset versions") as conn:
+            rows = conn.execute(
+                sa.select(t.datasets).where(d.name == name).order_by(d.version.desc())
+            ).all()
+        if not rows:
+            raise _not_found(name)
+        return [_version(r) for r in rows]
+
+    def _list_datasets(self) -> list[DatasetVersion]:
+        d = t.datasets.c
+        latest = (
+            sa.select(d.name, sa.func.max(d.version).label("version")).group_by(d.name).subquery()
+        )
+        with self._read("listing datasets") as conn:
+            rows = conn.execute(
+                sa.select(t.datasets)
+                .join(latest, sa.and_(d.name == latest.c.name, d.version == latest.c.version))
+                .order_by(d.name)
+            ).all()
+        return [_version(r) for r in rows]
+
+    def _put_dataset_file(self, name: str, filename: str, stream: IO[bytes]) -> ArtifactInfo:
+        return self._dataset_artifacts().put_stream(stream, dataset_file_path(name, filename))
+
+    def _open_dataset_file(self, name: str, filename: str) -> IO[bytes]:
+        return self._dataset_artifacts().open(dataset_file_path(name, filename))
+
+    def _log_inputs(self, run_id: str, inputs: list[tuple[str, int, str]]) -> None:
+        d = t.datasets.c
+
+        def fn(conn: sa.Connection) -> None:
+            run_pk = self._active_run_pk(conn, run_id)
+            if not inputs:
+                return
+            wanted = {(n, v) for n, v, _ in inputs}
+            pks: dict[tuple[str, int], int] = {}
+            for n, v, pk in conn.execute(
+                sa.select(d.name, d.version, d.dataset_pk).where(
+                    sa.or_(*(sa.and_(d.name == n, d.version == v) for n, v in wanted))
+                )
+            ):
+                pks[(n, v)] = pk
+            missing = sorted(wanted - pks.keys())
+            if missing:
+                raise _not_found(*missing[0])
+            if self._sqlite:
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+            now = now_ms()
+            conn.execute(
+                insert(t.run_inputs).on_conflict_do_nothing(
+                    index_elements=["run_pk", "dataset_pk", "context"]
+                ),
+                [
+                    {
+                        "run_pk": run_pk,
+                        "dataset_pk": pks[(n, v)],
+                        "context": c,
+                        "creation_time": now,
+                    }
+                    for n, v, c in inputs
+                ],
+            )
+
+        self._write(f"logging inputs of run {run_id}", fn)
+
+    def _get_run_inputs(self, run_id: str) -> list[RunInput]:
+        d, i = t.datasets.c, t.run_inputs.c
+        with self._read("reading run inputs") as conn:
+            run_pk = self._run_row(conn, run_id).run_pk
+            rows = conn.execute(
+                sa.select(d.name, d.version, d.digest, i.context, i.creation_time)
+                .select_from(t.run_inputs)
+                .join(t.datasets, d.dataset_pk == i.dataset_pk)
+                .where(i.run_pk == run_pk)
+                .order_by(i.creation_time, d.name, d.version, i.context)
+            ).all()
+        return [
+            RunInput(
+                run_id=run_id,
+                dataset_name=r.name,
+                dataset_version=r.version,
+                digest=r.digest,
+                context=r.context,
+                creation_time=r.creation_time,
+            )
+            for r in rows
+        ]
