@@ -45,6 +45,8 @@ format: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed  ## Benchmarks against the peers (MLflow in its own venv)
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/models.py
+	$(BIN)/python benchmarks/drift.py
 
 clean:
 	rm -rf .mloop .pytest_cache .ruff_cache .mypy_cache benchmarks/.work
