@@ -82,6 +82,9 @@ def _mloop_version() -> str:
     return mloop.__version__
 
 
+REFERENCE_PROFILE = "reference.profile"
+
+
 def save(
     model: Any,
     path: str | os.PathLike[str],
@@ -92,6 +95,7 @@ def save(
     requirements: Sequence[str] | None = None,
     run_id: str | None = None,
     dataset_hashes: Sequence[str] | None = None,
+    reference_data: Any = None,
     **flavor_options: Any,
 ) -> ModelInfo:
     """Save ``model`` as a model folder at ``path``.
@@ -114,6 +118,9 @@ def save(
             mloop (one with the name of a pinned package replaces its pin).
         run_id: the run the model came from.
         dataset_hashes: content hashes of the datasets it was trained on.
+        reference_data: the training data (a table); its profile is stored with the model as
+            ``reference.profile``, the reference that drift monitoring compares traffic with,
+            so the data itself need not be kept.
         **flavor_options: options of the flavor (e.g. ``artifacts=`` for pyfunc,
             ``module_class=``/``init_kwargs=`` for a PyTorch ``nn.Module``).
 
@@ -156,6 +163,12 @@ def save(
 
             example_file = write_example(input_example, tmp)
             sig = _check_or_infer(impl.name, sig, input_example, lambda: impl.load(tmp, options))
+        reference_file = None
+        if reference_data is not None:
+            from mloop.data import profile
+
+            reference_file = REFERENCE_PROFILE
+            (tmp / reference_file).write_bytes(profile(reference_data).to_bytes())
         metadata = ModelMetadata(
             format_version=FORMAT_VERSION,
             flavor=FlavorSpec(name=impl.name, options=options),
@@ -166,6 +179,7 @@ def save(
             files=hash_files(tmp),
             run_id=run_id,
             dataset_hashes=list(dataset_hashes or []),
+            reference_profile=reference_file,
             created_time=_now_ms(),
             mloop_version=_mloop_version(),
         )

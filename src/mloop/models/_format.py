@@ -71,6 +71,8 @@ class ModelMetadata(BaseModel):
     files: dict[str, str]
     run_id: str | None = None
     dataset_hashes: list[str] = Field(default_factory=list)
+    # A profile of the training data (mloop.data.Profile bytes): the reference for monitoring.
+    reference_profile: str | None = None
     created_time: int
     mloop_version: str
 

@@ -126,6 +126,16 @@ class LoadedModel:
         rel = self.metadata.input_example
         return None if rel is None else read_example(self.path / rel)
 
+    def reference_profile(self) -> Any:
+        """The profile of the training data saved with the model (a
+        :class:`mloop.data.Profile`, the reference for drift monitoring), or None."""
+        rel = self.metadata.reference_profile
+        if rel is None:
+            return None
+        from mloop.data import Profile
+
+        return Profile.from_bytes((self.path / rel).read_bytes())
+
     def unwrap(self) -> Any:
         """The framework's own model object (an estimator, a Booster, an ``nn.Module``, an
         ``InferenceSession``, a Keras model, your Python model)."""
