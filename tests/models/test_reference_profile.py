@@ -55,5 +55,5 @@ def test_a_tampered_reference_profile_is_refused(
     mloop.models.save(clf, tmp_path / "m", input_example=x.head(5), reference_data=x)
     target = tmp_path / "m" / "reference.profile"
     target.write_bytes(target.read_bytes()[:-1] + b"\x00")
-    with pytest.raises(ModelIntegrityError, match="reference.profile"):
+    with pytest.raises(ModelIntegrityError, match=r"reference\.profile"):
         mloop.models.load(tmp_path / "m")
