@@ -17,6 +17,8 @@ from mloop._core._validation import (
     validate_param_value,
     validate_run_name,
     validate_tag_value,
+    validate_uri_name,
+    validate_version_number,
 )
 
 __all__ = [
@@ -39,4 +41,6 @@ __all__ = [
     "validate_param_value",
     "validate_run_name",
     "validate_tag_value",
+    "validate_uri_name",
+    "validate_version_number",
 ]

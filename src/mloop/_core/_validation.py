@@ -106,3 +106,26 @@ def validate_metric_value(key: str, value: Any) -> float:
     if math.isnan(out):
         return math.nan
     return out
+
+
+# Names that appear in URIs (models:/<name>/<version>, datasets:/<name>/<version>) and paths.
+_URI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
+
+
+def validate_uri_name(name: Any, what: str) -> str:
+    """A name used in ``<scheme>:/<name>/<version>`` URIs: letters, digits, ``_ . -``."""
+    if not isinstance(name, str) or not _URI_NAME.match(name):
+        raise InvalidArgument(
+            f"{what} {name!r:.80} must start with a letter or digit and hold only letters, "
+            "digits, '_', '.' and '-' (at most 256 characters)"
+        )
+    return name
+
+
+def validate_version_number(version: Any, what: str) -> int:
+    """A version number: a positive 32-bit integer (digits in a string are accepted)."""
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+        raise InvalidArgument(f"a {what} is a positive integer, got {version!r:.40}")
+    return version

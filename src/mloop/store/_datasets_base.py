@@ -17,7 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from mloop._core import validate_key, validate_tag_value
+from mloop._core import (
+    validate_key,
+    validate_tag_value,
+    validate_uri_name,
+    validate_version_number,
+)
 from mloop.errors import DatasetNotFound, InvalidArgument, InvalidData
 from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
 
@@ -30,7 +35,6 @@ DATASETS_FOLDER = "datasets"
 DATA_SUFFIX = ".parquet"
 PROFILE_SUFFIX = ".profile.bin"
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _FILE = re.compile(r"^(?P<digest>[0-9a-f]{64})(?P<suffix>\.parquet|\.profile\.bin)$")
@@ -43,20 +47,11 @@ _URI = re.compile(
 
 def validate_dataset_name(name: Any) -> str:
     """Dataset names appear in ``datasets:/<name>/<version>`` URIs and in artifact paths."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidArgument(
-            f"dataset name {name!r:.80} must start with a letter or digit and hold only letters, "
-            "digits, '_', '.' and '-' (at most 256 characters)"
-        )
-    return name
+    return validate_uri_name(name, "dataset name")
 
 
 def validate_dataset_version(version: Any) -> int:
-    if isinstance(version, str) and version.isdigit():
-        version = int(version)
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
-        raise InvalidArgument(f"a dataset version is a positive integer, got {version!r:.40}")
-    return version
+    return validate_version_number(version, "dataset version")
 
 
 def validate_digest(digest: Any) -> str:

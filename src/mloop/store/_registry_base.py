@@ -11,7 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from mloop._core import validate_key, validate_tag_value
+from mloop._core import (
+    validate_key,
+    validate_tag_value,
+    validate_uri_name,
+    validate_version_number,
+)
 from mloop.errors import InvalidArgument
 from mloop.store._entities import AuditEntry, ModelVersion, RegisteredModel
 
@@ -19,18 +24,12 @@ MAX_DESCRIPTION = 50_000
 MAX_SOURCE = 4_096
 MAX_REASON = 4_096
 RESERVED_ALIASES = frozenset({"latest"})
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 
 
 def validate_model_name(name: Any) -> str:
     """Model names appear in ``models:/<name>/<version>`` URIs: letters, digits, ``_ . -``."""
-    if not isinstance(name, str) or not _MODEL_NAME.match(name):
-        raise InvalidArgument(
-            f"model name {name!r:.80} must start with a letter or digit and hold only letters, "
-            "digits, '_', '.' and '-' (at most 256 characters)"
-        )
-    return name
+    return validate_uri_name(name, "model name")
 
 
 def validate_alias(alias: Any) -> str:
@@ -47,11 +46,7 @@ def validate_alias(alias: Any) -> str:
 
 
 def validate_version(version: Any) -> int:
-    if isinstance(version, str) and version.isdigit():
-        version = int(version)
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
-        raise InvalidArgument(f"a model version is a positive integer, got {version!r:.40}")
-    return version
+    return validate_version_number(version, "model version")
 
 
 def _text(value: Any, what: str, limit: int) -> str:
