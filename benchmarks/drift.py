@@ -26,20 +26,13 @@ measurement failed, 130 on Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import itertools
-import json
-import os
-import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +42,19 @@ sys.path.insert(0, str(BENCH))
 
 import _peers
 from _peers import PeerError, ensure_peer, peer_version, run_peer
+from _report import (
+    interrupted,
+    load_average,
+    log,
+    machine_info,
+    parse,
+    parser,
+    print_notes,
+    print_table,
+    run_logged,
+    table_row,
+    write_json,
+)
 
 WORK = BENCH / ".work" / "drift"
 PEER_SCRIPT = BENCH / "peers" / "evidently_drift.py"
@@ -72,10 +78,6 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(numeric_rows=20_000, mixed_rows=50_000, repeats=1, chunks=100, chunk_rows=1_000)
-
-
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -403,117 +405,55 @@ def rows(bench: Bench) -> list[list[str]]:
     for f in bench.fig.values():
         sp = f.speedup
         ratio = f"{sp:,.0f}x faster" if sp is not None else "-"
-        met = {True: "yes", False: "NO", None: "-"}[f.met]
         mloop = "FAILED" if f.error and f.mloop is None else fmt(f.mloop, f.unit, f.mloop_text)
-        out.append(
-            [
-                f.label,
-                mloop,
-                fmt(f.evidently, f.unit, f.evidently_text),
-                ratio,
-                f.target or "-",
-                met,
-            ]
-        )
+        evidently = fmt(f.evidently, f.unit, f.evidently_text)
+        out.append(table_row(f.label, mloop, evidently, ratio, f.target, f.met))
     return out
 
 
-def print_table(bench: Bench, title: str) -> None:
-    body = rows(bench)
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for i, h in enumerate(HEADER):
-        table.add_column(h, justify="left" if i in (0, 4) else "right")
-    for r in body:
-        table.add_row(*r, style="red" if r[5] == "NO" or "FAILED" in r else None)
-    Console(width=max(130, shutil.get_terminal_size().columns)).print(table)
+def print_results(bench: Bench, title: str) -> None:
+    print_table(title, HEADER, rows(bench), width=130)
     for f in bench.fig.values():
-        for n in f.notes:
-            print(f"  note: {n}")
-        if f.error:
-            print(f"  FAILED {f.label}: {f.error.splitlines()[0]}")
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    git = "unknown"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        git = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    import numpy
-    import pandas
-
-    import mloop
-
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "mloop": mloop.__version__,
-        "git": git,
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-        "loadavg_1m": os.getloadavg()[0],
-    }
+        print_notes(f.notes, [(f.label, f.error)] if f.error else [])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        description="Drift benchmark: mloop vs Evidently side by side (see benchmarks/README.md)."
+    p = parser(
+        "Drift benchmark: mloop vs Evidently side by side (see benchmarks/README.md).",
+        peer="evidently",
     )
-    p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    p.add_argument("--skip-evidently", action="store_true", help="measure mloop only")
-    p.add_argument("--json", metavar="PATH", type=Path, help="also write the figures here")
-    a = p.parse_args(argv)
+    a = parse(p, argv)
     sizes = QUICK if a.quick else FULL
     bench = Bench(sizes, not a.skip_evidently)
     try:
-        info = machine_info()
+        import numpy
+        import pandas
+
+        info = machine_info(numpy=numpy.__version__, pandas=pandas.__version__)
+        info["loadavg_1m"] = load_average()
         if bench.with_evidently:
             ensure_peer("evidently")
             info["evidently"] = peer_version("evidently", "evidently")
-        log("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
-        t0 = time.perf_counter()
-        bench.run()
-        info["bench_wall_s"] = round(time.perf_counter() - t0, 1)
+        run_logged(info, bench.run)
     except KeyboardInterrupt:
-        log("interrupted; stopping child processes")
-        return 130
+        return interrupted()
     print()
     title = (
         f"mloop {info['mloop']} vs Evidently {info.get('evidently', '(skipped)')}: drift, "
         f"{info['nproc']} CPUs, Python {info['python']}" + (" [--quick sizes]" if a.quick else "")
     )
-    print_table(bench, title)
+    print_results(bench, title)
     if a.json:
-        out = {
-            "machine": info,
-            "command": " ".join(
-                [
-                    ".venv/bin/python",
-                    "benchmarks/drift.py",
-                    *(argv if argv is not None else sys.argv[1:]),
-                ]
-            ),
-            "sizes": asdict(sizes),
-            "figures": {k: {**asdict(f), "speedup": f.speedup} for k, f in bench.fig.items()},
-            "details": bench.details,
-        }
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(out, indent=2, default=str))
+        write_json(
+            a.json,
+            script=__file__,
+            argv=argv,
+            machine=info,
+            sizes=sizes,
+            figures=bench.fig,
+            computed=("speedup",),
+            details=bench.details,
+        )
     failed = any(f.error for f in bench.fig.values())
     return 1 if failed else 0
 

@@ -34,15 +34,12 @@ import contextlib
 import json
 import os
 import pickle
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +50,24 @@ sys.path.insert(0, str(BENCH))
 
 import pandas as pd
 
-from _peers import PeerError, ensure_peer, peer_version, run_peer, spawn, stop
+from _peers import ensure_peer, peer_version, run_peer, spawn, stop
+from _report import (
+    BenchError,
+    fmt_ratio,
+    interrupted,
+    load_average,
+    log,
+    machine_info,
+    parse,
+    parser,
+    print_notes,
+    print_table,
+    recording,
+    run_logged,
+    scratch,
+    table_row,
+    write_json,
+)
 from _timing import CASES, digest, run_cases
 
 WORK = BENCH / ".work"
@@ -76,10 +90,6 @@ PREDICT_TIMEOUT_S = 900.0
 
 TARGET_OVERHEAD_US = 50.0
 TARGET_VS_MLFLOW = 3.0
-
-
-class BenchError(RuntimeError):
-    """A measurement could not be made; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -128,57 +138,6 @@ class Figure:
         if self.mloop is None or self.mlflow is None or self.mloop <= 0 or self.mlflow <= 0:
             return None
         return self.mlflow / self.mloop
-
-
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-# -- machine and versions ----------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    git = "unknown"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-        git = head + (" (with uncommitted changes)" if dirty.strip() else "")
-    import numpy
-    import sklearn
-
-    import mloop
-
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "mloop": mloop.__version__,
-        "git": git,
-        "sklearn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pd.__version__,
-        # Other work on the machine skews every figure: recorded so a reader can tell.
-        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
-    }
 
 
 # -- the model and its inputs ------------------------------------------------------------------
@@ -418,22 +377,17 @@ class Bench:
     def wants(self, part: str) -> bool:
         return not self.only or part in self.only
 
-    @contextlib.contextmanager
-    def measuring(self, figs: Sequence[Figure], tool: str) -> Iterator[None]:
+    def measuring(
+        self, figs: Sequence[Figure], tool: str
+    ) -> contextlib.AbstractContextManager[None]:
         """Record a failed measurement in the figures and go on with the next one."""
-        try:
-            yield
-        except Exception as exc:  # reported in the table and the exit status, not hidden
+
+        def record(msg: str) -> None:
             self.failed = True
-            msg = f"{type(exc).__name__}: {exc}"
-            log(f"{tool} {', '.join(f.key for f in figs)} failed: {msg}")
-            if not isinstance(exc, BenchError | PeerError):
-                traceback.print_exc()
             for fig in figs:
-                if tool == "mloop":
-                    fig.mloop_error = msg
-                else:
-                    fig.mlflow_error = msg
+                setattr(fig, f"{tool}_error", msg)
+
+        return recording(f"{tool} {', '.join(f.key for f in figs)}", record)
 
     @property
     def predict_figs(self) -> list[Figure]:
@@ -627,130 +581,91 @@ def fmt_value(v: float | None, unit: str, err: str) -> str:
     return f"{v:.3f} s"
 
 
-def fmt_ratio(fig: Figure) -> str:
-    r, sp = fig.ratio, fig.speedup
-    if r is None or sp is None:
-        return "-"
+def ratio_text(fig: Figure) -> str:
     worse = {"faster": "slower", "less": "more"}[fig.better]
-    if 0.95 <= sp <= 1.05:
-        word = "about the same"
-    else:
-        word = f"{sp:,.1f}x {fig.better}" if sp >= 1 else f"{1 / sp:,.1f}x {worse}"
-    shown = f"{r:,.0f}" if r >= 100 else f"{r:.2f}" if r >= 1 else f"{r:.3f}"
-    return f"{shown} ({word})"
+    return fmt_ratio(
+        fig.ratio, fig.speedup, better=fig.better, worse=worse, places=2, same_within=0.05
+    )
 
 
 HEADER = ["figure", "mloop", "MLflow", "ratio mloop/MLflow", "target (mloop)", "met?"]
 
 
 def rows(bench: Bench) -> list[list[str]]:
-    out = []
-    for fig in bench.fig.values():
-        if (
-            fig.mloop is None
-            and fig.mlflow is None
-            and not fig.mloop_error
-            and not fig.mlflow_error
-        ):
-            continue
-        met = {True: "yes", False: "NO", None: "-"}[fig.met]
-        out.append(
-            [
-                fig.label,
-                fmt_value(fig.mloop, fig.unit, fig.mloop_error),
-                fmt_value(fig.mlflow, fig.unit, fig.mlflow_error),
-                fmt_ratio(fig),
-                fig.target or "-",
-                met,
-            ]
+    return [
+        table_row(
+            fig.label,
+            fmt_value(fig.mloop, fig.unit, fig.mloop_error),
+            fmt_value(fig.mlflow, fig.unit, fig.mlflow_error),
+            ratio_text(fig),
+            fig.target,
+            fig.met,
         )
-    return out
+        for fig in bench.fig.values()
+        if fig.mloop is not None or fig.mlflow is not None or fig.mloop_error or fig.mlflow_error
+    ]
 
 
-def print_table(bench: Bench) -> None:
-    body = rows(bench)
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # plain aligned text
-        widths = [max(len(r[i]) for r in [HEADER, *body]) for i in range(len(HEADER))]
-        for r in [HEADER, *body]:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    else:
-        table = Table(title="mloop vs MLflow: models", title_justify="left")
-        for i, h in enumerate(HEADER):
-            table.add_column(h, justify="left" if i in (0, 4) else "right")
-        for r in body:
-            style = "red" if r[5] == "NO" or "FAILED" in r else None
-            table.add_row(*r, style=style)
-        Console(width=max(150, shutil.get_terminal_size().columns)).print(table)
-    for fig in bench.fig.values():
-        for n in fig.notes:
-            print(f"  note: {n}")
-    for fig in bench.fig.values():
-        for tool, err in (("mloop", fig.mloop_error), ("MLflow", fig.mlflow_error)):
-            if err:
-                print(f"  FAILED {tool}, {fig.label}: {err.splitlines()[0]}")
+def print_results(bench: Bench) -> None:
+    print_table("mloop vs MLflow: models", HEADER, rows(bench))
+    figs = bench.fig.values()
+    print_notes(
+        [n for fig in figs for n in fig.notes],
+        [
+            (f"{tool}, {fig.label}", err)
+            for fig in figs
+            for tool, err in (("mloop", fig.mloop_error), ("MLflow", fig.mlflow_error))
+            if err
+        ],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        description="Models benchmark: mloop vs MLflow side by side (see benchmarks/README.md)."
-    )
-    p.add_argument("--quick", action="store_true", help="fewer rounds and loads, a smoke run")
-    p.add_argument("--skip-mlflow", action="store_true", help="measure mloop only")
-    p.add_argument("--json", metavar="PATH", type=Path, help="also write the figures here")
-    p.add_argument(
-        "--only", metavar="PARTS", default="", help="comma-separated subset of: predict, load"
-    )
-    p.add_argument(
-        "--keep", action="store_true", help="keep this run's scratch folder under benchmarks/.work/"
+    p = parser(
+        "Models benchmark: mloop vs MLflow side by side (see benchmarks/README.md).",
+        peer="mlflow",
+        quick_help="fewer rounds and loads, a smoke run",
+        parts=["predict", "load"],
+        keep=True,
     )
     # mloop's measuring processes (see run_child); not for people.
     p.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     p.add_argument("--child-args", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--child-result", type=Path, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    a = parse(p, argv)
     if a.child:
         result = CHILDREN[a.child](**json.loads(a.child_args))
         a.child_result.write_text(json.dumps(result))
         return 0
-    only = {x.strip() for x in a.only.split(",") if x.strip()}
-    unknown = only - {"predict", "load"}
-    if unknown:
-        p.error(f"unknown parts in --only: {', '.join(sorted(unknown))}")
     sizes = QUICK if a.quick else FULL
 
-    workdir = WORK / f"models-{os.getpid()}"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    os.environ["MLOOP_HOME"] = str(workdir / "home")
-    bench = Bench(sizes, not a.skip_mlflow, only, workdir)
-    try:
-        info = machine_info()
-        if bench.with_mlflow:
-            ensure_peer("mlflow")
-            info["mlflow"] = peer_version("mlflow", "mlflow")
-            info["mlflow_sklearn"] = peer_version("mlflow", "scikit-learn")
-        log("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
-        t0 = time.perf_counter()
-        bench.run()
-        info["bench_wall_s"] = round(time.perf_counter() - t0, 1)
-        info["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
-    except KeyboardInterrupt:
-        log("interrupted; stopping child processes")
-        return 130
-    finally:
-        # Peers are stopped by _peers at exit; the scratch folder goes now.
-        if not a.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    # Peers are stopped by _peers at exit; the scratch folder goes with the block.
+    with scratch(WORK / f"models-{os.getpid()}", keep=a.keep) as workdir:
+        bench = Bench(sizes, not a.skip_mlflow, a.only, workdir)
+        try:
+            # Not imported at the top: a --child process times what it imports itself.
+            import numpy
+            import sklearn
+
+            info = machine_info(
+                sklearn=sklearn.__version__, numpy=numpy.__version__, pandas=pd.__version__
+            )
+            info["loadavg_1m_at_start"] = load_average()
+            if bench.with_mlflow:
+                ensure_peer("mlflow")
+                info["mlflow"] = peer_version("mlflow", "mlflow")
+                info["mlflow_sklearn"] = peer_version("mlflow", "scikit-learn")
+            run_logged(info, bench.run)
+            info["loadavg_1m_at_end"] = load_average()
+        except KeyboardInterrupt:
+            return interrupted()
     print()
     print(
         f"mloop {info['mloop']} vs MLflow {info.get('mlflow', '(skipped)')} on {info['cpu']}, "
         f"{info['nproc']} CPUs, Python {info['python']}, scikit-learn {info['sklearn']}, "
         f"numpy {info['numpy']}, pandas {info['pandas']}" + (" [--quick sizes]" if a.quick else "")
     )
-    print_table(bench)
+    print_results(bench)
     busy = info.get("loadavg_1m_at_end", 0.0)
     if busy > info["nproc"]:
         print(
@@ -758,25 +673,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{info['nproc']} CPUs at the end): rerun on an idle machine before trusting these"
         )
     if a.json:
-        out = {
-            "machine": info,
-            "command": " ".join(
-                [
-                    ".venv/bin/python",
-                    "benchmarks/models.py",
-                    *(argv if argv is not None else sys.argv[1:]),
-                ]
-            ),
-            "sizes": asdict(sizes),
-            "figures": {
-                k: {**asdict(f), "ratio": f.ratio, "speedup": f.speedup}
-                for k, f in bench.fig.items()
-            },
-            "details": bench.details,
-        }
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(out, indent=2, default=str))
-        log(f"figures written to {a.json}")
+        write_json(
+            a.json,
+            script=__file__,
+            argv=argv,
+            machine=info,
+            sizes=sizes,
+            figures=bench.fig,
+            computed=("ratio", "speedup"),
+            details=bench.details,
+        )
     return 1 if bench.failed else 0
 
 

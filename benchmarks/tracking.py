@@ -23,14 +23,12 @@ failed (the table says which), 130 on Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import hashlib
 import http.client
 import json
 import os
-import platform
 import random
 import shutil
 import socket
@@ -39,9 +37,8 @@ import statistics
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +46,24 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from _peers import PeerError, ensure_peer, peer_version, run_peer, spawn, stop, venv_bin
+from _peers import ensure_peer, peer_version, run_peer, spawn, stop, venv_bin
+from _report import (
+    BenchError,
+    fmt_ratio,
+    interrupted,
+    load_average,
+    log,
+    machine_info,
+    parse,
+    parser,
+    print_notes,
+    print_table,
+    recording,
+    run_logged,
+    scratch,
+    table_row,
+    write_json,
+)
 
 WORK = BENCH / ".work"
 CACHE = WORK / "cache"
@@ -80,10 +94,6 @@ TARGET_SEARCH_MS = 50.0
 TARGET_SEARCH_SPEEDUP = 20.0
 TARGET_HISTORY_MS = 100.0
 TARGET_START_S = 2.0
-
-
-class BenchError(RuntimeError):
-    """A measurement could not be made; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -142,10 +152,6 @@ class Figure:
         return r if self.higher else 1 / r
 
 
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
 def timed(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[list[float], Any]:
     out = None
     for _ in range(warmup):
@@ -159,46 +165,7 @@ def timed(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[list[fl
     return times, out
 
 
-# -- machine and versions ----------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    git = "unknown"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-        git = head + (" (with uncommitted changes)" if dirty.strip() else "")
-    import mloop
-
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "mloop": mloop.__version__,
-        "git": git,
-        # Other work on the machine skews every figure: recorded so a reader can tell.
-        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
-    }
+# -- versions -------------------------------------------------------------------------------------
 
 
 def mloop_schema_fingerprint() -> str:
@@ -685,21 +652,14 @@ class Bench:
     def wants(self, part: str) -> bool:
         return not self.only or part in self.only
 
-    @contextlib.contextmanager
-    def measuring(self, fig: Figure, tool: str) -> Iterator[None]:
+    def measuring(self, fig: Figure, tool: str) -> contextlib.AbstractContextManager[None]:
         """Record a failed measurement in the figure and go on with the next one."""
-        try:
-            yield
-        except Exception as exc:  # reported in the table and the exit status, not hidden
+
+        def record(msg: str) -> None:
             self.failed = True
-            msg = f"{type(exc).__name__}: {exc}"
-            log(f"{tool} {fig.key} failed: {msg}")
-            if not isinstance(exc, BenchError | PeerError):
-                traceback.print_exc()
-            if tool == "mloop":
-                fig.mloop_error = msg
-            else:
-                fig.mlflow_error = msg
+            setattr(fig, f"{tool}_error", msg)
+
+        return recording(f"{tool} {fig.key}", record)
 
     def run(self) -> None:
         if self.wants("log"):
@@ -942,143 +902,78 @@ def fmt_value(v: float | None, unit: str, err: str) -> str:
     return f"{v:.2f} s"
 
 
-def fmt_ratio(fig: Figure) -> str:
-    r, sp = fig.ratio, fig.speedup
-    if r is None or sp is None:
-        return "-"
-    word = f"{sp:,.1f}x faster" if sp >= 1 else f"{1 / sp:,.1f}x slower"
-    shown = f"{r:,.0f}" if r >= 100 else f"{r:.1f}" if r >= 1 else f"{r:.3f}"
-    return f"{shown} ({word})"
-
-
 def rows(bench: Bench) -> list[list[str]]:
-    out = []
-    for fig in bench.fig.values():
-        if (
-            fig.mloop is None
-            and fig.mlflow is None
-            and not fig.mloop_error
-            and not fig.mlflow_error
-        ):
-            continue
-        met = {True: "yes", False: "NO", None: "-"}[fig.met]
-        out.append(
-            [
-                fig.label,
-                fmt_value(fig.mloop, fig.unit, fig.mloop_error),
-                fmt_value(fig.mlflow, fig.unit, fig.mlflow_error),
-                fmt_ratio(fig),
-                fig.target or "-",
-                met,
-            ]
+    return [
+        table_row(
+            fig.label,
+            fmt_value(fig.mloop, fig.unit, fig.mloop_error),
+            fmt_value(fig.mlflow, fig.unit, fig.mlflow_error),
+            fmt_ratio(fig.ratio, fig.speedup),
+            fig.target,
+            fig.met,
         )
-    return out
+        for fig in bench.fig.values()
+        if fig.mloop is not None or fig.mlflow is not None or fig.mloop_error or fig.mlflow_error
+    ]
 
 
 HEADER = ["figure", "mloop", "MLflow", "ratio mloop/MLflow", "target (mloop)", "met?"]
 
 
-def print_table(bench: Bench) -> None:
-    body = rows(bench)
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # plain aligned text
-        widths = [max(len(r[i]) for r in [HEADER, *body]) for i in range(len(HEADER))]
-        for r in [HEADER, *body]:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    else:
-        table = Table(title="mloop vs MLflow: tracking", title_justify="left")
-        for i, h in enumerate(HEADER):
-            table.add_column(h, justify="left" if i in (0, 4) else "right")
-        for r in body:
-            style = "red" if r[5] == "NO" or "FAILED" in r else None
-            table.add_row(*r, style=style)
-        Console(width=max(150, shutil.get_terminal_size().columns)).print(table)
-    notes = [n for fig in bench.fig.values() for n in fig.notes if n]
-    errors = [
-        (fig.label, tool, err)
-        for fig in bench.fig.values()
-        for tool, err in (("mloop", fig.mloop_error), ("MLflow", fig.mlflow_error))
-        if err
-    ]
-    for n in notes:
-        print(f"  note: {n}")
-    for label, tool, err in errors:
-        print(f"  FAILED {tool}, {label}: {err.splitlines()[0]}")
+def print_results(bench: Bench) -> None:
+    print_table("mloop vs MLflow: tracking", HEADER, rows(bench))
+    figs = bench.fig.values()
+    print_notes(
+        [n for fig in figs for n in fig.notes if n],
+        [
+            (f"{tool}, {fig.label}", err)
+            for fig in figs
+            for tool, err in (("mloop", fig.mloop_error), ("MLflow", fig.mlflow_error))
+            if err
+        ],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        description="Tracking benchmark: mloop vs MLflow side by side (see benchmarks/README.md)."
+    p = parser(
+        "Tracking benchmark: mloop vs MLflow side by side (see benchmarks/README.md).",
+        peer="mlflow",
+        parts=["log", "server", "search", "history", "start"],
+        keep=True,
     )
-    p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    p.add_argument("--skip-mlflow", action="store_true", help="measure mloop only")
-    p.add_argument("--json", metavar="PATH", type=Path, help="also write the figures here")
-    p.add_argument(
-        "--only",
-        metavar="PARTS",
-        default="",
-        help="comma-separated subset of: log, server, search, history, start",
-    )
-    p.add_argument(
-        "--keep", action="store_true", help="keep this run's scratch folder under benchmarks/.work/"
-    )
-    a = p.parse_args(argv)
-    only = {x.strip() for x in a.only.split(",") if x.strip()}
-    unknown = only - {"log", "server", "search", "history", "start"}
-    if unknown:
-        p.error(f"unknown parts in --only: {', '.join(sorted(unknown))}")
+    a = parse(p, argv)
     sizes = QUICK if a.quick else FULL
 
-    workdir = WORK / f"run-{os.getpid()}"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    os.environ["MLOOP_HOME"] = str(workdir / "home")
-    bench = Bench(sizes, not a.skip_mlflow, only, workdir)
-    try:
-        info = machine_info()
-        if bench.with_mlflow:
-            ensure_peer("mlflow")
-            info["mlflow"] = peer_version("mlflow", "mlflow")
-        log("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
-        t0 = time.perf_counter()
-        bench.run()
-        info["bench_wall_s"] = round(time.perf_counter() - t0, 1)
-    except KeyboardInterrupt:
-        log("interrupted; stopping child processes")
-        return 130
-    finally:
-        # Servers and peers are stopped by _peers at exit; the scratch folder goes now.
-        if not a.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    # Servers and peers are stopped by _peers at exit; the scratch folder goes with the block.
+    with scratch(WORK / f"run-{os.getpid()}", keep=a.keep) as workdir:
+        bench = Bench(sizes, not a.skip_mlflow, a.only, workdir)
+        try:
+            info = machine_info(sqlite=sqlite3.sqlite_version)
+            info["loadavg_1m_at_start"] = load_average()
+            if bench.with_mlflow:
+                ensure_peer("mlflow")
+                info["mlflow"] = peer_version("mlflow", "mlflow")
+            run_logged(info, bench.run)
+        except KeyboardInterrupt:
+            return interrupted()
     print()
     print(
         f"mloop {info['mloop']} vs MLflow {info.get('mlflow', '(skipped)')} on {info['cpu']}, "
         f"{info['nproc']} CPUs, Python {info['python']}, SQLite {info['sqlite']}"
         + (" [--quick sizes]" if a.quick else "")
     )
-    print_table(bench)
+    print_results(bench)
     if a.json:
-        out = {
-            "machine": info,
-            "command": " ".join(
-                [
-                    ".venv/bin/python",
-                    "benchmarks/tracking.py",
-                    *(argv if argv is not None else sys.argv[1:]),
-                ]
-            ),
-            "sizes": asdict(sizes),
-            "figures": {
-                k: {**asdict(f), "ratio": f.ratio, "speedup": f.speedup}
-                for k, f in bench.fig.items()
-            },
-            "details": bench.details,
-        }
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(out, indent=2, default=str))
-        log(f"figures written to {a.json}")
+        write_json(
+            a.json,
+            script=__file__,
+            argv=argv,
+            machine=info,
+            sizes=sizes,
+            figures=bench.fig,
+            computed=("ratio", "speedup"),
+            details=bench.details,
+        )
     return 1 if bench.failed else 0
 
 
