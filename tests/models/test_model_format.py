@@ -45,6 +45,7 @@ def test_the_yaml_holds_every_field(model_dir: Path) -> None:
         "files",
         "run_id",
         "dataset_hashes",
+        "reference_profile",
         "created_time",
         "mloop_version",
     ]

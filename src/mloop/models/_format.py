@@ -89,6 +89,11 @@ class ModelMetadata(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
+# libyaml's safe loader when PyYAML was built with it: the pure-Python one was half of a warm
+# model reload.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _check_relpath(rel: str) -> None:
     p = PurePosixPath(rel)
     if not rel or p.is_absolute() or ".." in p.parts or "\\" in rel or rel == MODEL_FILE:
@@ -120,7 +125,7 @@ def read_metadata(folder: Path) -> ModelMetadata:
             details={"path": str(folder)},
         ) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise _invalid(folder, f"it is not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
