@@ -71,7 +71,7 @@ _LAZY = dict.fromkeys(
 
 
 # Domain packages reachable as attributes after a plain `import mloop`: mloop.models.load(...).
-_SUBPACKAGES = frozenset({"data", "models", "registry", "store", "tracking"})
+_SUBPACKAGES = frozenset({"data", "evaluate", "models", "registry", "store", "tracking"})
 
 
 def __getattr__(name: str) -> Any:
@@ -96,6 +96,7 @@ __all__ = [
     "__version__",
     "active_run",
     "end_run",
+    "evaluate",
     "flush",
     "get_tracking_uri",
     "log_artifact",

@@ -33,11 +33,16 @@
     │   ├── DatasetNotFound (NotFound)
     │   ├── InvalidData (InvalidArgument)     a table that cannot be profiled, checked or compared
     │   └── InvalidChecks (InvalidArgument)   malformed checks; names the column, key and line
-    └── ModelError
-        ├── ModelIntegrityError                   a model file changed, missing or truncated
-        ├── SignatureMismatch (InvalidArgument)   rows that do not match the model's signature
-        ├── UnknownFlavor (InvalidArgument)       a flavor mloop does not know
-        └── ModelNotFound (NotFound)              no model at that path or URI
+    ├── ModelError
+    │   ├── ModelIntegrityError                   a model file changed, missing or truncated
+    │   ├── SignatureMismatch (InvalidArgument)   rows that do not match the model's signature
+    │   ├── UnknownFlavor (InvalidArgument)       a flavor mloop does not know
+    │   └── ModelNotFound (NotFound)              no model at that path or URI
+    └── EvaluationError
+        ├── InvalidEvaluationInput (InvalidArgument)  a missing target, unseen labels, a
+        │                                         non-numeric regression target
+        └── PolicyError (InvalidArgument)         a gate policy that does not parse or names an
+                                                  unknown metric; gives the line and column
 
 The generic classes (``NotFound``, ``InvalidArgument``, ...) carry the meaning that the server maps
 to an HTTP status; the domain classes say where the error came from. Each specific error also
@@ -55,6 +60,7 @@ __all__ = [
     "Conflict",
     "DataError",
     "DatasetNotFound",
+    "EvaluationError",
     "ExperimentAlreadyExists",
     "ExperimentNotFound",
     "Forbidden",
@@ -62,6 +68,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidChecks",
     "InvalidData",
+    "InvalidEvaluationInput",
     "InvalidFilter",
     "LoggingFailed",
     "MigrationError",
@@ -74,6 +81,7 @@ __all__ = [
     "NotFound",
     "ParamConflict",
     "PayloadTooLarge",
+    "PolicyError",
     "RegisteredModelAlreadyExists",
     "RegisteredModelNotFound",
     "RegistryError",
@@ -310,3 +318,23 @@ class InvalidChecks(DataError, InvalidArgument):
     message names the column, the key and the YAML line."""
 
     code = "INVALID_CHECKS"
+
+
+class EvaluationError(MloopError):
+    """Base of errors from evaluation, gates and promotion."""
+
+    code = "EVALUATION_ERROR"
+
+
+class PolicyError(EvaluationError, InvalidArgument):
+    """A gate policy that is malformed: a syntax error, an unknown metric, a champion rule without
+    a champion; the message gives the YAML line and the column in the rule."""
+
+    code = "POLICY_ERROR"
+
+
+class InvalidEvaluationInput(EvaluationError, InvalidArgument):
+    """Data that cannot be evaluated: a missing target column, labels the model never saw, a
+    non-numeric target for regression; the message names the columns or labels."""
+
+    code = "INVALID_EVALUATION_INPUT"

@@ -23,6 +23,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "__version__",
             "active_run",
             "end_run",
+            "evaluate",
             "flush",
             "get_tracking_uri",
             "log_artifact",

@@ -13,7 +13,18 @@ import typer
 from typer.core import TyperGroup
 
 from mloop import __version__
-from mloop.cli import _data, _db, _demo, _drift, _experiments, _models, _runs, _server
+from mloop.cli import (
+    _data,
+    _db,
+    _demo,
+    _drift,
+    _evaluate,
+    _experiments,
+    _gate,
+    _models,
+    _runs,
+    _server,
+)
 from mloop.cli._context import CliState
 from mloop.cli._output import debug_enabled, print_error
 from mloop.errors import MloopError
@@ -104,6 +115,9 @@ app.add_typer(_db.app, name="db")
 app.command("server")(_server.server)
 app.command("demo")(_demo.demo)
 app.command("drift")(_drift.drift)
+app.command("evaluate")(_evaluate.evaluate)
+app.command("gate")(_gate.gate)
+app.command("promote")(_gate.promote)
 
 
 def main() -> None:

@@ -1,0 +1,248 @@
+"""``mloop gate`` and ``mloop promote``: a model policy for CI, and alias moves behind it.
+
+Exit status, for both: 0 when every rule passes (and, for ``promote``, the alias moved), 1 when
+a rule fails, 2 on an error (a policy that does not parse, unreadable data, an unknown model).
+A forced promotion that moves the alias despite a failed gate exits 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mloop.cli._output import emit_json, print_error, print_notice, stdout
+
+if TYPE_CHECKING:
+    from mloop.evaluate import GateResult
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+Data = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        metavar="DATA",
+        help="Labelled data: a Parquet or CSV file, or a datasets:/ URI.",
+        show_default=False,
+    ),
+]
+Target = Annotated[
+    str,
+    typer.Option("--target", metavar="COL", help="The label column.", show_default=False),
+]
+Policy = Annotated[
+    Path,
+    typer.Option("--policy", metavar="FILE", help="The gate policy (YAML).", show_default=False),
+]
+Task = Annotated[
+    str,
+    typer.Option("--task", metavar="TASK", help="classification or regression."),
+]
+Slices = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--slice",
+        metavar="COL",
+        help="Also break metrics down by COL (repeatable).",
+        show_default=False,
+    ),
+]
+Sensitive = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sensitive",
+        metavar="COL",
+        help="Also measure fairness over COL (repeatable).",
+        show_default=False,
+    ),
+]
+Markdown = Annotated[
+    Path | None,
+    typer.Option(
+        "--markdown", metavar="PATH", help="Write the Markdown summary (for a CI comment) here."
+    ),
+]
+Html = Annotated[
+    Path | None,
+    typer.Option("--html", metavar="PATH", help="Write the HTML report (with plots) here."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _write_reports(result: GateResult, markdown: Path | None, html: Path | None) -> None:
+    if markdown is not None:
+        markdown.write_text(result.to_markdown(), encoding="utf-8")
+        print_notice(f"markdown: {markdown}")
+    if html is not None:
+        html.write_text(result.to_html(), encoding="utf-8")
+        print_notice(f"report: {html}")
+
+
+def _print(result: GateResult) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from mloop.cli._output import fmt_number
+
+    console = stdout()
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("", "rule", "challenger", "champion", "threshold", "reason"):
+        table.add_column(
+            column, justify="right" if column in ("challenger", "champion", "threshold") else "left"
+        )
+    for rule in result.rules:
+        shown = rule.rule if rule.name == rule.rule else f"{rule.name}: {rule.rule}"
+        table.add_row(
+            Text("PASS", style="green") if rule.passed else Text("FAIL", style="red"),
+            shown,
+            fmt_number(rule.challenger),
+            fmt_number(rule.champion),
+            fmt_number(rule.threshold),
+            rule.reason,
+        )
+    console.print(table)
+    passed = sum(r.passed for r in result.rules)
+    verdict = "gate passed" if result.passed else "gate failed"
+    console.print(
+        Text(
+            f"{verdict}: {passed} of {len(result.rules)} rules passed",
+            style="green" if result.passed else "red",
+        )
+    )
+    if result.promotion is not None:
+        console.print(result.promotion.summary().replace("**", "").replace("`", ""))
+
+
+def _finish(
+    result: GateResult, *, as_json: bool, markdown: Path | None, html: Path | None, ok: bool
+) -> None:
+    try:
+        _write_reports(result, markdown, html)
+    except OSError as exc:
+        print_error(str(exc))
+        raise typer.Exit(EXIT_ERROR) from None
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        _print(result)
+    raise typer.Exit(EXIT_PASS if ok else EXIT_FAIL)
+
+
+def gate(
+    challenger: Annotated[
+        str,
+        typer.Option(
+            "--challenger",
+            metavar="URI",
+            help="The candidate model: a folder, runs:/ or models:/ URI.",
+            show_default=False,
+        ),
+    ],
+    data: Data,
+    target: Target,
+    policy: Policy,
+    champion: Annotated[
+        str | None,
+        typer.Option(
+            "--champion",
+            metavar="URI",
+            help="The model to compare against (needed by champion.<metric> rules).",
+            show_default=False,
+        ),
+    ] = None,
+    task: Task = "classification",
+    slices: Slices = None,
+    sensitive: Sensitive = None,
+    markdown: Markdown = None,
+    html: Html = None,
+    as_json: Json = False,
+) -> None:
+    """Evaluate CHALLENGER (and CHAMPION) on DATA and apply every rule of the policy.
+
+    Exit status 0: every rule passed; 1: a rule failed; 2: error.
+    """
+    from mloop.errors import MloopError
+
+    try:
+        from mloop.evaluate import gate as run_gate
+
+        result = run_gate(
+            challenger,
+            data,
+            policy,
+            champion_uri=champion,
+            target=target,
+            task=task,
+            slices=slices or (),
+            sensitive=sensitive or (),
+        )
+    except MloopError as exc:
+        print_error(exc.message)
+        raise typer.Exit(EXIT_ERROR) from None
+    _finish(result, as_json=as_json, markdown=markdown, html=html, ok=result.passed)
+
+
+def promote(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The registered model.", show_default=False)
+    ],
+    data: Data,
+    target: Target,
+    policy: Policy,
+    from_alias: Annotated[
+        str, typer.Option("--from", metavar="ALIAS", help="The challenger's alias.")
+    ] = "challenger",
+    to_alias: Annotated[
+        str, typer.Option("--to", metavar="ALIAS", help="The alias to move if the gate passes.")
+    ] = "champion",
+    task: Task = "classification",
+    slices: Slices = None,
+    sensitive: Sensitive = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Move the alias even if the gate fails (needs --reason)."),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="Why; recorded in the audit log."),
+    ] = None,
+    markdown: Markdown = None,
+    html: Html = None,
+    as_json: Json = False,
+) -> None:
+    """Gate NAME@FROM against NAME@TO and move TO only if every rule passes.
+
+    The gate report goes into the registry's audit log either way; --force with --reason moves
+    the alias despite a failed gate, and the override is audited.
+
+    Exit status 0: the alias moved; 1: the gate failed and the alias stayed; 2: error.
+    """
+    from mloop.errors import MloopError
+
+    try:
+        from mloop.cli._context import open_store
+        from mloop.evaluate import promote as run_promote
+        from mloop.registry import Registry
+
+        result = run_promote(
+            name,
+            from_alias=from_alias,
+            to_alias=to_alias,
+            data=data,
+            target=target,
+            policy=policy,
+            task=task,
+            slices=slices or (),
+            sensitive=sensitive or (),
+            force=force,
+            reason=reason,
+            registry=Registry(open_store(ctx)),
+        )
+    except MloopError as exc:
+        print_error(exc.message)
+        raise typer.Exit(EXIT_ERROR) from None
+    moved = result.promotion is not None and result.promotion.moved
+    _finish(result, as_json=as_json, markdown=markdown, html=html, ok=moved)
