@@ -1,9 +1,9 @@
-"""``mloop demo``: trains scikit-learn models, tracks them, compares them, checks the server."""
+"""``mloop demo``: validates data, trains and tracks models, gates the best into @champion,
+previews drift, compares the runs and checks the server."""
 
 from __future__ import annotations
 
 import json
-import pickle
 import sys
 import time
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mloop.cli._demo import CANDIDATES, plan
+from mloop.cli._demo_loop import DRIFT_REPORT, HOLDOUT_DATASET, MODEL_NAME, TRAIN_DATASET
 
 pytest.importorskip("sklearn")
 
@@ -49,6 +50,9 @@ def test_demo_without_server(cli: Any) -> None:
         assert 0.9 < metrics["roc_auc"]["value"] <= 1.0
         assert len(run["data"]["tags"]["dataset.sha256"]) == 64
 
+    from mloop.data import list_datasets
+    from mloop.models import load
+    from mloop.registry import Registry
     from mloop.store import SqlStore
 
     store = SqlStore(cli.db_uri, cli.artifacts)
@@ -57,13 +61,53 @@ def test_demo_without_server(cli: Any) -> None:
         history = store.get_metric_history(gb["info"]["run_id"], "val_log_loss")
         assert len(history) == int(gb["data"]["params"]["n_estimators"])
         assert history.steps[0] == 1
+        # Every run is an mloop model, registered, with the datasets it read.
         files = [a.path for a in store.list_artifacts(best["info"]["run_id"], "model")]
-        assert files == ["model/model.pkl"]
-        with store.open_artifact(best["info"]["run_id"], "model/model.pkl") as fh:
-            model = pickle.load(fh)
-        assert hasattr(model, "predict_proba")
+        assert "model/mloop-model.yaml" in files
+        datasets = {(d.name, d.version) for d in list_datasets(store=store)}
+        assert datasets == {(TRAIN_DATASET, 1), (HOLDOUT_DATASET, 1)}
+        for run in runs:
+            inputs = store.get_run_inputs(run["info"]["run_id"])
+            assert sorted((i.dataset_name, i.context) for i in inputs) == [
+                (HOLDOUT_DATASET, "eval"),
+                (TRAIN_DATASET, "train"),
+            ]
+        registry = Registry(store)
+        versions = registry.list_versions(MODEL_NAME)
+        assert sorted(v.version for v in versions) == [1, 2, 3]
+        by_run = {v.run_id: v.version for v in versions}
+        # With three models the best by AUC (gradient boosting) loses more than 0.01 accuracy
+        # to the baseline: the gate fails, and @champion stays on the baseline v1.
+        best_version = by_run[best["info"]["run_id"]]
+        assert best["data"]["params"]["model"] == "gradient_boosting"
+        assert registry.resolve(f"models:/{MODEL_NAME}@challenger").version == best_version
+        assert registry.resolve(f"models:/{MODEL_NAME}@champion").version == 1
+        audit = registry.history(MODEL_NAME)
+        moves = [
+            e.after or {}
+            for e in audit
+            if e.action == "set_alias" and (e.after or {}).get("alias") == "champion"
+        ]
+        assert [after["version"] for after in moves] == [1]  # the baseline, never moved
+        gate_reports = [
+            e
+            for e in audit
+            if e.version == best_version and "Model gate failed" in json.dumps(e.after)
+        ]
+        assert gate_reports, "the gate report is not in the audit log"
+        model = load(f"models:/{MODEL_NAME}@champion")
+        assert model.reference_profile() is not None
     finally:
         store.close()
+
+    assert "p99_latency_ms <= 50" in out
+    assert "@champion not moved: stays v1" in out
+    assert f"mloop models history {MODEL_NAME}" in out
+    report = cli.home / DRIFT_REPORT
+    assert report.is_file() and "mean radius" in report.read_text(encoding="utf-8")
+    assert f"drift report: {report.resolve()}" in out
+    for line in ("validated data", "gated demo-classifier", "monitoring preview"):
+        assert line in result.stderr
 
 
 @pytest.mark.slow
@@ -79,6 +123,35 @@ def test_demo_json_with_server_check(cli: Any) -> None:
     assert body["server"]["healthz"] == "ok"
     assert body["server"]["runs_visible"] == 2
     assert body["dataset"]["test_rows"] + body["dataset"]["train_rows"] == 569
+    data = body["data"]
+    assert data["train"]["uri"] == f"datasets:/{TRAIN_DATASET}/1"
+    assert data["holdout"]["rows"] == body["dataset"]["test_rows"]
+    checks = data["checks"]
+    assert checks["total"] == checks["passed"] + checks["failed"] > 0
+    registry = body["registry"]
+    assert registry["baseline_set_as_champion"] is True
+    assert registry["champion_before"] == 1
+    assert [r["rule"] for r in registry["gate"]["rules"]][-1] == "p99_latency_ms <= 50"
+    assert registry["gate"]["promotion"]["version"] == registry["challenger_version"]
+    assert {r["model_version"] for r in body["runs"]} == {1, 2}
+    drift = body["drift"]
+    assert "mean radius" in drift["drifted_columns"]
+    assert drift["report"] == str((cli.home / DRIFT_REPORT).resolve())
+
+
+@pytest.mark.slow
+def test_demo_twice_reuses_the_datasets_and_gates_against_the_last_champion(cli: Any) -> None:
+    first = json.loads(cli("demo", "--no-server", "--runs", "2", "--json").stdout)
+    second_result = cli("demo", "--no-server", "--runs", "2", "--json")
+    assert second_result.exit_code == 0, second_result.output
+    second = json.loads(second_result.stdout)
+    # The same content registers as the same dataset version; model versions go on counting.
+    assert second["data"]["train"] == first["data"]["train"]
+    assert second["data"]["holdout"]["version"] == 1
+    assert {r["model_version"] for r in second["runs"]} == {3, 4}
+    assert second["registry"]["baseline_set_as_champion"] is False
+    assert second["registry"]["champion_before"] == first["registry"]["champion"]
+    assert second["registry"]["gate"]["rules"][1]["champion"] is not None
 
 
 def test_demo_without_scikit_learn(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:

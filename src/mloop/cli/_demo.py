@@ -1,23 +1,32 @@
-"""``mloop demo``: train a few scikit-learn models on a bundled data set, track every run, compare.
+"""``mloop demo``: the loop on a bundled data set, from data checks to a drift preview.
 
-What a new user sees in half a minute: runs with params, metric histories (boosting stages, trees
-of a forest), held-out metrics, a pickled model and the data set's hash; a comparison that the
+What a new user sees in half a minute: the train and holdout splits registered as datasets and
+checked; runs with params, metric histories (boosting stages, trees of a forest), held-out
+metrics, their input datasets and a registered model each; the best model gated into
+``@champion``; a drift preview against the champion's reference profile; a comparison that the
 search language sorts; and the same runs read back through the REST server.
 """
 
 from __future__ import annotations
 
 import hashlib
-import pickle
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mloop.cli._context import state
+from mloop.cli._demo_loop import (
+    MODEL_NAME,
+    TARGET,
+    dataset_json,
+    library_settings,
+    monitor_preview,
+    print_loop_summary,
+    register_and_gate,
+    validate_data,
+)
 from mloop.cli._output import emit_json, fmt_number, short_id, stderr, stdout
 from mloop.errors import ExperimentNotFound, InvalidArgument, MloopError
 
@@ -34,11 +43,12 @@ PRIMARY = "roc_auc"
 ORDER_BY = ("metrics.roc_auc desc", "metrics.log_loss asc")
 
 # Interleaved so that --runs 3 already trains one model of each family.
+# The first is the baseline that starts as @champion: a heavily regularized linear model.
 CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("logistic_regression", {"C": 1.0}),
+    ("logistic_regression", {"C": 0.01}),
     ("random_forest", {"n_estimators": 100, "max_depth": 4}),
     ("gradient_boosting", {"n_estimators": 100, "learning_rate": 0.1, "max_depth": 2}),
-    ("logistic_regression", {"C": 0.01}),
+    ("logistic_regression", {"C": 1.0}),
     ("random_forest", {"n_estimators": 100, "max_depth": None}),
     ("gradient_boosting", {"n_estimators": 150, "learning_rate": 0.05, "max_depth": 3}),
     ("logistic_regression", {"C": 100.0}),
@@ -59,6 +69,7 @@ class Trial:
     seed: int
     name: str = ""
     run_id: str = ""
+    model_version: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -90,7 +101,11 @@ def demo(
         bool, typer.Option("--json", help="Print a JSON summary on stdout (progress on stderr).")
     ] = False,
 ) -> None:
-    """Train scikit-learn models on a bundled data set, track them, and compare the runs.
+    """Run the whole loop on bundled data: check, train, track, gate, monitor, compare.
+
+    The splits become the datasets demo-train and demo-holdout, each model a version of the
+    registered model demo-classifier, the best gated into @champion; a drift preview against
+    the champion is written to MLOOP_HOME/drift.html.
 
     Needs scikit-learn: [bold]pip install 'mloop\\[sklearn]'[/].
     """
@@ -99,24 +114,38 @@ def demo(
         import sklearn  # noqa: F401
     except ImportError:
         raise MloopError(f"mloop demo trains scikit-learn models: {SKLEARN_HINT}") from None
+    from mloop.registry import Registry
     from mloop.tracking import Client
 
     cli_state = state(ctx)
-    client = Client(settings=cli_state.settings)
-    exp = _experiment(client, experiment)
-    data = _load_data()
-    trials = plan(runs)
-    err = stderr()
-    if not as_json:
-        err.print(
-            f"[bold]mloop demo[/]: {len(trials)} models on breast_cancer "
-            f"({data['train_rows']} train / {data['test_rows']} held-out rows) "
-            f"-> experiment {exp.name!r} in {client.store.uri}",
-            soft_wrap=True,
+    settings = cli_state.settings
+    client = Client(settings=settings)
+    with library_settings(settings):
+        exp = _experiment(client, experiment)
+        data = _load_data()
+        trials = plan(runs)
+        err = stderr()
+        if not as_json:
+            err.print(
+                f"[bold]mloop demo[/]: {len(trials)} models on breast_cancer "
+                f"({data['train_rows']} train / {data['test_rows']} held-out rows) "
+                f"-> experiment {exp.name!r} in {client.store.uri}",
+                soft_wrap=True,
+            )
+        validation = validate_data(data, err)
+        _train_all(client, exp.experiment_id, trials, data, validation, err)
+        ranked = _ranked(client, exp.experiment_id, trials)
+        versions = {t.run_id: t.model_version for t in trials}
+        registry = Registry(client.store)
+        gate = register_and_gate(
+            registry,
+            trials[0].model_version,
+            versions[ranked[0].run_id],
+            data["holdout_frame"],
+            err,
         )
-    _train_all(client, exp.experiment_id, trials, data, err)
-    ranked = _ranked(client, exp.experiment_id, trials)
-    server = None if no_server else _server_check(client.store, exp.experiment_id, ranked)
+        monitor = monitor_preview(gate["champion"], data["x_test"], settings.home.resolve(), err)
+        server = None if no_server else _server_check(client.store, exp.experiment_id, ranked)
     elapsed = time.perf_counter() - started
     if as_json:
         emit_json(
@@ -129,6 +158,11 @@ def demo(
                     "train_rows": data["train_rows"],
                     "test_rows": data["test_rows"],
                 },
+                "data": {
+                    "train": dataset_json(validation["train"]),
+                    "holdout": dataset_json(validation["holdout"]),
+                    "checks": validation["checks"],
+                },
                 "order_by": list(ORDER_BY),
                 "runs": [
                     {
@@ -137,16 +171,22 @@ def demo(
                         "status": r.info.status.value,
                         "params": r.data.params,
                         "metrics": {k: m.value for k, m in r.data.metrics.items()},
+                        "model_version": versions[r.run_id],
                     }
                     for r in ranked
                 ],
                 "best_run_id": ranked[0].run_id if ranked else None,
+                "registry": gate,
+                "drift": monitor,
                 "server": server,
                 "seconds": round(elapsed, 2),
             }
         )
         return
-    _print_summary(ranked, exp.name, server, elapsed, cli_state.tracking_uri)
+    _print_summary(ranked, exp.name, server)
+    console = stdout()
+    print_loop_summary(console, validation, gate, monitor)
+    _print_next(console, ranked, exp.name, cli_state.tracking_uri, monitor["report"], elapsed)
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -170,21 +210,26 @@ def _load_data() -> dict[str, Any]:
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
 
-    x, y = load_breast_cancer(return_X_y=True)
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.int64)
+    frame = load_breast_cancer(as_frame=True).frame
+    x = frame.drop(columns=[TARGET]).astype(np.float64)
+    y = frame[TARGET].astype(np.int64)
     digest = hashlib.sha256()
-    digest.update(f"{x.shape}|{x.dtype}|{y.dtype}".encode())
-    digest.update(x.tobytes())
-    digest.update(y.tobytes())
+    digest.update(f"{x.shape}|{x.to_numpy().dtype}|{y.to_numpy().dtype}".encode())
+    digest.update(np.ascontiguousarray(x.to_numpy()).tobytes())
+    digest.update(np.ascontiguousarray(y.to_numpy()).tobytes())
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=0.25, stratify=y, random_state=0
     )
+    x_train, x_test = x_train.reset_index(drop=True), x_test.reset_index(drop=True)
+    y_train, y_test = y_train.reset_index(drop=True), y_test.reset_index(drop=True)
     return {
         "x_train": x_train,
         "x_test": x_test,
-        "y_train": y_train,
-        "y_test": y_test,
+        "y_train": y_train.to_numpy(),
+        "y_test": y_test.to_numpy(),
+        # The registered splits: the features and the label, as a gate reads them.
+        "train_frame": x_train.assign(**{TARGET: y_train}),
+        "holdout_frame": x_test.assign(**{TARGET: y_test}),
         "sha256": digest.hexdigest(),
         "train_rows": len(y_train),
         "test_rows": len(y_test),
@@ -215,7 +260,12 @@ def _build(trial: Trial) -> Any:
 
 
 def _train_all(
-    client: Client, experiment_id: str, trials: list[Trial], data: dict[str, Any], err: Any
+    client: Client,
+    experiment_id: str,
+    trials: list[Trial],
+    data: dict[str, Any],
+    inputs: dict[str, Any],
+    err: Any,
 ) -> None:
     from rich.progress import (
         BarColumn,
@@ -227,29 +277,36 @@ def _train_all(
     )
 
     columns = (
-        SpinnerColumn(),
+        SpinnerColumn(finished_text="[green]✓[/]"),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with (
-        tempfile.TemporaryDirectory(prefix="mloop-demo-") as tmp,
-        Progress(*columns, console=err, transient=False) as progress,
-    ):
+    with Progress(*columns, console=err, transient=False) as progress:
         task = progress.add_task("training", total=len(trials))
         for trial in trials:
             progress.update(task, description=f"training {trial.name}")
-            _train_one(client, experiment_id, trial, data, Path(tmp))
+            _train_one(client, experiment_id, trial, data, inputs)
             progress.advance(task)
-        progress.update(task, description=f"trained {len(trials)} models")
+        first, last = trials[0].model_version, trials[-1].model_version
+        progress.update(
+            task,
+            description=f"trained {len(trials)} models, registered as {MODEL_NAME} "
+            + (f"v{first}" if first == last else f"v{first}-v{last}"),
+        )
 
 
 def _train_one(
-    client: Client, experiment_id: str, trial: Trial, data: dict[str, Any], tmp: Path
+    client: Client, experiment_id: str, trial: Trial, data: dict[str, Any], inputs: dict[str, Any]
 ) -> None:
-    run = client.create_run(
-        experiment_id,
+    """One run: params, metric histories and held-out metrics through the client; the input
+    datasets and the model (registered) through the fluent API, which needs the run active."""
+    import mloop
+    from mloop.models import log_model
+
+    active = mloop.start_run(
+        experiment_id=experiment_id,
         run_name=trial.name,
         tags={
             "dataset.name": DATASET,
@@ -257,8 +314,10 @@ def _train_one(
             "model.family": trial.family,
         },
     )
-    trial.run_id = run_id = run.run_id
+    trial.run_id = run_id = active.run_id
     try:
+        mloop.log_input(inputs["train"], context="train")
+        mloop.log_input(inputs["holdout"], context="eval")
         client.log_params(
             run_id,
             {
@@ -276,17 +335,22 @@ def _train_one(
         _log_history(client, run_id, trial, model, data)
         trial.metrics = _final_metrics(model, data) | {"fit_time_s": fit_s}
         client.log_metrics(run_id, trial.metrics, step=0)
-        path = tmp / run_id / "model.pkl"
-        path.parent.mkdir()
-        with path.open("wb") as fh:
-            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        client.log_artifact(run_id, path, "model")
+        info = log_model(
+            model,
+            "model",
+            input_example=data["x_train"].head(5),
+            registered_model_name=MODEL_NAME,
+            reference_data=data["x_train"],
+        )
+        assert info.registered_model_version is not None
+        trial.model_version = info.registered_model_version.version
     except BaseException as exc:
         client.set_tag(run_id, "mloop.error", f"{type(exc).__name__}: {exc}"[:1000])
-        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        client.set_terminated(run_id, status)
+        client.flush()
+        active.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
-    client.set_terminated(run_id)
+    client.flush()
+    active.end()
 
 
 def _log_history(
@@ -309,7 +373,8 @@ def _log_history(
             step=steps,
         )
     elif trial.family == "random_forest":
-        x_test = data["x_test"].astype(np.float32)
+        # The trees were fitted on arrays, without the frame's column names.
+        x_test = data["x_test"].to_numpy(dtype=np.float32)
         per_tree = np.stack([t.predict_proba(x_test)[:, 1] for t in model.estimators_])
         steps = np.arange(1, len(per_tree) + 1, dtype=np.int64)
         probs = np.cumsum(per_tree, axis=0) / steps[:, None]
@@ -409,8 +474,6 @@ def _print_summary(
     ranked: list[Run],
     experiment: str,
     server: dict[str, Any] | None,
-    elapsed: float,
-    tracking_uri: str | None,
 ) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -464,13 +527,24 @@ def _print_summary(
                 f"(a server on {server['url']}, up in {server['startup_s']:.2f} s, now stopped)",
                 soft_wrap=True,
             )
+
+
+def _print_next(
+    console: Any,
+    ranked: list[Run],
+    experiment: str,
+    tracking_uri: str | None,
+    drift_report: str,
+    elapsed: float,
+) -> None:
     prefix = "mloop" if tracking_uri is None else f"mloop --tracking-uri {tracking_uri}"
     exp_arg = (
         experiment
         if experiment.replace("-", "").replace("_", "").isalnum()
         else (f'"{experiment}"')
     )
-    console.print(f"\ntrained {len(ranked)} models in {elapsed:.1f} s. Next:")
+    console.print(f"drift report: {drift_report}", soft_wrap=True)
+    console.print(f"\ntrained {len(ranked)} models and ran the loop in {elapsed:.1f} s. Next:")
     commands = [f'{prefix} runs list --experiment {exp_arg} --order-by "metrics.roc_auc desc"']
     if len(ranked) >= 2:
         commands.append(
@@ -478,6 +552,7 @@ def _print_summary(
         )
     if ranked:
         commands.append(f"{prefix} runs show {short_id(ranked[0].run_id)}")
+    commands.append(f"{prefix} models history {MODEL_NAME}")
     commands.append(f"{prefix} server   [dim]# then open http://127.0.0.1:5000/docs[/]")
     for command in commands:
         console.print(f"  {command}", soft_wrap=True)
