@@ -38,11 +38,14 @@
     │   ├── SignatureMismatch (InvalidArgument)   rows that do not match the model's signature
     │   ├── UnknownFlavor (InvalidArgument)       a flavor mloop does not know
     │   └── ModelNotFound (NotFound)              no model at that path or URI
-    └── EvaluationError
-        ├── InvalidEvaluationInput (InvalidArgument)  a missing target, unseen labels, a
-        │                                         non-numeric regression target
-        └── PolicyError (InvalidArgument)         a gate policy that does not parse or names an
-                                                  unknown metric; gives the line and column
+    ├── EvaluationError
+    │   ├── InvalidEvaluationInput (InvalidArgument)  a missing target, unseen labels, a
+    │   │                                     non-numeric regression target
+    │   └── PolicyError (InvalidArgument)         a gate policy that does not parse or names an
+    │                                             unknown metric; gives the line and column
+    └── ServeError
+        ├── ServedModelNotFound (NotFound)        a request for a model the server does not serve
+        └── InvalidPayload (InvalidArgument)      a predict body that is not JSON or not a format
 
 The generic classes (``NotFound``, ``InvalidArgument``, ...) carry the meaning that the server maps
 to an HTTP status; the domain classes say where the error came from. Each specific error also
@@ -70,6 +73,7 @@ __all__ = [
     "InvalidData",
     "InvalidEvaluationInput",
     "InvalidFilter",
+    "InvalidPayload",
     "LoggingFailed",
     "MigrationError",
     "MloopError",
@@ -86,6 +90,8 @@ __all__ = [
     "RegisteredModelNotFound",
     "RegistryError",
     "RunNotFound",
+    "ServeError",
+    "ServedModelNotFound",
     "SignatureMismatch",
     "StoreError",
     "StoreUnavailable",
@@ -338,3 +344,22 @@ class InvalidEvaluationInput(EvaluationError, InvalidArgument):
     non-numeric target for regression; the message names the columns or labels."""
 
     code = "INVALID_EVALUATION_INPUT"
+
+
+class ServeError(MloopError):
+    """Base of errors from the inference server."""
+
+    code = "SERVE_ERROR"
+
+
+class ServedModelNotFound(ServeError, NotFound):
+    """A request names a model the server does not serve; ``details`` lists those it does."""
+
+    code = "SERVED_MODEL_NOT_FOUND"
+
+
+class InvalidPayload(ServeError, InvalidArgument):
+    """A prediction request body that is not valid JSON or not in an accepted format; the
+    message names the field and the formats accepted."""
+
+    code = "INVALID_PAYLOAD"

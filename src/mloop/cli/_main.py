@@ -23,6 +23,7 @@ from mloop.cli import (
     _gate,
     _models,
     _runs,
+    _serve,
     _server,
 )
 from mloop.cli._context import CliState
@@ -113,6 +114,7 @@ app.add_typer(_models.app, name="models")
 app.add_typer(_data.app, name="data")
 app.add_typer(_db.app, name="db")
 app.command("server")(_server.server)
+app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)
 app.command("drift")(_drift.drift)
 app.command("evaluate")(_evaluate.evaluate)

@@ -1,0 +1,162 @@
+"""``mloop serve``: serve models for prediction (``/v1`` predict, Open Inference Protocol v2).
+
+The socket is bound first (a port in use fails at once); the models are loaded before uvicorn
+starts, so a bad URI fails with a clear message, and warmed with their input examples once it
+runs. With ``--workers N`` every worker process loads the models itself. SIGTERM drains: uvicorn
+stops accepting, lets requests in flight finish (up to 30 s), then exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mloop import __version__
+from mloop.cli._context import state
+from mloop.cli._output import stderr
+from mloop.cli._server import SERVER_EXTRA_HINT, LogLevel, _bind, _run_workers
+from mloop.errors import MloopError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# What the parent hands to worker processes (``--workers N``).
+_ENV_SPEC = "_MLOOP_SERVE_SPEC"
+_GRACEFUL_S = 30
+
+
+def _served(uris: list[str]) -> list[Any]:
+    from mloop.serve import ServedModel
+
+    out = []
+    for item in uris:
+        name, sep, uri = item.partition("=")
+        # NAME=URI names a model; a URI itself may hold '=' only after ':' or '/'.
+        if sep and name and not any(ch in name for ch in ":/\\"):
+            out.append(ServedModel(uri, name=name))
+        else:
+            out.append(ServedModel(item))
+    return out
+
+
+def _create(spec: dict[str, Any]) -> FastAPI:
+    from mloop.serve import create_serve_app
+
+    return create_serve_app(
+        _served(spec["models"]),
+        max_batch_size=spec["max_batch_size"],
+        max_wait_ms=spec["max_wait_ms"],
+        batching=spec["batching"],
+    )
+
+
+def serve(
+    ctx: typer.Context,
+    model_uris: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="MODEL_URI...",
+            help="Models to serve: models:/name@alias, models:/name/3, runs:/<id>/model, a "
+            "folder; NAME=URI serves one under another name.",
+            show_default=False,
+        ),
+    ],
+    host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="The port (0: any free one).")
+    ] = 8080,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, max=64, help="Worker processes.")
+    ] = 1,
+    max_batch_size: Annotated[
+        int, typer.Option("--max-batch-size", min=1, help="The most rows per framework call.")
+    ] = 64,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option("--max-wait-ms", min=0.0, help="The longest a batch waits for more requests."),
+    ] = 2.0,
+    no_batching: Annotated[
+        bool, typer.Option("--no-batching", help="One framework call per request.")
+    ] = False,
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
+    ] = LogLevel.warning,
+) -> None:
+    """Serve models over HTTP: POST /v1/models/NAME:predict, the OIP v2 API, /metrics."""
+    settings = state(ctx).settings
+    # models:/ and runs:/ URIs are resolved through the settings' store, here and in workers.
+    os.environ["MLOOP_TRACKING_URI"] = settings.tracking_uri
+    os.environ["MLOOP_ARTIFACTS"] = settings.artifacts
+    spec = {
+        "models": list(model_uris),
+        "max_batch_size": max_batch_size,
+        "max_wait_ms": max_wait_ms,
+        "batching": not no_batching,
+    }
+    sock = _bind(host, port)
+    try:
+        try:
+            import uvicorn
+
+            import mloop.serve  # noqa: F401
+        except ImportError as exc:
+            raise MloopError(
+                f"mloop serve needs FastAPI and uvicorn ({exc.name} is missing): "
+                f"{SERVER_EXTRA_HINT}"
+            ) from None
+        app = _create(spec)  # loads every model: a bad URI fails here, before serving
+        actual_port = sock.getsockname()[1]
+        common: dict[str, Any] = {
+            "host": host,
+            "port": actual_port,
+            "log_level": log_level.value,
+            "ws": "none",
+            "lifespan": "on",
+            "access_log": False,
+            "timeout_graceful_shutdown": _GRACEFUL_S,
+            "loop": "auto",  # uvloop when installed
+            "http": "auto",  # httptools when installed
+        }
+        _banner(app, host, actual_port, workers)
+        if workers == 1:
+            uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
+        else:
+            del app
+            os.environ[_ENV_SPEC] = json.dumps(spec)
+            _run_workers(
+                uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **common),
+                sock,
+            )
+    finally:
+        sock.close()
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``mloop serve --workers N``."""
+    return _create(json.loads(os.environ[_ENV_SPEC]))
+
+
+def _banner(app: FastAPI, host: str, port: int, workers: int) -> None:
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    console = stderr()
+    console.print(f"[bold]mloop serve {__version__}[/] listening on [bold]{base}[/]")
+    for slot in app.state.serve.slots.values():
+        v = slot.current
+        console.print(
+            f"  [dim]{slot.name} v{v.version}[/] POST {base}/v1/models/{slot.name}:predict  "
+            f"POST {base}/v2/models/{slot.name}/infer  ({v.model.flavor}, {v.uri})",
+            soft_wrap=True,
+        )
+    for label, path in (
+        ("docs", "/docs"),
+        ("health", "/healthz"),
+        ("ready", "/readyz"),
+        ("metrics", "/metrics"),
+    ):
+        console.print(f"  [dim]{label:<8}[/] {base}{path}", soft_wrap=True)
+    if workers > 1:
+        console.print(f"  [dim]workers [/] {workers}")

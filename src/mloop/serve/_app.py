@@ -1,0 +1,484 @@
+"""The inference app: ``/v1`` predict, the Open Inference Protocol v2, health and metrics.
+
+Handlers take the raw :class:`~starlette.requests.Request` and parse the body with orjson (the
+body is documented in OpenAPI through ``openapi_extra``): pydantic per request would cost more
+than the model. Errors use the server's one JSON shape (``mloop.server._errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mloop import __version__
+from mloop.errors import (
+    InvalidArgument,
+    MloopError,
+    PayloadTooLarge,
+    ServedModelNotFound,
+)
+from mloop.serve._metrics import ServeMetrics
+from mloop.serve._payload import (
+    decode_json,
+    parse_v1,
+    parse_v2,
+    v2_outputs,
+    v2_tensor_metadata,
+)
+from mloop.serve._slot import ModelSlot, ServedModel, ServedVersion, load_slot
+from mloop.server._errors import (
+    ERROR_RESPONSES,
+    TOO_LARGE_RESPONSE,
+    JsonResponse,
+    error_response,
+    install_error_handlers,
+    internal_error_response,
+    status_for,
+)
+
+__all__ = ["create_serve_app"]
+
+logger = logging.getLogger("mloop.serve")
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+_REQUEST_ID = "x-request-id"
+
+_V1_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "One of the accepted formats (MLflow's): records, split "
+                    "(columns + data), instances or inputs.",
+                    "properties": {
+                        "records": {"type": "array", "items": {"type": "object"}},
+                        "columns": {"type": "array", "items": {"type": "string"}},
+                        "data": {"type": "array", "items": {"type": "array"}},
+                        "instances": {"type": "array"},
+                        "inputs": {},
+                    },
+                },
+                "examples": {
+                    "records": {"value": {"records": [{"age": 42, "income": 51000.0}]}},
+                    "split": {"value": {"columns": ["age", "income"], "data": [[42, 51000.0]]}},
+                },
+            }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "Predictions, one per row",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "predictions": [1],
+                        "model": {"name": "churn", "version": "3"},
+                        "request_id": "4f1c...",
+                    }
+                }
+            },
+        }
+    },
+}
+_V2_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "inputs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "shape", "datatype", "data"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "shape": {"type": "array", "items": {"type": "integer"}},
+                                    "datatype": {"type": "string"},
+                                    "data": {"type": "array"},
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+_PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES, **TOO_LARGE_RESPONSE}
+
+
+class _Server:
+    """The state one app shares between its routes."""
+
+    def __init__(
+        self, slots: dict[str, ModelSlot], metrics: ServeMetrics, max_body_bytes: int
+    ) -> None:
+        self.slots = slots
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.started = False
+
+    def slot(self, name: str) -> ModelSlot:
+        slot = self.slots.get(name)
+        if slot is None:
+            raise ServedModelNotFound(
+                f"no model named {name!r} is served here; served: {', '.join(sorted(self.slots))}",
+                details={"model": name, "served": sorted(self.slots)},
+            )
+        return slot
+
+    @property
+    def ready(self) -> bool:
+        return self.started and all(slot.ready for slot in self.slots.values())
+
+    async def body(self, request: Request) -> bytes:
+        limit = self.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _too_large(int(length), limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def asgi_body(self, receive: Receive, length: bytes | None) -> bytes:
+        limit = self.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _too_large(int(length), limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def infer(
+        self, name: str, v2: bool, request_id: str, read_body: Callable[[], Awaitable[bytes]]
+    ) -> Response:
+        """Answer one ``/v1`` predict or OIP ``infer`` request."""
+        start = time.perf_counter()
+        version: ServedVersion | None = None
+        try:
+            version = self.slot(name).current
+            batcher = version.batcher
+            batcher.arriving += 1
+            try:
+                body = decode_json(await read_body())
+                if v2:
+                    inputs, oip_id = parse_v2(body, version.signature)
+                else:
+                    inputs = parse_v1(body, version.signature)
+            finally:
+                batcher.arriving -= 1
+            predictions = await version.predict(inputs)
+        except ClientDisconnect:
+            return Response(status_code=499)  # nobody to answer; nginx's code, for the log
+        except Exception as exc:
+            return _error(exc, request_id, version)
+        metrics = version.metrics
+        metrics.requests.inc()
+        if v2:
+            content: dict[str, Any] = {
+                "model_name": version.name,
+                "model_version": version.version,
+                "id": oip_id if oip_id is not None else request_id,
+                "outputs": v2_outputs(predictions, version.signature),
+            }
+        else:
+            content = {
+                "predictions": predictions,
+                "model": version.model_info,
+                "request_id": request_id,
+            }
+        response = JsonResponse(content, headers={"x-request-id": request_id})
+        metrics.latency.observe(time.perf_counter() - start)
+        return response
+
+
+class _PredictFastPath:
+    """Answers the two predict routes before FastAPI's routing and dependency machinery (which
+    would cost more than a small model's predict); the FastAPI routes of the same paths stay,
+    for OpenAPI, and answer the same way."""
+
+    def __init__(self, app: ASGIApp, server: _Server) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            name = ""
+            v2 = False
+            if path.startswith("/v1/models/") and path.endswith(":predict"):
+                name = path[11:-8]
+            elif path.startswith("/v2/models/") and path.endswith("/infer"):
+                name, v2 = path[11:-6], True
+            if name and "/" not in name:
+                request_id = None
+                length = None
+                for key, value in scope["headers"]:
+                    if key == b"x-request-id":
+                        request_id = value.decode("latin-1")
+                    elif key == b"content-length":
+                        length = value
+                server = self.server
+                response = await server.infer(
+                    name,
+                    v2,
+                    request_id or uuid.uuid4().hex,
+                    lambda: server.asgi_body(receive, length),
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body ({size} bytes or more) is over the limit of {limit} bytes; "
+        "send fewer rows per request",
+        details={"limit": limit},
+    )
+
+
+def _error(exc: BaseException, request_id: str, version: ServedVersion | None) -> JsonResponse:
+    headers = {"x-request-id": request_id}
+    if isinstance(exc, MloopError) and not _is_model_failure(exc):
+        status = status_for(type(exc))
+        if version is not None:
+            version.metrics.error(exc.code)
+        response = error_response(status, exc.code, exc.message, exc.details, headers)
+        return response
+    if version is not None:
+        version.metrics.error("INTERNAL_ERROR")
+    response = internal_error_response(exc, request_id)
+    response.headers["x-request-id"] = request_id
+    return response
+
+
+def _is_model_failure(exc: MloopError) -> bool:
+    # A ModelError that is not a client's fault (the framework raised on valid rows): a 500.
+    return not isinstance(exc, InvalidArgument) and status_for(type(exc)) >= 500
+
+
+def create_serve_app(
+    models: Sequence[ServedModel | str] | Mapping[str, str],
+    *,
+    max_batch_size: int = 64,
+    max_wait_ms: float = 2.0,
+    batching: bool = True,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """An ASGI app serving ``models``, each by name and version.
+
+    Args:
+        models: :class:`ServedModel` objects or URIs, or a mapping name -> URI.
+        max_batch_size: the most rows one framework call receives.
+        max_wait_ms: the longest a batch waits for more requests after its first one (it
+            waits only while other requests for the model are being read).
+        batching: merge concurrent requests (False: one call per request, for every model).
+        max_body_bytes: larger request bodies are answered 413.
+
+    Returns:
+        A FastAPI app; the models are loaded now and warmed with their input examples when the
+        app starts (``/readyz`` answers 200 once all are warm).
+
+    Raises:
+        ModelNotFound, ModelIntegrityError, RegistryError, InvalidArgument: a model cannot be
+            loaded, or two models share a name.
+
+    Example::
+
+        app = create_serve_app(["models:/churn@champion"])
+        uvicorn.run(app, port=8080)
+    """
+    if isinstance(models, Mapping):
+        served = [ServedModel(uri, name=name) for name, uri in models.items()]
+    else:
+        served = [m if isinstance(m, ServedModel) else ServedModel(str(m)) for m in models]
+    if not served:
+        raise InvalidArgument("no model to serve: pass at least one model URI")
+    metrics = ServeMetrics()
+    slots: dict[str, ModelSlot] = {}
+    for item in served:
+        if not batching and item.batching:
+            item = ServedModel(item.uri, item.name, batching=False)
+        name = item.resolved_name()
+        if name in slots:
+            raise InvalidArgument(
+                f"two models are served as {name!r}; name them apart (name=... or NAME=URI)"
+            )
+        slots[name] = load_slot(
+            item, metrics, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0
+        )
+    server = _Server(slots, metrics, max_body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        versions = [v for slot in slots.values() for v in slot.versions]
+        for v in versions:
+            v.batcher.start()
+        server.started = True
+        warming = asyncio.get_running_loop().create_task(_warm_all(versions))
+        try:
+            yield
+        finally:
+            server.started = False
+            warming.cancel()
+            for v in versions:
+                await v.batcher.stop()
+
+    app = FastAPI(
+        title="mloop serve",
+        version=__version__,
+        description="Predictions from mloop models: /v1 (MLflow-style bodies) and the Open "
+        "Inference Protocol v2.",
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+    )
+    app.state.serve = server
+    install_error_handlers(app)
+    _add_routes(app, server)
+    app.add_middleware(_PredictFastPath, server=server)
+    return app
+
+
+async def _warm_all(versions: list[ServedVersion]) -> None:
+    for v in versions:
+        try:
+            await asyncio.to_thread(v.warm)
+        except Exception as exc:
+            v.warm_error = f"{type(exc).__name__}: {exc}"
+            logger.error("warming %s v%s failed: %s", v.name, v.version, exc, exc_info=exc)
+
+
+def _request_id(request: Request) -> str:
+    return request.headers.get(_REQUEST_ID) or uuid.uuid4().hex
+
+
+def _add_routes(app: FastAPI, server: _Server) -> None:
+    @app.post(
+        "/v1/models/{name}:predict",
+        tags=["predict"],
+        summary="Predict with a served model",
+        openapi_extra=_V1_BODY,
+        responses=_PREDICT_RESPONSES,
+    )
+    async def predict_v1(request: Request, name: str) -> Response:
+        return await server.infer(name, False, _request_id(request), lambda: server.body(request))
+
+    @app.post(
+        "/v2/models/{name}/infer",
+        tags=["open inference protocol v2"],
+        summary="Infer (Open Inference Protocol v2)",
+        openapi_extra=_V2_BODY,
+        responses=_PREDICT_RESPONSES,
+    )
+    async def infer_v2(request: Request, name: str) -> Response:
+        return await server.infer(name, True, _request_id(request), lambda: server.body(request))
+
+    @app.get("/v2/health/live", tags=["open inference protocol v2"])
+    async def v2_live() -> Response:
+        return JsonResponse({"live": True})
+
+    @app.get("/v2/health/ready", tags=["open inference protocol v2"])
+    async def v2_ready() -> Response:
+        ready = server.ready
+        return JsonResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/v2", tags=["open inference protocol v2"])
+    async def v2_server() -> Response:
+        return JsonResponse(
+            {"name": "mloop", "version": __version__, "extensions": []},
+        )
+
+    @app.get("/v2/models/{name}", tags=["open inference protocol v2"], responses=ERROR_RESPONSES)
+    async def v2_metadata(name: str) -> Response:
+        slot = server.slot(name)
+        v = slot.current
+        sig = v.signature
+        return JsonResponse(
+            {
+                "name": slot.name,
+                "versions": [x.version for x in slot.versions],
+                "platform": f"mloop_{v.model.flavor}",
+                "inputs": v2_tensor_metadata(sig.inputs if sig is not None else None),
+                "outputs": v2_tensor_metadata(sig.outputs if sig is not None else None),
+            }
+        )
+
+    @app.get(
+        "/v2/models/{name}/ready", tags=["open inference protocol v2"], responses=ERROR_RESPONSES
+    )
+    async def v2_model_ready(name: str) -> Response:
+        slot = server.slot(name)
+        ready = server.started and slot.ready
+        return JsonResponse({"name": name, "ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/v1/models", tags=["predict"])
+    async def list_models() -> Response:
+        return JsonResponse(
+            {
+                "models": [
+                    {
+                        "name": slot.name,
+                        "version": slot.current.version,
+                        "uri": slot.current.uri,
+                        "flavor": slot.current.model.flavor,
+                        "ready": slot.ready,
+                        "batching": slot.current.batching,
+                    }
+                    for slot in server.slots.values()
+                ]
+            }
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> Response:
+        return JsonResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> Response:
+        waiting = {
+            f"{v.name}/{v.version}": v.warm_error or "warming"
+            for slot in server.slots.values()
+            for v in slot.versions
+            if not v.warmed
+        }
+        if server.ready:
+            return JsonResponse({"status": "ready"})
+        return JsonResponse({"status": "not ready", "models": waiting}, status_code=503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics() -> Response:
+        return Response(
+            server.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )

@@ -1,0 +1,81 @@
+"""``mloop serve``: a real process on a free port answering a predict, drained by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+MLOOP = Path(sys.executable).with_name("mloop")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [[], ["--workers", "2", "--no-batching"]], ids=["1", "2"])
+def test_serve_answers_a_predict(tmp_path: Path, models_dir: Path, extra: list[str]) -> None:
+    port = _free_port()
+    models = [f"churn={models_dir / 'reg'}", str(models_dir / "iris")]
+    proc = subprocess.Popen(
+        [str(MLOOP), "serve", *models, "--port", str(port), *extra],
+        env={**os.environ, "MLOOP_HOME": str(tmp_path), "NO_COLOR": "1", "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "mloop serve was not ready within 60 s"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        body = {"records": [{"a": 1.0, "b": 2}]}
+        r = httpx.post(f"{url}/v1/models/churn:predict", json=body, timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == [pytest.approx(21.0)]
+        assert r.json()["model"] == {"name": "churn", "version": "1"}
+        r = httpx.post(f"{url}/v1/models/iris:predict", json=body, timeout=10)
+        assert r.json()["predictions"] == [1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    # uvicorn drains, then re-raises the SIGTERM it caught (so the exit says what ended it).
+    assert proc.returncode in (0, -signal.SIGTERM), err
+    assert "Traceback" not in err
+    assert f"listening on http://127.0.0.1:{port}" in err
+    assert f"POST http://127.0.0.1:{port}/v1/models/churn:predict" in err
+    assert f"http://127.0.0.1:{port}/metrics" in err
+
+
+def test_serve_bad_uri_fails_clearly(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(MLOOP), "serve", str(tmp_path / "nothing"), "--port", "0"],
+        env={**os.environ, "MLOOP_HOME": str(tmp_path), "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "error:" in proc.stderr
+    assert "nothing" in proc.stderr
