@@ -534,34 +534,36 @@ class Wasserstein(DriftTest):
         return Outcome(w1_profile(ref, cur) / norm, None, False, notes)
 
 
-class PSI(DriftTest):
+class _CountsDistance(DriftTest):
+    """A distance between the two distributions' binned counts (or category counts)."""
+
+    default_threshold = 0.1
+
+    @staticmethod
+    def distance(r: Any, c: Any) -> float:
+        raise NotImplementedError
+
+    def _run(self, ref: Dist, cur: Dist, threshold: float) -> Outcome:
+        _, r, c, how = self.counts_of(ref, cur)
+        return Outcome(self.distance(r, c), None, False, binning=how)
+
+
+class PSI(_CountsDistance):
     name = "psi"
     label = "population stability index"
-    default_threshold = 0.1
-
-    def _run(self, ref: Dist, cur: Dist, threshold: float) -> Outcome:
-        _, r, c, how = self.counts_of(ref, cur)
-        return Outcome(psi_value(r, c), None, False, binning=how)
+    distance = staticmethod(psi_value)
 
 
-class JensenShannon(DriftTest):
+class JensenShannon(_CountsDistance):
     name = "jensenshannon"
     label = "Jensen-Shannon distance"
-    default_threshold = 0.1
-
-    def _run(self, ref: Dist, cur: Dist, threshold: float) -> Outcome:
-        _, r, c, how = self.counts_of(ref, cur)
-        return Outcome(js_distance(r, c), None, False, binning=how)
+    distance = staticmethod(js_distance)
 
 
-class Hellinger(DriftTest):
+class Hellinger(_CountsDistance):
     name = "hellinger"
     label = "Hellinger distance"
-    default_threshold = 0.1
-
-    def _run(self, ref: Dist, cur: Dist, threshold: float) -> Outcome:
-        _, r, c, how = self.counts_of(ref, cur)
-        return Outcome(hellinger_value(r, c), None, False, binning=how)
+    distance = staticmethod(hellinger_value)
 
 
 class ChiSquare(DriftTest):
