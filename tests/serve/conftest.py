@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from mloop_serve_testlib import Doubler, Served, StartServe, wait_ready
+from mloop_serve_testlib import Doubler, RegistryServer, Served, StartServe, wait_ready
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import mloop.models
@@ -58,3 +58,20 @@ def served(start_serve: StartServe, models_dir: Path) -> Served:
     return start_serve(
         [str(models_dir / "iris"), str(models_dir / "reg"), str(models_dir / "doubler")]
     )
+
+
+@pytest.fixture
+def registry_server(
+    mloop_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RegistryServer]:
+    """The registry behind an HTTP server this test can stop (a registry outage)."""
+    from mloop.registry import Registry
+    from mloop.server import create_app
+    from mloop.store import SqlStore
+
+    backend = SqlStore(f"sqlite:///{tmp_path / 'registry.db'}", str(tmp_path / "reg-artifacts"))
+    thread = ServerThread(create_app(backend)).start()
+    monkeypatch.setenv("MLOOP_TRACKING_URI", thread.url)
+    yield RegistryServer(thread.url, Registry(backend, actor="test"), thread)
+    thread.stop()
+    backend.close()

@@ -3,14 +3,18 @@ the live-server handle."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 from fastapi import FastAPI
 
+import mloop.models
 from mloop.models import PythonModel
 
 
@@ -33,8 +37,69 @@ class Served:
 StartServe = Callable[..., Served]
 
 
+@dataclass
+class RegistryServer:
+    """A real mloop REST server over a SQLite store, named by ``MLOOP_TRACKING_URI``."""
+
+    url: str
+    registry: Any  # mloop.registry.Registry on the server's own store
+    thread: Any  # mloop.server.ServerThread: stop() it for a registry outage
+
+
 def wait_ready(client: httpx.Client, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while client.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline, client.get("/readyz").text
+        time.sleep(0.02)
+
+
+class Scaler(PythonModel):
+    """``y = factor * x``; sleeps ``delay`` seconds per call; raises on 666 like :class:`Doubler`.
+    With ``record`` set, appends one line per call (the row count) to that file; with
+    ``fail_while`` set, raises on every call while that file exists (a version that cannot
+    warm until it is fixed)."""
+
+    def __init__(
+        self,
+        factor: float,
+        *,
+        delay: float = 0.0,
+        record: str | None = None,
+        fail_while: str | None = None,
+    ) -> None:
+        self.factor = factor
+        self.delay = delay
+        self.record = record
+        self.fail_while = fail_while
+
+    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+        if self.fail_while is not None and os.path.exists(self.fail_while):
+            raise RuntimeError(f"broken while {self.fail_while} exists")
+        if self.delay:
+            time.sleep(self.delay)
+        if self.record is not None:
+            with open(self.record, "a", encoding="utf-8") as f:
+                f.write(f"{len(data)}\n")
+        if (data["x"] == 666).any():
+            raise RuntimeError("the model cannot handle 666")
+        return pd.DataFrame({"y": data["x"].to_numpy() * self.factor})
+
+
+X_EXAMPLE = pd.DataFrame({"x": [1.0, 2.0]})
+
+
+def save_scaler(path: Path, factor: float, **kwargs: Any) -> str:
+    """Save a :class:`Scaler` to ``path``; returns the path as a string (a registry source)."""
+    mloop.models.save(Scaler(factor, **kwargs), path, input_example=X_EXAMPLE)
+    return str(path)
+
+
+def predict_x(client: httpx.Client, name: str, x: float, **kwargs: Any) -> httpx.Response:
+    return client.post(f"/v1/models/{name}:predict", json={"records": [{"x": x}]}, **kwargs)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.02)

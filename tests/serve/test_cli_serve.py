@@ -66,6 +66,13 @@ def test_serve_answers_a_predict(tmp_path: Path, models_dir: Path, extra: list[s
     assert f"listening on http://127.0.0.1:{port}" in err
     assert f"POST http://127.0.0.1:{port}/v1/models/churn:predict" in err
     assert f"http://127.0.0.1:{port}/metrics" in err
+    # The prediction log is on by default; the drain flushed it to the artifact store.
+    from mloop.serve import read_predictions
+    from mloop.store import open_artifact_store
+
+    logged = read_predictions(open_artifact_store(tmp_path / "artifacts"), "churn")
+    assert logged["input.a"].tolist() == [1.0]
+    assert logged["output"].tolist() == [pytest.approx(21.0)]
 
 
 def test_serve_bad_uri_fails_clearly(tmp_path: Path) -> None:

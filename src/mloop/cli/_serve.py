@@ -2,14 +2,20 @@
 
 The socket is bound first (a port in use fails at once); the models are loaded before uvicorn
 starts, so a bad URI fails with a clear message, and warmed with their input examples once it
-runs. With ``--workers N`` every worker process loads the models itself. SIGTERM drains: uvicorn
-stops accepting, lets requests in flight finish (up to 30 s), then exits.
+runs. With ``--workers N`` every worker process loads the models itself. Aliases are followed
+(``--poll-interval``) and ``--policy deploy.yaml`` sets canary and shadow traffic. SIGTERM drains:
+uvicorn stops accepting, lets requests in flight finish (up to 30 s), then exits (0 with one
+worker).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,6 +27,8 @@ from mloop.cli._server import SERVER_EXTRA_HINT, LogLevel, _bind, _run_workers
 from mloop.errors import MloopError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from fastapi import FastAPI
 
 # What the parent hands to worker processes (``--workers N``).
@@ -42,14 +50,43 @@ def _served(uris: list[str]) -> list[Any]:
     return out
 
 
+def _configure_logging(level_name: str) -> None:
+    """mloop's own log lines on stderr: swaps and registry outages (``mloop.serve``) at INFO or
+    above whatever ``--log-level`` says; each shadow result (``mloop.serve.shadow``) only at
+    ``--log-level info`` or lower."""
+    level = logging.DEBUG if level_name == "trace" else logging.getLevelName(level_name.upper())
+    root = logging.getLogger("mloop")
+    if not any(getattr(h, "_mloop_serve", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._mloop_serve = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+        root.propagate = False
+    root.setLevel(level)
+    logging.getLogger("mloop.serve").setLevel(min(level, logging.INFO))
+    logging.getLogger("mloop.serve.shadow").setLevel(level)
+
+
 def _create(spec: dict[str, Any]) -> FastAPI:
     from mloop.serve import create_serve_app
 
+    _configure_logging(spec.get("log_level", "warning"))
+    log = None
+    if spec.get("log_sample_rate", 0.0) > 0:
+        from mloop.serve import PredictionLog
+        from mloop.store import open_artifact_store
+
+        log = PredictionLog(
+            open_artifact_store(spec["artifacts"]), sample_rate=spec["log_sample_rate"]
+        )
     return create_serve_app(
         _served(spec["models"]),
         max_batch_size=spec["max_batch_size"],
         max_wait_ms=spec["max_wait_ms"],
         batching=spec["batching"],
+        poll_interval_s=spec["poll_interval_s"] or None,
+        policy=spec["policy"],
+        prediction_log=log,
     )
 
 
@@ -81,8 +118,39 @@ def serve(
     no_batching: Annotated[
         bool, typer.Option("--no-batching", help="One framework call per request.")
     ] = False,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            "--poll-interval",
+            min=0.0,
+            help="Seconds between registry polls of aliases (models:/name@alias, models:/name): "
+            "a moved alias is loaded beside the old version, then swapped in. 0: never.",
+        ),
+    ] = 5.0,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A deploy.yaml: canary weights, a sticky key and a shadow per model.",
+            show_default=False,
+        ),
+    ] = None,
+    log_sample_rate: Annotated[
+        float,
+        typer.Option(
+            "--log-sample-rate",
+            min=0.0,
+            max=1.0,
+            help="The share of requests written to the prediction log (Parquet under "
+            "predictions/ in the artifact store, for monitoring; labels arrive on POST "
+            "/v1/feedback). 0: no log.",
+        ),
+    ] = 1.0,
     log_level: Annotated[
-        LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
+        LogLevel,
+        typer.Option(
+            "--log-level", help="uvicorn's and mloop's log level (info: one line per shadow copy)."
+        ),
     ] = LogLevel.warning,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME:predict, the OIP v2 API, /metrics."""
@@ -95,6 +163,11 @@ def serve(
         "max_batch_size": max_batch_size,
         "max_wait_ms": max_wait_ms,
         "batching": not no_batching,
+        "poll_interval_s": poll_interval,
+        "policy": None if policy is None else str(policy),
+        "log_level": log_level.value,
+        "log_sample_rate": log_sample_rate,
+        "artifacts": settings.artifacts,
     }
     sock = _bind(host, port)
     try:
@@ -122,6 +195,9 @@ def serve(
         }
         _banner(app, host, actual_port, workers)
         if workers == 1:
+            # uvicorn drains on SIGTERM, then raises the signal again once done; a drained
+            # server has finished its work, so it exits 0 (as an orchestrator expects).
+            signal.signal(signal.SIGTERM, _drained)
             uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
         else:
             del app
@@ -132,6 +208,12 @@ def serve(
             )
     finally:
         sock.close()
+
+
+def _drained(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handler: re-raised by uvicorn once it has drained (or sent
+    before it started): the work is done, exit 0."""
+    raise SystemExit(0)
 
 
 def worker_app() -> FastAPI:

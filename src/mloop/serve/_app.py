@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from starlette.requests import ClientDisconnect
@@ -27,15 +29,28 @@ from mloop.errors import (
     PayloadTooLarge,
     ServedModelNotFound,
 )
+from mloop.serve._feedback import feedback_router
+from mloop.serve._follow import Follower
+from mloop.serve._heap import freeze_heap
 from mloop.serve._metrics import ServeMetrics
 from mloop.serve._payload import (
+    Inputs,
     decode_json,
     parse_v1,
     parse_v2,
     v2_outputs,
     v2_tensor_metadata,
 )
-from mloop.serve._slot import ModelSlot, ServedModel, ServedVersion, load_slot
+from mloop.serve._policy import DeployPolicy, Router, Shadow, load_policy, version_uri
+from mloop.serve._predlog import PredictionLog
+from mloop.serve._slot import (
+    ModelSlot,
+    ServedModel,
+    ServedVersion,
+    Track,
+    add_track,
+    load_slot,
+)
 from mloop.server._errors import (
     ERROR_RESPONSES,
     TOO_LARGE_RESPONSE,
@@ -46,7 +61,7 @@ from mloop.server._errors import (
     status_for,
 )
 
-__all__ = ["create_serve_app"]
+__all__ = ["PredictionHook", "create_serve_app"]
 
 logger = logging.getLogger("mloop.serve")
 
@@ -124,6 +139,21 @@ _V2_BODY = {
 _PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES, **TOO_LARGE_RESPONSE}
 
 
+class PredictionHook(Protocol):
+    """Called after each successful prediction (and each shadow copy's, with ``shadow=True``),
+    on the event loop: it must only enqueue (the prediction log does)."""
+
+    def __call__(
+        self,
+        request_id: str,
+        version: ServedVersion,
+        inputs: Inputs,
+        predictions: Any,
+        latency_s: float,
+        shadow: bool,
+    ) -> None: ...
+
+
 class _Server:
     """The state one app shares between its routes."""
 
@@ -134,6 +164,9 @@ class _Server:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.started = False
+        #: Set by whoever keeps a prediction log; None: nothing is called.
+        self.on_prediction: PredictionHook | None = None
+        self.follower: Follower | None = None
 
     def slot(self, name: str) -> ModelSlot:
         slot = self.slots.get(name)
@@ -181,28 +214,53 @@ class _Server:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def infer(
-        self, name: str, v2: bool, request_id: str, read_body: Callable[[], Awaitable[bytes]]
+        self,
+        name: str,
+        v2: bool,
+        request_id: str,
+        read_body: Callable[[], Awaitable[bytes]],
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> Response:
         """Answer one ``/v1`` predict or OIP ``infer`` request."""
         start = time.perf_counter()
         version: ServedVersion | None = None
+        router: Router | None = None
         try:
-            version = self.slot(name).current
-            batcher = version.batcher
-            batcher.arriving += 1
-            try:
+            slot = self.slot(name)
+            router = slot.router
+            if router is None:
+                # One version: one attribute read picks it (the alias poller swaps it).
+                version = slot.current
+                version.inflight += 1
+                batcher = version.batcher
+                batcher.arriving += 1
+                try:
+                    body = decode_json(await read_body())
+                    if v2:
+                        inputs, oip_id = parse_v2(body, version.signature)
+                    else:
+                        inputs = parse_v1(body, version.signature)
+                finally:
+                    batcher.arriving -= 1
+            else:
                 body = decode_json(await read_body())
+                version = router.pick(headers, body)
+                version.inflight += 1
                 if v2:
                     inputs, oip_id = parse_v2(body, version.signature)
                 else:
                     inputs = parse_v1(body, version.signature)
-            finally:
-                batcher.arriving -= 1
             predictions = await version.predict(inputs)
         except ClientDisconnect:
             return Response(status_code=499)  # nobody to answer; nginx's code, for the log
         except Exception as exc:
+            if version is None and router is not None:
+                # Failed before a version was picked: count it against the default one.
+                return _error(exc, request_id, self.slots[name].current)
             return _error(exc, request_id, version)
+        finally:
+            if version is not None:
+                version.inflight -= 1
         metrics = version.metrics
         metrics.requests.inc()
         if v2:
@@ -219,7 +277,16 @@ class _Server:
                 "request_id": request_id,
             }
         response = JsonResponse(content, headers={"x-request-id": request_id})
-        metrics.latency.observe(time.perf_counter() - start)
+        latency = time.perf_counter() - start
+        metrics.latency.observe(latency)
+        hook = self.on_prediction
+        if hook is not None:
+            try:
+                hook(request_id, version, inputs, predictions, latency, shadow=False)
+            except Exception as exc:  # the log must never cost a caller its answer
+                logger.error("the prediction hook failed: %s", exc, exc_info=exc)
+        if router is not None and router.shadow is not None:
+            router.shadow.mirror(request_id, body, v2, version, predictions, hook)
         return response
 
 
@@ -255,6 +322,7 @@ class _PredictFastPath:
                     v2,
                     request_id or uuid.uuid4().hex,
                     lambda: server.asgi_body(receive, length),
+                    scope["headers"],
                 )
                 await response(scope, receive, send)
                 return
@@ -296,6 +364,9 @@ def create_serve_app(
     max_wait_ms: float = 2.0,
     batching: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    poll_interval_s: float | None = 5.0,
+    policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolicy | None = None,
+    prediction_log: PredictionLog | None = None,
 ) -> FastAPI:
     """An ASGI app serving ``models``, each by name and version.
 
@@ -306,18 +377,31 @@ def create_serve_app(
             waits only while other requests for the model are being read).
         batching: merge concurrent requests (False: one call per request, for every model).
         max_body_bytes: larger request bodies are answered 413.
+        poll_interval_s: how often aliases (``models:/churn@champion``) and ``models:/churn``
+            (latest) are resolved again; when one moved, the new version is loaded and warmed
+            beside the old one, then swapped in with no failed request. None: never.
+        policy: a traffic policy (``deploy.yaml``): its path, the parsed mapping or a
+            :class:`DeployPolicy`; canary weights, sticky callers and shadow copies per name.
+        prediction_log: where sampled predictions (and shadow answers) are written, off the
+            hot path; it also gets ``POST /v1/feedback`` for late labels. The app starts it
+            and, on shutdown, flushes and closes it.
 
     Returns:
-        A FastAPI app; the models are loaded now and warmed with their input examples when the
-        app starts (``/readyz`` answers 200 once all are warm).
+        A FastAPI app; the models (and every version the policy names) are loaded now and
+        warmed with their input examples when the app starts (``/readyz`` answers 200 once all
+        are warm). ``app.state.serve.on_prediction`` takes a hook called after each prediction.
 
     Raises:
         ModelNotFound, ModelIntegrityError, RegistryError, InvalidArgument: a model cannot be
             loaded, or two models share a name.
+        InvalidArgument: the policy is malformed (the message names the file, line and key),
+            names a model that is not served, or a version of another model.
 
     Example::
 
-        app = create_serve_app(["models:/churn@champion"])
+        app = create_serve_app(
+            ["models:/churn@champion"], poll_interval_s=5.0, policy="deploy.yaml"
+        )
         uvicorn.run(app, port=8080)
     """
     if isinstance(models, Mapping):
@@ -326,6 +410,12 @@ def create_serve_app(
         served = [m if isinstance(m, ServedModel) else ServedModel(str(m)) for m in models]
     if not served:
         raise InvalidArgument("no model to serve: pass at least one model URI")
+    if poll_interval_s is not None and not poll_interval_s > 0:
+        raise InvalidArgument(
+            f"poll_interval_s must be a positive number of seconds (or None), got {poll_interval_s}"
+        )
+    deploy = load_policy(policy) if policy is not None else None
+    max_wait_s = max_wait_ms / 1000.0
     metrics = ServeMetrics()
     slots: dict[str, ModelSlot] = {}
     for item in served:
@@ -336,25 +426,48 @@ def create_serve_app(
             raise InvalidArgument(
                 f"two models are served as {name!r}; name them apart (name=... or NAME=URI)"
             )
-        slots[name] = load_slot(
-            item, metrics, max_batch_size=max_batch_size, max_wait_s=max_wait_ms / 1000.0
-        )
+        slots[name] = load_slot(item, metrics, max_batch_size=max_batch_size, max_wait_s=max_wait_s)
+    if deploy is not None:
+        _apply_policy(deploy, slots, metrics, max_batch_size, max_wait_s)
     server = _Server(slots, metrics, max_body_bytes)
+    if prediction_log is not None:
+        server.on_prediction = prediction_log.on_prediction
+    metrics.watch(slots, prediction_log)
+    if poll_interval_s is not None:
+        server.follower = Follower(
+            slots,
+            metrics,
+            interval_s=poll_interval_s,
+            max_batch_size=max_batch_size,
+            max_wait_s=max_wait_s,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         versions = [v for slot in slots.values() for v in slot.versions]
         for v in versions:
             v.batcher.start()
+        if prediction_log is not None:
+            prediction_log.start()
         server.started = True
         warming = asyncio.get_running_loop().create_task(_warm_all(versions))
+        if server.follower is not None:
+            server.follower.start()
         try:
             yield
         finally:
             server.started = False
             warming.cancel()
-            for v in versions:
+            if server.follower is not None:
+                await server.follower.stop()
+            for slot in slots.values():
+                shadow = slot.router.shadow if slot.router is not None else None
+                if shadow is not None:
+                    await shadow.drain(timeout=5.0)
+            for v in {id(v): v for slot in slots.values() for v in slot.versions}.values():
                 await v.batcher.stop()
+            if prediction_log is not None:
+                await asyncio.to_thread(prediction_log.close, 10.0)
 
     app = FastAPI(
         title="mloop serve",
@@ -367,8 +480,60 @@ def create_serve_app(
     app.state.serve = server
     install_error_handlers(app)
     _add_routes(app, server)
+    if prediction_log is not None:
+        app.include_router(feedback_router(prediction_log))
     app.add_middleware(_PredictFastPath, server=server)
     return app
+
+
+def _apply_policy(
+    deploy: DeployPolicy,
+    slots: dict[str, ModelSlot],
+    metrics: ServeMetrics,
+    max_batch_size: int,
+    max_wait_s: float,
+) -> None:
+    """Load the versions ``deploy`` names and give each slot it covers a router."""
+    source = deploy.source
+    for name, spec in deploy.models.items():
+        slot = slots.get(name)
+        if slot is None:
+            raise InvalidArgument(
+                f"{source}: models.{name}: no model named {name!r} is served; served: "
+                f"{', '.join(sorted(slots))}",
+                details={"source": source, "key": f"models.{name}", "served": sorted(slots)},
+            )
+        registered = slot.registered_name
+        track = functools.partial(
+            _policy_track, slot, registered, metrics, max_batch_size, max_wait_s, source
+        )
+        tracks: list[Track] = [slot.main]
+        weights = [1.0]
+        if spec.canary is not None:
+            tracks, weights = [], []
+            for i, entry in enumerate(spec.canary):
+                target = entry.uri if entry.uri is not None else entry.version
+                assert target is not None
+                tracks.append(track(target, f"canary[{i}]"))
+                weights.append(entry.weight)
+        shadow = None
+        if spec.shadow is not None:
+            shadow = Shadow(name, track(spec.shadow, "shadow"), spec.shadow_max_pending)
+        slot.router = Router(name, tracks, weights, spec.sticky_key, shadow)
+
+
+def _policy_track(
+    slot: ModelSlot,
+    registered: str | None,
+    metrics: ServeMetrics,
+    max_batch_size: int,
+    max_wait_s: float,
+    source: str,
+    target: str | int,
+    key: str,
+) -> Track:
+    uri = version_uri(target, registered, f"{source}: models.{slot.name}.{key}")
+    return add_track(slot, uri, metrics, max_batch_size=max_batch_size, max_wait_s=max_wait_s)
 
 
 async def _warm_all(versions: list[ServedVersion]) -> None:
@@ -378,6 +543,8 @@ async def _warm_all(versions: list[ServedVersion]) -> None:
         except Exception as exc:
             v.warm_error = f"{type(exc).__name__}: {exc}"
             logger.error("warming %s v%s failed: %s", v.name, v.version, exc, exc_info=exc)
+    # Everything loaded from now on lives as long as the server: keep it out of the collector.
+    freeze_heap()
 
 
 def _request_id(request: Request) -> str:
@@ -393,7 +560,13 @@ def _add_routes(app: FastAPI, server: _Server) -> None:
         responses=_PREDICT_RESPONSES,
     )
     async def predict_v1(request: Request, name: str) -> Response:
-        return await server.infer(name, False, _request_id(request), lambda: server.body(request))
+        return await server.infer(
+            name,
+            False,
+            _request_id(request),
+            lambda: server.body(request),
+            request.scope["headers"],
+        )
 
     @app.post(
         "/v2/models/{name}/infer",
@@ -403,7 +576,13 @@ def _add_routes(app: FastAPI, server: _Server) -> None:
         responses=_PREDICT_RESPONSES,
     )
     async def infer_v2(request: Request, name: str) -> Response:
-        return await server.infer(name, True, _request_id(request), lambda: server.body(request))
+        return await server.infer(
+            name,
+            True,
+            _request_id(request),
+            lambda: server.body(request),
+            request.scope["headers"],
+        )
 
     @app.get("/v2/health/live", tags=["open inference protocol v2"])
     async def v2_live() -> Response:
@@ -448,15 +627,7 @@ def _add_routes(app: FastAPI, server: _Server) -> None:
         return JsonResponse(
             {
                 "models": [
-                    {
-                        "name": slot.name,
-                        "version": slot.current.version,
-                        "uri": slot.current.uri,
-                        "flavor": slot.current.model.flavor,
-                        "ready": slot.ready,
-                        "batching": slot.current.batching,
-                    }
-                    for slot in server.slots.values()
+                    _describe(slot, server.follower is not None) for slot in server.slots.values()
                 ]
             }
         )
@@ -482,3 +653,22 @@ def _add_routes(app: FastAPI, server: _Server) -> None:
         return Response(
             server.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
+
+
+def _describe(slot: ModelSlot, following: bool) -> dict[str, Any]:
+    main = slot.main
+    out: dict[str, Any] = {
+        "name": slot.name,
+        "version": main.current.version,
+        "uri": main.uri,
+        "flavor": main.current.model.flavor,
+        "ready": slot.ready,
+        "batching": main.current.batching,
+        "versions": sorted(slot.loaded, key=lambda v: (len(v), v)),
+        "following": following and any(t.followed for t in slot.tracks.values()),
+        "registry_error": slot.registry_error,
+        "load_errors": {t.uri: t.load_error for t in slot.tracks.values() if t.load_error},
+    }
+    if slot.router is not None:
+        out["policy"] = slot.router.describe()
+    return out

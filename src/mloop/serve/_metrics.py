@@ -3,7 +3,15 @@ version; each served version holds its label children so the hot path does no la
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from mloop.serve._predlog import PredictionLog
 
 __all__ = ["ServeMetrics", "VersionMetrics"]
 
@@ -64,6 +72,11 @@ class ServeMetrics:
             registry=self.registry,
         )
 
+    def watch(self, slots: Mapping[str, Any], prediction_log: PredictionLog | None) -> None:
+        """Export the state of ``slots`` (registry reachability, swaps, shadow copies) and of
+        the prediction log, read when scraped: nothing on the request path."""
+        self.registry.register(_StateCollector(slots, prediction_log))
+
     def for_version(self, model: str, version: str) -> VersionMetrics:
         return VersionMetrics(self, model, version)
 
@@ -86,3 +99,60 @@ class VersionMetrics:
 
     def error(self, code: str) -> None:
         self._errors.labels(*self._labels, code).inc()
+
+
+# Prediction log counters: name in PredictionLog.counters() -> (metric, help, is a counter).
+_LOG_COUNTERS: dict[str, tuple[str, str, bool]] = {
+    "recorded": ("recorded", "Predictions queued for the log.", True),
+    "sampled_out": ("sampled_out", "Predictions left out by the sample rate.", True),
+    "dropped": ("dropped", "Predictions dropped because the log's queue was full.", True),
+    "segments_written": ("segments", "Parquet segments written to the artifact store.", True),
+    "rows_written": ("rows", "Rows written to the artifact store.", True),
+    "write_errors": ("write_errors", "Failed segment writes (each is retried).", True),
+    "rows_lost": ("rows_lost", "Rows given up after the artifact store failed too long.", True),
+    "feedback_recorded": ("feedback", "Labels received on POST /v1/feedback.", True),
+    "queued": ("queued", "Records waiting for the writer.", False),
+    "pending_segments": ("pending_segments", "Segments waiting to be written again.", False),
+}
+
+
+class _StateCollector(Collector):
+    """Reads the serving state at scrape time."""
+
+    def __init__(self, slots: Mapping[str, Any], prediction_log: PredictionLog | None) -> None:
+        self._slots = slots
+        self._log = prediction_log
+
+    def collect(self) -> Iterator[Metric]:
+        reachable = GaugeMetricFamily(
+            "mloop_serve_registry_reachable",
+            "1 when the last registry poll for the model's aliases answered, else 0.",
+            labels=["model"],
+        )
+        swaps = CounterMetricFamily(
+            "mloop_serve_swaps",
+            "Versions swapped in because a followed alias moved.",
+            labels=["model"],
+        )
+        shadow = CounterMetricFamily(
+            "mloop_serve_shadow_copies",
+            "Copies of requests sent to a shadow version, by outcome "
+            "(sent, dropped, failed, disagreed).",
+            labels=["model", "version", "outcome"],
+        )
+        for name, slot in self._slots.items():
+            reachable.add_metric([name], 0.0 if slot.registry_error else 1.0)
+            swaps.add_metric([name], float(slot.swaps))
+            router = slot.router
+            if router is not None and router.shadow is not None:
+                stats = router.shadow.describe()
+                for outcome in ("sent", "dropped", "failed", "disagreed"):
+                    shadow.add_metric([name, str(stats["version"]), outcome], stats[outcome])
+        yield reachable
+        yield swaps
+        yield shadow
+        if self._log is not None:
+            counters = self._log.counters()
+            for key, (metric, text, is_counter) in _LOG_COUNTERS.items():
+                family = CounterMetricFamily if is_counter else GaugeMetricFamily
+                yield family(f"mloop_prediction_log_{metric}", text, value=counters.get(key, 0))

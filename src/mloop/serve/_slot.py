@@ -1,24 +1,31 @@
 """What is served: a :class:`ServedModel` names a model URI; a :class:`ModelSlot` is one served
-name, holding the loaded :class:`ServedVersion` (the seam where aliases that move and traffic
-policies over several versions will plug in)."""
+name, holding its loaded :class:`ServedVersion` objects and the :class:`Track` objects that point
+at them (the served URI, and the canary and shadow URIs of a traffic policy). A track whose URI
+is an alias (``models:/churn@champion``) or ``models:/churn`` (latest) is followed: when the
+alias moves, the new version is loaded beside the old one and the track switches to it with one
+reference assignment (see :mod:`mloop.serve._follow`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from mloop.errors import SignatureMismatch
+from mloop.errors import InvalidArgument
 from mloop.models import LoadedModel, Signature, load
 from mloop.serve._batcher import Batcher
 from mloop.serve._metrics import ServeMetrics, VersionMetrics
 from mloop.serve._payload import Inputs, merge_inputs, output_slice
 
-__all__ = ["ModelSlot", "ServedModel", "ServedVersion"]
+__all__ = ["ModelSlot", "ServedModel", "ServedVersion", "Track", "load_slot", "load_version"]
 
 logger = logging.getLogger("mloop.serve")
+
+#: The longest a replaced version waits for its requests in flight before its batcher stops.
+RETIRE_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,8 @@ class ServedModel:
 
     Args:
         uri: what :func:`mloop.models.load` accepts: ``models:/churn@champion``,
-            ``models:/churn/3``, ``runs:/<run_id>/model``, a folder or an fsspec URL.
+            ``models:/churn/3``, ``runs:/<run_id>/model``, a folder or an fsspec URL. An alias
+            or ``models:/churn`` (latest) is followed while serving.
         name: the name clients use in ``/v1/models/{name}:predict`` (default: the registered
             model's name for a ``models:/`` URI, else the folder's name).
         batching: merge concurrent requests into one framework call (default True).
@@ -72,6 +80,8 @@ class ServedVersion:
         self.batching = batching
         self.warmed = False
         self.warm_error: str | None = None
+        #: Requests that picked this version and have not been answered yet.
+        self.inflight = 0
         self.batcher = Batcher(
             self.predict_batch,
             max_batch_size=max_batch_size,
@@ -103,11 +113,10 @@ class ServedVersion:
             return [self._predict_one(item) for item in items]
         try:
             out = predict(merged)
-        except SignatureMismatch:
-            # Some request is bad: predict each alone, so each gets its own answer.
+        except Exception:
+            # Some request is bad (or makes the model raise): predict each alone, so each gets
+            # its own answer and one bad row never fails the other requests of its batch.
             return [self._predict_one(item) for item in items]
-        except Exception as exc:
-            return [exc] * len(items)
         total = sum(item.rows for item in items)
         if len(out) != total:
             return [self._row_count_error(len(out), total)] * len(items)
@@ -137,21 +146,139 @@ class ServedVersion:
             self.model.predict(example)
         self.warmed = True
 
+    async def retire(self, timeout: float = RETIRE_TIMEOUT_S) -> None:
+        """Stop the batcher once the requests that picked this version are answered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.inflight > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        if self.inflight > 0:
+            logger.warning(
+                "%s v%s still had %d requests in flight after %.0f s; stopping it anyway",
+                self.name,
+                self.version,
+                self.inflight,
+                timeout,
+            )
+        await self.batcher.stop()
+
+
+class Track:
+    """A URI of a served name and the version it points at now.
+
+    ``followed`` tracks (an alias, or ``models:/name`` for the latest version) are re-resolved
+    by the poller; ``current`` is swapped with one reference assignment.
+    """
+
+    __slots__ = ("current", "followed", "load_error", "uri")
+
+    def __init__(self, uri: str, current: ServedVersion) -> None:
+        self.uri = uri
+        self.current = current
+        self.followed = is_followed(uri)
+        #: The last failure to load the version the alias points at (cleared on success).
+        self.load_error: str | None = None
+
+
+def is_followed(uri: str) -> bool:
+    """Whether ``uri`` names a version that can move: ``models:/name@alias`` or ``models:/name``."""
+    if not uri.startswith("models:/"):
+        return False
+    rest = uri[len("models:/") :].rstrip("/")
+    return "@" in rest or "/" not in rest
+
 
 class ModelSlot:
-    """One served name. Holds the version that answers; later, several (aliases, canaries)."""
+    """One served name: the track clients get by default (``main``), the tracks a traffic policy
+    adds, and every loaded version, keyed by version.
 
-    def __init__(self, name: str, current: ServedVersion) -> None:
+    ``current`` is the version the main track points at: the hot path reads it once per request
+    (with no policy). ``router`` is set when a traffic policy applies to this name.
+    """
+
+    def __init__(self, name: str, main: Track, *, served: ServedModel) -> None:
         self.name = name
-        self.current = current
+        self.main = main
+        self.current = main.current
+        self.served = served
+        self.tracks: dict[str, Track] = {main.uri: main}
+        self.loaded: dict[str, ServedVersion] = {main.current.version: main.current}
+        #: The traffic policy's router (``mloop.serve._policy.Router``), or None.
+        self.router: Any = None
+        #: Why the last poll of the registry failed (None once it answers again).
+        self.registry_error: str | None = None
+        #: Versions swapped in by following an alias.
+        self.swaps = 0
+
+    @property
+    def registered_name(self) -> str | None:
+        """The registry name behind ``models:/`` URIs, or None for a folder or a run."""
+        uri = self.served.uri
+        if not uri.startswith("models:/"):
+            return None
+        return uri[len("models:/") :].split("@", 1)[0].split("/", 1)[0]
 
     @property
     def versions(self) -> list[ServedVersion]:
-        return [self.current]
+        return list(self.loaded.values())
 
     @property
     def ready(self) -> bool:
-        return self.current.warmed
+        return all(t.current.warmed for t in self.tracks.values())
+
+    def switch(self, track: Track, new: ServedVersion) -> list[ServedVersion]:
+        """Point ``track`` at ``new`` (already loaded, warmed and started); returns the versions
+        no track points at any more (to retire)."""
+        self.loaded[new.version] = new
+        track.current = new  # one reference assignment: the next request sees the new version
+        if track is self.main:
+            self.current = new
+        used = {id(t.current) for t in self.tracks.values()}
+        gone = [v for v in self.loaded.values() if id(v) not in used]
+        for v in gone:
+            del self.loaded[v.version]
+        return gone
+
+
+def load_version(
+    name: str,
+    uri: str,
+    metrics: ServeMetrics,
+    *,
+    batching: bool,
+    max_batch_size: int,
+    max_wait_s: float,
+    loaded: dict[str, ServedVersion] | None = None,
+    resolved: tuple[str, int] | None = None,
+) -> ServedVersion:
+    """Load the version ``uri`` names now (a ``models:/`` URI is resolved to one version first,
+    unless ``resolved`` gives its registered name and version); a version already in ``loaded``
+    is reused. Blocking: call it from a thread while serving."""
+    uri = os.fspath(uri)
+    version = "1"
+    source = uri
+    if uri.startswith("models:/"):
+        if resolved is None:
+            from mloop.registry import resolve
+
+            mv = resolve(uri)
+            resolved = (mv.name, mv.version)
+        version = str(resolved[1])
+        if loaded is not None and version in loaded:
+            return loaded[version]
+        # Load the version resolved, not the alias again (it may have moved in between).
+        source = f"models:/{resolved[0]}/{resolved[1]}"
+    model = load(source)
+    return ServedVersion(
+        name,
+        version,
+        uri,
+        model,
+        metrics.for_version(name, version),
+        batching=batching,
+        max_batch_size=max_batch_size,
+        max_wait_s=max_wait_s,
+    )
 
 
 def load_slot(
@@ -162,25 +289,42 @@ def load_slot(
     max_wait_s: float,
 ) -> ModelSlot:
     """Load ``served`` (resolving a ``models:/`` URI to one version first)."""
-    uri = os.fspath(served.uri)
     name = served.resolved_name()
-    version = "1"
-    if uri.startswith("models:/"):
-        from mloop.registry import resolve
-
-        mv = resolve(uri)
-        version = str(mv.version)
-        # Load the version resolved, not the alias again (it may have moved in between).
-        uri = f"models:/{mv.name}/{mv.version}"
-    model = load(uri)
-    sv = ServedVersion(
+    sv = load_version(
         name,
-        version,
         served.uri,
-        model,
-        metrics.for_version(name, version),
+        metrics,
         batching=served.batching,
         max_batch_size=max_batch_size,
         max_wait_s=max_wait_s,
     )
-    return ModelSlot(name, sv)
+    return ModelSlot(name, Track(os.fspath(served.uri), sv), served=served)
+
+
+def add_track(
+    slot: ModelSlot,
+    uri: str,
+    metrics: ServeMetrics,
+    *,
+    max_batch_size: int,
+    max_wait_s: float,
+) -> Track:
+    """The slot's track for ``uri`` (a policy's canary or shadow URI), loading its version if no
+    other track holds it yet."""
+    found = slot.tracks.get(uri)
+    if found is not None:
+        return found
+    if not uri.startswith("models:/"):
+        raise InvalidArgument(f"expected a models:/ URI, got {uri!r}")
+    sv = load_version(
+        slot.name,
+        uri,
+        metrics,
+        batching=slot.served.batching,
+        max_batch_size=max_batch_size,
+        max_wait_s=max_wait_s,
+        loaded=slot.loaded,
+    )
+    slot.loaded.setdefault(sv.version, sv)
+    track = slot.tracks[uri] = Track(uri, slot.loaded[sv.version])
+    return track

@@ -29,6 +29,7 @@ from mloop.store._entities import (
 from mloop.store._open import open_store
 
 if TYPE_CHECKING:
+    from mloop.store._artifacts import ArtifactStore, open_artifact_store
     from mloop.store._http import HttpStore
     from mloop.store._sqlstore import SqlStore
 
@@ -43,11 +44,16 @@ def __getattr__(name: str) -> object:
         from mloop.store._http import HttpStore
 
         return HttpStore
+    if name in ("ArtifactStore", "open_artifact_store"):
+        from mloop.store import _artifacts
+
+        return getattr(_artifacts, name)
     raise AttributeError(f"module 'mloop.store' has no attribute {name!r}")
 
 
 __all__ = [
     "ArtifactInfo",
+    "ArtifactStore",
     "AuditEntry",
     "DatasetColumn",
     "DatasetVersion",
@@ -69,5 +75,6 @@ __all__ = [
     "SqlStore",
     "Store",
     "ViewType",
+    "open_artifact_store",
     "open_store",
 ]
