@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 if TYPE_CHECKING:
+    from mloop.pipeline import step
+    from mloop.pipeline._tune import tune
     from mloop.tracking import (
         ActiveRun,
         Client,
@@ -68,10 +70,14 @@ _LAZY = dict.fromkeys(
     ),
     "mloop.tracking",
 )
+_LAZY["step"] = "mloop.pipeline"
+_LAZY["tune"] = "mloop.pipeline._tune"
 
 
 # Domain packages reachable as attributes after a plain `import mloop`: mloop.models.load(...).
-_SUBPACKAGES = frozenset({"data", "evaluate", "models", "registry", "store", "tracking"})
+_SUBPACKAGES = frozenset(
+    {"data", "evaluate", "models", "pipeline", "registry", "store", "tracking"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -106,9 +112,12 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "pipeline",
     "set_experiment",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "step",
+    "tune",
 ]

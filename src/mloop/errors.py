@@ -43,9 +43,15 @@
     │   │                                     non-numeric regression target
     │   └── PolicyError (InvalidArgument)         a gate policy that does not parse or names an
     │                                             unknown metric; gives the line and column
-    └── ServeError
-        ├── ServedModelNotFound (NotFound)        a request for a model the server does not serve
-        └── InvalidPayload (InvalidArgument)      a predict body that is not JSON or not a format
+    ├── ServeError
+    │   ├── ServedModelNotFound (NotFound)        a request for a model the server does not serve
+    │   └── InvalidPayload (InvalidArgument)      a predict body that is not JSON or not a format
+    └── PipelineError
+        ├── InvalidPipeline (InvalidArgument)     a missing input, a cycle, an unknown param;
+        │                                         raised before any step runs
+        └── StepFailed (RuntimeError)             a step raised after its retries; names the step
+            ├── StepTimeout (TimeoutError)        a step ran past its timeout and was killed
+            └── UnpicklableResult (TypeError)     a step returned what cannot be stored
 
 The generic classes (``NotFound``, ``InvalidArgument``, ...) carry the meaning that the server maps
 to an HTTP status; the domain classes say where the error came from. Each specific error also
@@ -74,6 +80,7 @@ __all__ = [
     "InvalidEvaluationInput",
     "InvalidFilter",
     "InvalidPayload",
+    "InvalidPipeline",
     "LoggingFailed",
     "MigrationError",
     "MloopError",
@@ -85,6 +92,7 @@ __all__ = [
     "NotFound",
     "ParamConflict",
     "PayloadTooLarge",
+    "PipelineError",
     "PolicyError",
     "RegisteredModelAlreadyExists",
     "RegisteredModelNotFound",
@@ -93,11 +101,14 @@ __all__ = [
     "ServeError",
     "ServedModelNotFound",
     "SignatureMismatch",
+    "StepFailed",
+    "StepTimeout",
     "StoreError",
     "StoreUnavailable",
     "TrackingError",
     "Unauthorized",
     "UnknownFlavor",
+    "UnpicklableResult",
     "UnsafeArtifactPath",
 ]
 
@@ -363,3 +374,49 @@ class InvalidPayload(ServeError, InvalidArgument):
     message names the field and the formats accepted."""
 
     code = "INVALID_PAYLOAD"
+
+
+class PipelineError(MloopError):
+    """Base of errors from pipelines and their steps."""
+
+    code = "PIPELINE_ERROR"
+
+
+class InvalidPipeline(PipelineError, InvalidArgument):
+    """A pipeline that cannot run as written: a missing argument, a step output that is never
+    produced, a cycle, an unknown param. Raised before any step runs."""
+
+    code = "INVALID_PIPELINE"
+
+
+class StepFailed(PipelineError, RuntimeError):
+    """A step raised (after its retries). ``step`` names it, ``traceback`` holds the step's own
+    traceback (also stored in the step's run as ``traceback.txt``), ``run`` is the
+    :class:`~mloop.pipeline.PipelineRun` as far as it got."""
+
+    code = "STEP_FAILED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str = "",
+        traceback: str = "",
+        details: Any = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.step = step
+        self.traceback = traceback
+        self.run: Any = None
+
+
+class StepTimeout(StepFailed, TimeoutError):
+    """A step ran past its ``timeout=`` and was killed."""
+
+    code = "STEP_TIMEOUT"
+
+
+class UnpicklableResult(StepFailed, TypeError):
+    """A step returned a value that cannot be stored (a generator, a lock, an open file)."""
+
+    code = "UNPICKLABLE_RESULT"

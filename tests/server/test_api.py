@@ -432,18 +432,21 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("GET", "/api/v1/datasets/{name}/files/{filename}"),
         ("POST", "/api/v1/runs/{run_id}/inputs"),
         ("GET", "/api/v1/runs/{run_id}/inputs"),
+        ("POST", "/api/v1/tune/journals/{key}/logs"),
+        ("GET", "/api/v1/tune/journals/{key}/logs"),
     }
     assert documented == expected
     # every route the routers serve is in the schema (none hidden)
     from fastapi.routing import APIRoute
 
-    from mloop.server import _datasets, _metrics, _registry, _tracking
+    from mloop.server import _datasets, _metrics, _registry, _tracking, _tune
 
     routes = [
         *server.app.routes,
         *_tracking.router.routes,
         *_registry.router.routes,
         *_datasets.router.routes,
+        *_tune.router.routes,
         *_metrics.router.routes,
     ]
     served = {(m, r.path_format) for r in routes if isinstance(r, APIRoute) for m in r.methods}

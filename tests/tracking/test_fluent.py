@@ -33,11 +33,14 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "log_metrics",
             "log_param",
             "log_params",
+            "pipeline",
             "set_experiment",
             "set_tag",
             "set_tags",
             "set_tracking_uri",
             "start_run",
+            "step",
+            "tune",
         ]
     )
     for name in mloop.__all__:

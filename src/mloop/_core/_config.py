@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         artifacts: a folder or an fsspec URL for artifacts (``MLOOP_ARTIFACTS``); defaults to
             ``<home>/artifacts``.
         token: the API token sent to a shared server (``MLOOP_TOKEN``); never logged.
+        ray_address: the Ray cluster pipelines and tuning run on with the Ray engine
+            (``MLOOP_RAY_ADDRESS``, such as ``ray://head:10001`` or ``auto``); empty starts a
+            local Ray when one is needed.
     """
 
     model_config = SettingsConfigDict(
@@ -38,6 +41,7 @@ class Settings(BaseSettings):
     tracking_uri: str = ""
     artifacts: str = ""
     token: SecretStr | None = None
+    ray_address: str = ""
     # Asynchronous logging: a batch is written when it holds this many points or is this old.
     log_batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
     log_batch_wait_ms: int = Field(default=200, ge=0, le=60_000)

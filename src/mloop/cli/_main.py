@@ -22,9 +22,11 @@ from mloop.cli import (
     _experiments,
     _gate,
     _models,
+    _pipeline,
     _runs,
     _serve,
     _server,
+    _tune,
 )
 from mloop.cli._context import CliState
 from mloop.cli._output import debug_enabled, print_error
@@ -113,6 +115,7 @@ app.add_typer(_runs.app, name="runs")
 app.add_typer(_models.app, name="models")
 app.add_typer(_data.app, name="data")
 app.add_typer(_db.app, name="db")
+app.add_typer(_pipeline.app, name="pipeline")
 app.command("server")(_server.server)
 app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)
@@ -120,6 +123,7 @@ app.command("drift")(_drift.drift)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("gate")(_gate.gate)
 app.command("promote")(_gate.promote)
+app.command("tune")(_tune.tune)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from mloop._core import Settings
-from mloop.server import _datasets, _metrics, _registry, _tracking
+from mloop.server import _datasets, _metrics, _registry, _tracking, _tune
 from mloop.server._errors import ERROR_RESPONSES, install_error_handlers
 from mloop.server._metrics import ServerMetrics
 from mloop.server._middleware import RequestMiddleware
@@ -77,4 +77,5 @@ def create_app(
     app.include_router(_tracking.router)
     app.include_router(_registry.router)
     app.include_router(_datasets.router)
+    app.include_router(_tune.router)
     return app

@@ -6,6 +6,8 @@ Each public method validates its arguments, then calls a private hook that a sto
 
 from __future__ import annotations
 
+import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -38,6 +40,11 @@ MAX_RESULTS = 50_000
 MAX_BATCH_METRICS = 1_000_000
 MAX_BATCH_PARAMS = 10_000
 MAX_BATCH_TAGS = 10_000
+#: The most journal logs one append takes, and one read returns.
+MAX_JOURNAL_LOGS = 10_000
+#: The largest journal log, as JSON text.
+MAX_JOURNAL_LOG_BYTES = 1_000_000
+_JOURNAL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,255}$")
 _INT64 = 2**63
 
 
@@ -88,6 +95,45 @@ def _normalize_mapping(
     if len(items) > limit:
         raise InvalidArgument(f"a batch holds at most {limit} {what}s, got {len(items)}")
     return {validate_key(k, f"{what} key"): check_value(k, v) for k, v in items.items()}
+
+
+def validate_journal_key(key: Any) -> str:
+    """Check the key of a tuning journal (see :meth:`Store.append_tune_journal`)."""
+    if not isinstance(key, str) or not _JOURNAL_KEY.match(key):
+        raise InvalidArgument(
+            "a tune journal key is 1 to 256 characters: letters, digits and '_', '.', ':', '@', "
+            f"'+', '-', starting with a letter or digit; got {key!r:.80}"
+        )
+    return key
+
+
+def encode_journal_log(log: Any, i: int = 0) -> str:
+    """One journal log as JSON text. Non-finite floats are kept (``NaN``, ``Infinity``, as
+    Python's ``json`` and Optuna's own file journal write them)."""
+    if not isinstance(log, Mapping):
+        raise InvalidArgument(
+            f"journal log #{i} must be a JSON object (a dict), got {type(log).__name__}"
+        )
+    try:
+        text = json.dumps(log, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"journal log #{i} is not JSON-serializable: {exc}") from None
+    if len(text) > MAX_JOURNAL_LOG_BYTES:
+        raise InvalidArgument(
+            f"journal log #{i} is {len(text)} bytes as JSON; at most {MAX_JOURNAL_LOG_BYTES}"
+        )
+    return text
+
+
+def decode_journal_log(text: str, i: int = 0) -> dict[str, Any]:
+    """The inverse of :func:`encode_journal_log`."""
+    try:
+        log = json.loads(text)
+    except ValueError:
+        raise InvalidArgument(f"journal log #{i} is not valid JSON") from None
+    if not isinstance(log, dict):
+        raise InvalidArgument(f"journal log #{i} must be a JSON object")
+    return log
 
 
 class Store(RegistryStore, DatasetStore, ABC):
@@ -314,6 +360,55 @@ class Store(RegistryStore, DatasetStore, ABC):
         """A binary stream of one artifact file; close it when done."""
         return self._open_artifact(_check_id(run_id, "run id"), path)
 
+    # -- tuning journals -----------------------------------------------------------------------
+
+    def append_tune_journal(self, key: str, logs: Sequence[Mapping[str, Any]]) -> int:
+        """Append logs to the journal ``key``, all in one transaction; returns the index of the
+        first one. Indexes count 0, 1, 2, ... per key with no gaps, in the order appends
+        committed, also when many processes append at once: every reader sees one order.
+
+        This is the storage of Optuna studies (see ``mloop.pipeline``): a journal holds the
+        operation log of the studies of one namespace.
+
+        Raises:
+            InvalidArgument: a bad key, no logs, too many (over 10,000), a log that is not a
+                JSON object or is over 1 MB.
+        """
+        key = validate_journal_key(key)
+        if isinstance(logs, (str, bytes, Mapping)) or not isinstance(logs, Sequence):
+            raise InvalidArgument("logs must be a list of JSON objects")
+        if not logs:
+            raise InvalidArgument("logs must hold at least one log")
+        if len(logs) > MAX_JOURNAL_LOGS:
+            raise InvalidArgument(
+                f"one append takes at most {MAX_JOURNAL_LOGS} logs, got {len(logs)}"
+            )
+        return self._append_tune_journal(
+            key, [encode_journal_log(log, i) for i, log in enumerate(logs)]
+        )
+
+    def read_tune_journal(
+        self, key: str, start: int = 0, limit: int = MAX_JOURNAL_LOGS
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The logs of journal ``key`` from index ``start`` on, in order, as ``(index, log)``;
+        at most ``limit`` of them (read again from the next index for more). A key nobody
+        appended to reads as empty.
+
+        Raises:
+            InvalidArgument: a bad key, a negative start, a limit outside 1..10,000.
+        """
+        key = validate_journal_key(key)
+        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < _INT64:
+            raise InvalidArgument(f"start must be a non-negative integer, got {start!r:.40}")
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidArgument(f"limit must be an integer, got {limit!r:.40}")
+        if not 1 <= limit <= MAX_JOURNAL_LOGS:
+            raise InvalidArgument(f"limit must be between 1 and {MAX_JOURNAL_LOGS}, got {limit}")
+        return [
+            (idx, decode_journal_log(text, idx))
+            for idx, text in self._read_tune_journal(key, start, limit)
+        ]
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def ping(self) -> None:
@@ -430,6 +525,12 @@ class Store(RegistryStore, DatasetStore, ABC):
 
     @abstractmethod
     def _open_artifact(self, run_id: str, path: str) -> IO[bytes]: ...
+
+    @abstractmethod
+    def _append_tune_journal(self, key: str, texts: list[str]) -> int: ...
+
+    @abstractmethod
+    def _read_tune_journal(self, key: str, start: int, limit: int) -> list[tuple[int, str]]: ...
 
 
 def _view(view: ViewType | str) -> ViewType:

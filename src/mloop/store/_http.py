@@ -47,6 +47,7 @@ from mloop.store._entities import (
 )
 from mloop.store._http_datasets import HttpDatasets
 from mloop.store._http_registry import HttpRegistry, _seg
+from mloop.store._http_tune import HttpTune
 
 _CHUNK = 1024 * 1024
 
@@ -139,7 +140,7 @@ class _ResponseStream(io.RawIOBase):
         super().close()
 
 
-class HttpStore(HttpRegistry, HttpDatasets, Store):
+class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
     """A store behind an mloop server's REST API.
 
     Args:

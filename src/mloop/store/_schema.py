@@ -257,3 +257,18 @@ run_inputs = sa.Table(
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Index("ix_run_inputs_dataset_pk", "dataset_pk"),
 )
+
+# -- tuning ------------------------------------------------------------------------------------
+
+# Optuna journals (see ``_sqltune``): the append-only operation log of a namespace of studies.
+# ``idx`` counts 0, 1, 2, ... per key with no gaps: it is Optuna's log number itself. Appends to
+# one key are serialized (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), so the
+# committed rows of a key are always a prefix and every reader sees one order.
+tune_journal = sa.Table(
+    "tune_journal",
+    metadata,
+    sa.Column("journal_key", sa.String(256), primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("log", sa.Text, nullable=False),  # one JSON object
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)

@@ -54,6 +54,7 @@ from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqlregistry import SqlRegistry
+from mloop.store._sqltune import SqlTune
 
 _LOCK_RETRIES = 5
 _HISTORY_DTYPE = np.dtype(
@@ -82,7 +83,7 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.OperationalError) and "locked" in str(exc.orig).lower()
 
 
-class SqlStore(SqlRegistry, SqlDatasets, Store):
+class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
     """Experiments and runs in a SQL database, artifacts in a folder or object store.
 
     Args:
