@@ -127,8 +127,8 @@ def mloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     monkeypatch.chdir(tmp_path)
     _reset_fluent(_fluent)
     yield home
-    while _fluent._stack:
-        _fluent._stack[-1].end()
+    while _fluent._process_stack:
+        _fluent._process_stack[-1].end()
     _reset_fluent(_fluent)
     for _store, writer in list(_client._backends.values()):
         writer.close(timeout=10)
@@ -140,4 +140,4 @@ def _reset_fluent(fluent: object) -> None:
     fluent._client = None  # type: ignore[attr-defined]
     fluent._experiment_id = None  # type: ignore[attr-defined]
     fluent._tracking_uri = None  # type: ignore[attr-defined]
-    fluent._stack.clear()  # type: ignore[attr-defined]
+    fluent._process_stack.clear()  # type: ignore[attr-defined]

@@ -252,3 +252,35 @@ def test_domain_packages_are_attributes_of_mloop() -> None:
     assert mloop.registry.resolve is not None  # type: ignore[attr-defined]
     with pytest.raises(AttributeError):
         _ = mloop.nonexistent  # type: ignore[attr-defined]
+
+
+def test_bind_run_gives_one_thread_its_own_active_run(mloop_home: Path) -> None:
+    import threading
+
+    from mloop.tracking import bind_run, current_client
+
+    with mloop.start_run() as outer:
+        client = current_client()
+        children = [client.create_run(outer.info.experiment_id) for _ in range(2)]
+        barrier = threading.Barrier(2)
+
+        def work(i: int) -> None:
+            with bind_run(children[i]) as bound:
+                barrier.wait()  # both threads bound at once
+                assert mloop.active_run() is bound
+                mloop.log_metric("worker", float(i))
+            assert mloop.active_run() is outer  # unbound: the process's run again
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert mloop.active_run() is outer
+        mloop.log_metric("main", 1.0)
+    mloop.flush()
+    for i, child in enumerate(children):
+        metrics = client.get_run(child.info.run_id).data.metrics
+        assert {k: m.value for k, m in metrics.items()} == {"worker": float(i)}
+    metrics = client.get_run(outer.run_id).data.metrics
+    assert {k: m.value for k, m in metrics.items()} == {"main": 1.0}

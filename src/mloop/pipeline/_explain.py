@@ -104,16 +104,11 @@ def explain(
         for e in mloop.pipeline.explain("flows/train.py:train", {"alpha": 0.2}):
             print(e.step_id, "runs" if e.will_run else "cached", "; ".join(e.reasons))
     """
-    from mloop._core import load_settings
-    from mloop.tracking import _fluent
+    from mloop.tracking import current_settings
 
     pipe, _ = load_target(target)
     graph = trace(pipe, params)
-    settings = (
-        _fluent._client.settings
-        if _fluent._client is not None
-        else load_settings(tracking_uri=_fluent._tracking_uri)
-    )
+    settings = current_settings()
     store = cache_store(settings.artifacts)
     keys = KeyMaker()
     id_of = {n.index: n.step_id for n in graph.nodes}

@@ -152,13 +152,13 @@ def run(
         result = mloop.pipeline.run("flows/train.py:train", {"alpha": 0.2})
         result.output, [(s.step_id, s.status) for s in result.steps]
     """
-    from mloop.tracking import _fluent
+    from mloop.tracking import current_client
 
     if engine not in ENGINES:
         raise InvalidArgument(f"unknown engine {engine!r}; use one of: {', '.join(ENGINES)}")
     pipe, target_text = load_target(target)
     graph = trace(pipe, params)
-    client = _fluent._get_client()
+    client = current_client()
     executors: list[Executor] = []
 
     def executor() -> Executor:
@@ -286,14 +286,14 @@ class _Runner:
     # -- the loop ------------------------------------------------------------------------------
 
     def execute(self, experiment: str | None) -> PipelineRun:
-        from mloop.tracking import _fluent
+        from mloop.tracking import active_run, start_run
 
         exp_id = None
         if experiment is not None:
-            exp_id = _fluent._get_or_create(self.client, experiment).experiment_id
-        parent = _fluent.active_run()
+            exp_id = self.client.get_or_create_experiment(experiment).experiment_id
+        parent = active_run()
         self.started_at = time.perf_counter()
-        active = _fluent.start_run(
+        active = start_run(
             run_name=self.pipe.name,
             nested=parent is not None,
             experiment_id=exp_id,

@@ -221,7 +221,7 @@ def _call_args(
 
 def execute_task(task: StepTask, client: Any, *, keep_value: bool = False) -> TaskOutcome:
     """Run one attempt of a step here, with its run active in this thread (see module doc)."""
-    from mloop.pipeline._runctx import step_run
+    from mloop.tracking import bind_run
 
     start = time.perf_counter()
     try:
@@ -229,7 +229,7 @@ def execute_task(task: StepTask, client: Any, *, keep_value: bool = False) -> Ta
         arguments = {k: _resolve(v, task, loaded) for k, v in task.arguments.items()}
         datasets = [(k, v) for k, v in arguments.items() if _is_dataset(v)]
         args, kwargs = _call_args(task.fn, arguments)
-        with step_run(task.run, client):
+        with bind_run(task.run, client):
             if datasets:
                 client.store.log_inputs(
                     task.run.info.run_id, [(d.name, d.version, k) for k, d in datasets]

@@ -247,12 +247,12 @@ def _experiment_id(client: Client, experiment: str | None) -> str:
     if run is not None:
         return run.info.experiment_id
     # The experiment chosen with mloop.set_experiment(), if any (the fluent API's state).
-    from mloop.tracking import _fluent
+    from mloop.tracking import current_experiment_id
 
-    chosen = _fluent._experiment_id
+    chosen = current_experiment_id()
     if chosen is not None:
         return chosen
-    return _experiment_id(client, _fluent.DEFAULT_EXPERIMENT)
+    return _experiment_id(client, "default")
 
 
 def _validate_study_name(name: Any) -> str:

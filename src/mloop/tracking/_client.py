@@ -18,7 +18,12 @@ from mloop._core import (
     validate_param_value,
     validate_tag_value,
 )
-from mloop.errors import InvalidArgument, ParamConflict
+from mloop.errors import (
+    ExperimentAlreadyExists,
+    ExperimentNotFound,
+    InvalidArgument,
+    ParamConflict,
+)
 from mloop.store import (
     ArtifactInfo,
     Experiment,
@@ -112,6 +117,16 @@ class Client:
         artifact_location: str | None = None,
     ) -> Experiment:
         return self.store.create_experiment(name, tags=tags, artifact_location=artifact_location)
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment named ``name``, created if missing (safe when several processes race)."""
+        try:
+            return self.get_experiment_by_name(name)
+        except ExperimentNotFound:
+            try:
+                return self.create_experiment(name)
+            except ExperimentAlreadyExists:  # another process created it meanwhile
+                return self.get_experiment_by_name(name)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self.store.get_experiment(experiment_id)

@@ -1,24 +1,26 @@
 """The fluent API: ``with mloop.start_run(): mloop.log_metric(...)``.
 
 The active runs form one stack per process (nested runs push onto it), shared by every thread,
-so a data-loading thread logs to the run its training loop started.
+so a data-loading thread logs to the run its training loop started. :func:`bind_run` gives one
+thread (or asyncio task) a run of its own instead: pipeline steps running side by side each log
+to their step's run.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from mloop._core import load_settings, validate_key
+from mloop._core import Settings, load_settings, validate_key
 from mloop.errors import (
-    ExperimentAlreadyExists,
-    ExperimentNotFound,
     InvalidArgument,
     NoActiveRun,
 )
@@ -30,10 +32,18 @@ DEFAULT_EXPERIMENT = "default"
 TAG_ERROR = "mloop.error"
 
 _lock = threading.RLock()
-_stack: list[ActiveRun] = []
+_process_stack: list[ActiveRun] = []
+# A stack bound to one context (a thread or an asyncio task) by bind_run; None: the process's.
+_bound: ContextVar[list[ActiveRun] | None] = ContextVar("mloop_bound_runs", default=None)
 _client: Client | None = None
 _experiment_id: str | None = None
 _tracking_uri: str | None = None
+
+
+def _stack() -> list[ActiveRun]:
+    """The active runs of this context: its bound stack, else the process's."""
+    bound = _bound.get()
+    return _process_stack if bound is None else bound
 
 
 def _get_client() -> Client:
@@ -49,7 +59,7 @@ def set_tracking_uri(uri: str | None) -> None:
     """Log to another store from now on (``None``: back to the environment's default)."""
     global _client, _tracking_uri, _experiment_id
     with _lock:
-        if _stack:
+        if _stack():
             raise InvalidArgument("end the active run before changing the tracking URI")
         if _client is not None:
             _client.flush()
@@ -86,13 +96,7 @@ def set_experiment(name: str | None = None, *, experiment_id: str | None = None)
 
 
 def _get_or_create(client: Client, name: str) -> Experiment:
-    try:
-        return client.get_experiment_by_name(name)
-    except ExperimentNotFound:
-        try:
-            return client.create_experiment(name)
-        except ExperimentAlreadyExists:  # another process created it meanwhile
-            return client.get_experiment_by_name(name)
+    return client.get_or_create_experiment(name)
 
 
 class ActiveRun:
@@ -141,10 +145,11 @@ class ActiveRun:
         if self._ended:
             return
         with _lock:
-            if self in _stack:
-                idx = _stack.index(self)
-                inner = _stack[idx + 1 :]
-                del _stack[idx:]
+            stack = _stack()
+            if self in stack:
+                idx = stack.index(self)
+                inner = stack[idx + 1 :]
+                del stack[idx:]
             else:
                 inner = []
         for child in reversed(inner):
@@ -181,7 +186,8 @@ def start_run(
     global _experiment_id
     client = _get_client()
     with _lock:
-        parent = _stack[-1] if _stack else None
+        stack = _stack()
+        parent = stack[-1] if stack else None
         if parent is not None and not nested:
             raise InvalidArgument(
                 f"run {parent.run_id} is already active: end it first with mloop.end_run(), "
@@ -206,13 +212,14 @@ def start_run(
                 tags={str(k): str(v) for k, v in (tags or {}).items()},
             )
         active = ActiveRun(run, client)
-        _stack.append(active)
+        stack.append(active)
         return active
 
 
 def active_run() -> ActiveRun | None:
     """The innermost active run, or None."""
-    return _stack[-1] if _stack else None
+    stack = _stack()
+    return stack[-1] if stack else None
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
@@ -223,11 +230,12 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
 
 
 def _require_run() -> ActiveRun:
-    if not _stack:
+    stack = _stack()
+    if not stack:
         raise NoActiveRun(
             "no active run: wrap the call in `with mloop.start_run():` or call mloop.start_run()"
         )
-    return _stack[-1]
+    return stack[-1]
 
 
 def log_param(key: str, value: Any) -> None:
@@ -246,9 +254,7 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
 
     ``step`` defaults to one past the last step logged for this key (0 first).
     """
-    if not _stack:
-        _require_run()
-    run = _stack[-1]
+    run = _require_run()
     client = run._client
     run_id = run._run.info.run_id
     if step is None and type(value) is float:
@@ -297,3 +303,40 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> li
 def flush(timeout: float | None = None) -> FlushStatus:
     """Wait until everything logged is durable (see :class:`FlushStatus`)."""
     return _get_client().flush(timeout=timeout)
+
+
+@contextmanager
+def bind_run(run: Run, client: Client | None = None) -> Iterator[ActiveRun]:
+    """Make ``run`` the active run of the calling thread (or asyncio task) only, until the block
+    ends; other threads keep the process's active runs. The run is not ended on exit.
+
+    Used where several runs are active at once in one process, each in its own thread, such as
+    pipeline steps running side by side.
+
+    Example::
+
+        with bind_run(client.get_run(step_run_id)):
+            mloop.log_metric("rows", 1000)  # lands on step_run_id
+    """
+    active = ActiveRun(run, client if client is not None else _get_client())
+    token = _bound.set([active])
+    try:
+        yield active
+    finally:
+        _bound.reset(token)
+
+
+def current_client() -> Client:
+    """The client the fluent API logs through (created from the settings on first use)."""
+    return _get_client()
+
+
+def current_settings() -> Settings:
+    """The settings the fluent API logs with (without opening a store)."""
+    client = _client
+    return client.settings if client is not None else load_settings(tracking_uri=_tracking_uri)
+
+
+def current_experiment_id() -> str | None:
+    """The experiment chosen with :func:`set_experiment`, or None before any was chosen."""
+    return _experiment_id
