@@ -41,6 +41,8 @@ MARKER = ".mloop-peer-requirements"
 # 3.17.2: the newest MLflow whose mlflow-skinny release is on PyPI as of this writing.
 PEERS: dict[str, list[str]] = {
     "mlflow": ["mlflow==3.17.2"],
+    # benchmarks/pipeline.py: a 20-step flow run locally (no cloud services, no card server).
+    "metaflow": ["metaflow==2.19.39"],
 }
 
 # No peer phones home from a benchmark: all traffic stays on 127.0.0.1.

@@ -23,6 +23,7 @@ from mloop.cli import (
     _gate,
     _models,
     _pipeline,
+    _reproduce,
     _runs,
     _serve,
     _server,
@@ -124,6 +125,7 @@ app.command("evaluate")(_evaluate.evaluate)
 app.command("gate")(_gate.gate)
 app.command("promote")(_gate.promote)
 app.command("tune")(_tune.tune)
+app.command("reproduce")(_reproduce.reproduce)
 
 
 def main() -> None:

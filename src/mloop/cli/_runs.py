@@ -337,7 +337,17 @@ def show(
         ),
     )
     user_tags = {k: v for k, v in data.tags.items() if not k.startswith(SYSTEM_TAG_PREFIX)}
-    system_tags = {k: v for k, v in data.tags.items() if k.startswith(SYSTEM_TAG_PREFIX)}
+    system_tags = {
+        k: v
+        for k, v in data.tags.items()
+        if k.startswith(SYSTEM_TAG_PREFIX) and not k.startswith("mloop.env.packages.")
+    }
+    if "mloop.env.packages" in system_tags:
+        # A compressed package list (for mloop reproduce), not for reading: say how long it is.
+        from mloop.tracking._context import decode_packages
+
+        packages = decode_packages(data.tags) or {}
+        system_tags["mloop.env.packages"] = f"{len(packages)} packages (see mloop reproduce)"
     section("tags", ["key", "value"], sorted(user_tags.items()))
     section("system tags", ["key", "value"], sorted(system_tags.items()))
     section(

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from mloop.pipeline._executor import Executor, LocalExecutor
     from mloop.pipeline._explain import StepExplanation, explain
     from mloop.pipeline._ray import RayExecutor
+    from mloop.pipeline._reproduce import (
+        Difference,
+        MetricComparison,
+        ReproduceReport,
+        reproduce,
+    )
     from mloop.pipeline._runner import PipelineRun, StepResult, run
     from mloop.pipeline._task import StepTask, TaskOutcome
     from mloop.pipeline._tune import TrialContext, TrialPruned, TuneResult, tune
@@ -37,6 +43,10 @@ _LAZY = {
     "run": "mloop.pipeline._runner",
     "StepTask": "mloop.pipeline._task",
     "TaskOutcome": "mloop.pipeline._task",
+    "Difference": "mloop.pipeline._reproduce",
+    "MetricComparison": "mloop.pipeline._reproduce",
+    "ReproduceReport": "mloop.pipeline._reproduce",
+    "reproduce": "mloop.pipeline._reproduce",
     # Tuning imports Optuna (the `tune` extra): only when used.
     "TrialContext": "mloop.pipeline._tune",
     "TrialPruned": "mloop.pipeline._tune",
@@ -46,13 +56,16 @@ _LAZY = {
 }
 
 __all__ = [
+    "Difference",
     "Executor",
     "InvalidPipeline",
     "LocalExecutor",
+    "MetricComparison",
     "Pipeline",
     "PipelineError",
     "PipelineRun",
     "RayExecutor",
+    "ReproduceReport",
     "Step",
     "StepExplanation",
     "StepFailed",
@@ -69,6 +82,7 @@ __all__ = [
     "explain",
     "journal_storage",
     "pipeline",
+    "reproduce",
     "run",
     "step",
     "tune",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import inspect
 import io
 import json
 import os
@@ -11,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from mloop._core import current_user, now_ms, validate_param_value
@@ -285,8 +287,15 @@ class _Runner:
 
     # -- the loop ------------------------------------------------------------------------------
 
+    def _source_tags(self, source_context: Callable[[Path], dict[str, str]]) -> dict[str, str]:
+        try:
+            path = inspect.getsourcefile(self.pipe.fn)
+        except TypeError:  # built in a notebook cell or by exec: no file
+            return {}
+        return source_context(Path(path)) if path else {}
+
     def execute(self, experiment: str | None) -> PipelineRun:
-        from mloop.tracking import active_run, start_run
+        from mloop.tracking import active_run, source_context, start_run
 
         exp_id = None
         if experiment is not None:
@@ -297,7 +306,13 @@ class _Runner:
             run_name=self.pipe.name,
             nested=parent is not None,
             experiment_id=exp_id,
-            tags={TAG_TARGET: self.target, TAG_PIPELINE: self.pipe.name, TAG_ENGINE: self.engine},
+            tags={
+                # The git state of the pipeline's file, not of wherever `mloop` is installed.
+                **self._source_tags(source_context),
+                TAG_TARGET: self.target,
+                TAG_PIPELINE: self.pipe.name,
+                TAG_ENGINE: self.engine,
+            },
         )
         self.run_id = active.run_id
         self.experiment_id = active.info.experiment_id

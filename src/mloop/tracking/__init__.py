@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mloop.tracking._client import Client
+from mloop.tracking._context import source_context
 from mloop.tracking._fluent import (
     ActiveRun,
     active_run,
@@ -51,5 +52,6 @@ __all__ = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "source_context",
     "start_run",
 ]

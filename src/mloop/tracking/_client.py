@@ -162,7 +162,7 @@ class Client:
     ) -> Run:
         """Start a run. With ``capture_context``, records git commit, user, host, Python, entry
         point and the installed-packages hash as ``mloop.*`` tags."""
-        all_tags = run_context() if capture_context else {}
+        all_tags = run_context(top_level=parent_run_id is None) if capture_context else {}
         all_tags.update(tags or {})
         return self.store.create_run(
             experiment_id,
