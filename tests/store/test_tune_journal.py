@@ -124,6 +124,9 @@ _WRITER = textwrap.dedent(
         n += size
         # Read on incrementally, as Optuna does: from the first index not read yet.
         seen.extend(store.read_tune_journal("shared", len(seen)))
+        # A trial does work between appends. Back to back, one SQLite writer can take the lock
+        # again before the others' busy handlers wake up, and run its 40 appends alone.
+        time.sleep(0.003)
     print(json.dumps([[i, log] for i, log in seen]))
     """
 )
