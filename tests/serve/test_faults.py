@@ -155,6 +155,9 @@ def test_readyz_names_a_model_that_cannot_warm(tmp_path: Path) -> None:
         assert client.get("/v2/health/ready").status_code == 503
         assert client.get("/v2/models/cold/ready").json() == {"name": "cold", "ready": False}
         assert client.get("/healthz").status_code == 200  # alive, only not ready
+        broken.unlink()  # what it needed is there now: a retry warms it, no restart
+        wait_for(lambda: client.get("/readyz").status_code == 200, 10, "ready after the fix")
+        assert app.state.serve.slots["cold"].current.warm_error is None
 
 
 def _free_port() -> int:

@@ -536,15 +536,45 @@ def _policy_track(
     return add_track(slot, uri, metrics, max_batch_size=max_batch_size, max_wait_s=max_wait_s)
 
 
-async def _warm_all(versions: list[ServedVersion]) -> None:
-    for v in versions:
-        try:
-            await asyncio.to_thread(v.warm)
-        except Exception as exc:
-            v.warm_error = f"{type(exc).__name__}: {exc}"
-            logger.error("warming %s v%s failed: %s", v.name, v.version, exc, exc_info=exc)
-    # Everything loaded from now on lives as long as the server: keep it out of the collector.
-    freeze_heap()
+_WARM_RETRY_MAX_S = 60.0
+
+
+async def _warm_all(versions: list[ServedVersion], first_retry_s: float = 1.0) -> None:
+    """Warm every version; retry those that fail (backing off to once a minute) until they
+    warm or the server stops: a model that needed a file or a service that was not there yet
+    becomes ready without a restart."""
+    pending = versions
+    delay = first_retry_s
+    while True:
+        failed = []
+        for v in pending:
+            try:
+                await asyncio.to_thread(v.warm)
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                if v.warm_error != problem:  # log each new failure once, not every retry
+                    logger.error(
+                        "warming %s v%s failed (retrying, at most every %g s): %s",
+                        v.name,
+                        v.version,
+                        _WARM_RETRY_MAX_S,
+                        exc,
+                        exc_info=exc,
+                    )
+                v.warm_error = problem
+                failed.append(v)
+            else:
+                if v.warm_error is not None:
+                    logger.info("%s v%s is warm now", v.name, v.version)
+                    v.warm_error = None
+        if len(failed) < len(pending):
+            # What was loaded lives as long as the server: keep it out of full collections.
+            freeze_heap()
+        if not failed:
+            return
+        pending = failed
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, _WARM_RETRY_MAX_S)
 
 
 def _request_id(request: Request) -> str:
