@@ -137,6 +137,14 @@ def test_demo_json_with_server_check(cli: Any) -> None:
     drift = body["drift"]
     assert "mean radius" in drift["drifted_columns"]
     assert drift["report"] == str((cli.home / DRIFT_REPORT).resolve())
+    # The champion answered every held-out row over HTTP; the log holds each with its label.
+    serving = body["serving"]
+    assert serving["model_uri"] == "models:/demo-classifier@champion"
+    assert serving["version"] == str(registry["champion"])
+    assert serving["requests"] == serving["logged"] == body["dataset"]["test_rows"]
+    accuracy = next(r for r in body["runs"] if r["model_version"] == registry["champion"])
+    assert serving["accuracy_from_feedback"] == pytest.approx(accuracy["metrics"]["accuracy"])
+    assert 0 < serving["latency_ms"]["p50"] <= serving["latency_ms"]["p99"]
 
 
 @pytest.mark.slow

@@ -92,7 +92,10 @@ def demo(
     ] = 6,
     no_server: Annotated[
         bool,
-        typer.Option("--no-server", help="Skip the check that the runs are served over REST."),
+        typer.Option(
+            "--no-server",
+            help="Skip the steps that start servers: the model endpoint and the REST check.",
+        ),
     ] = False,
     experiment: Annotated[
         str, typer.Option("--experiment", "-e", help="The experiment to log to.")
@@ -145,6 +148,7 @@ def demo(
             err,
         )
         monitor = monitor_preview(gate["champion"], data["x_test"], settings.home.resolve(), err)
+        serving = None if no_server else _serve(settings, data, err)
         server = None if no_server else _server_check(client.store, exp.experiment_id, ranked)
     elapsed = time.perf_counter() - started
     if as_json:
@@ -178,6 +182,7 @@ def demo(
                 "best_run_id": ranked[0].run_id if ranked else None,
                 "registry": gate,
                 "drift": monitor,
+                "serving": serving,
                 "server": server,
                 "seconds": round(elapsed, 2),
             }
@@ -186,7 +191,9 @@ def demo(
     _print_summary(ranked, exp.name, server)
     console = stdout()
     print_loop_summary(console, validation, gate, monitor)
-    _print_next(console, ranked, exp.name, cli_state.tracking_uri, monitor["report"], elapsed)
+    _print_next(
+        console, ranked, exp.name, cli_state.tracking_uri, monitor["report"], serving, elapsed
+    )
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -419,7 +426,16 @@ def _ranked(client: Client, experiment_id: str, trials: list[Trial]) -> list[Run
     return page.runs
 
 
-# -- the server check --------------------------------------------------------------------------
+# -- the model endpoint, the server check -------------------------------------------------------
+
+
+def _serve(settings: Any, data: dict[str, Any], err: Any) -> dict[str, Any]:
+    try:
+        import mloop.serve  # noqa: F401
+        from mloop.cli._demo_serve import serve_preview
+    except ImportError as exc:
+        return {"skipped": f"{exc.name} is missing: pip install 'mloop[server]'"}
+    return serve_preview(settings, data["x_test"], data["y_test"], err)
 
 
 def _server_check(store: Store, experiment_id: str, runs: list[Run]) -> dict[str, Any]:
@@ -535,6 +551,7 @@ def _print_next(
     experiment: str,
     tracking_uri: str | None,
     drift_report: str,
+    serving: dict[str, Any] | None,
     elapsed: float,
 ) -> None:
     prefix = "mloop" if tracking_uri is None else f"mloop --tracking-uri {tracking_uri}"
@@ -544,6 +561,21 @@ def _print_next(
         else (f'"{experiment}"')
     )
     console.print(f"drift report: {drift_report}", soft_wrap=True)
+    if serving is not None and "skipped" not in serving:
+        latency = serving["latency_ms"]
+        console.print(
+            f"\n[bold]model endpoint[/]: {serving['model_uri']} (v{serving['version']}) answered "
+            f"{serving['requests']} requests at {serving['url']}/v1/models/{MODEL_NAME}:predict "
+            f"(p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms; stopped now)",
+            soft_wrap=True,
+        )
+        console.print(
+            f"prediction log: {serving['logged']} rows with their labels in "
+            f"{serving['prediction_log']}, accuracy {serving['accuracy_from_feedback']:.3f}",
+            soft_wrap=True,
+        )
+    elif serving is not None:
+        console.print(f"[dim]model endpoint skipped: {serving['skipped']}[/]")
     console.print(f"\ntrained {len(ranked)} models and ran the loop in {elapsed:.1f} s. Next:")
     commands = [f'{prefix} runs list --experiment {exp_arg} --order-by "metrics.roc_auc desc"']
     if len(ranked) >= 2:
@@ -553,6 +585,10 @@ def _print_next(
     if ranked:
         commands.append(f"{prefix} runs show {short_id(ranked[0].run_id)}")
     commands.append(f"{prefix} models history {MODEL_NAME}")
+    commands.append(
+        f"{prefix} serve models:/{MODEL_NAME}@champion --port 8080   "
+        "[dim]# the endpoint again, live; OpenAPI at http://127.0.0.1:8080/docs[/]"
+    )
     commands.append(f"{prefix} server   [dim]# then open http://127.0.0.1:5000/docs[/]")
     for command in commands:
         console.print(f"  {command}", soft_wrap=True)
