@@ -260,10 +260,8 @@ class _Runner:
             self.on_event(replace(r))
 
     def _end_run_async(self, run_id: str, status: str) -> None:
-        from mloop.tracking._writer import UPDATE
-
         # Queued, not flushed: the pipeline run's end flushes everything once.
-        self.client._writer.put((UPDATE, run_id, {"status": status, "end_time": now_ms()}))
+        self.client.set_terminated(run_id, status, wait=False)
 
     def _create_step_run(self, i: int, tags: dict[str, str]) -> Any:
         node = self.graph.nodes[i]

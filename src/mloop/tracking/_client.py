@@ -177,9 +177,18 @@ class Client:
         return self.store.get_run(run_id)
 
     def set_terminated(
-        self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, end_time: int | None = None
+        self,
+        run_id: str,
+        status: RunStatus | str = RunStatus.FINISHED,
+        end_time: int | None = None,
+        *,
+        wait: bool = True,
     ) -> None:
-        """End a run; waits until everything logged to it is durable."""
+        """End a run; waits until everything logged to it is durable.
+
+        ``wait=False`` queues the end behind what was logged to the run and returns at once (for
+        many short runs, such as pipeline steps, ended together by one :meth:`flush`).
+        """
         try:
             status_v = RunStatus(status)
         except ValueError:
@@ -187,7 +196,8 @@ class Client:
         self._writer.put(
             (UPDATE, run_id, {"status": status_v.value, "end_time": end_time or _now_ms()})
         )
-        self._writer.flush()
+        if wait:
+            self._writer.flush()
         self._steps.pop(run_id, None)
         self._params.pop(run_id, None)
 
