@@ -3,9 +3,14 @@ the live-server handle."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,3 +108,62 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.02)
+
+
+MLOOP = Path(sys.executable).with_name("mloop")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def mloop_serve(
+    *args: str, env: dict[str, str] | None = None, ready_s: float = 60.0
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``mloop serve ARGS`` as a real process on a free port, once ``/readyz`` answers 200:
+    yields the process and its URL. The caller may end it (SIGTERM) and read its output; one
+    still running at the end is killed."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(MLOOP), "serve", *args, "--port", str(port)],
+        env={
+            **os.environ,
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+            # the test models' classes (this folder) unpickle in the server process too
+            "PYTHONPATH": str(Path(__file__).parent),
+            **(env or {}),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_s
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"mloop serve was not ready within {ready_s} s"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.05)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()  # closes the pipes (a no-op once the caller read them)
+
+
+def terminate(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
+    """SIGTERM, wait for the drain; returns what the process wrote on stderr."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err

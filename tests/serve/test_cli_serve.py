@@ -4,48 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-
-MLOOP = Path(sys.executable).with_name("mloop")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from mloop_serve_testlib import MLOOP, mloop_serve, terminate
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--workers", "2", "--no-batching"]], ids=["1", "2"])
 def test_serve_answers_a_predict(tmp_path: Path, models_dir: Path, extra: list[str]) -> None:
-    port = _free_port()
     models = [f"churn={models_dir / 'reg'}", str(models_dir / "iris")]
-    proc = subprocess.Popen(
-        [str(MLOOP), "serve", *models, "--port", str(port), *extra],
-        env={**os.environ, "MLOOP_HOME": str(tmp_path), "NO_COLOR": "1", "COLUMNS": "200"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "mloop serve was not ready within 60 s"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+    with mloop_serve(*models, *extra, env={"MLOOP_HOME": str(tmp_path)}) as (proc, url):
+        port = int(url.rsplit(":", 1)[1])
         body = {"records": [{"a": 1.0, "b": 2}]}
         r = httpx.post(f"{url}/v1/models/churn:predict", json=body, timeout=10)
         assert r.status_code == 200, r.text
@@ -53,13 +25,7 @@ def test_serve_answers_a_predict(tmp_path: Path, models_dir: Path, extra: list[s
         assert r.json()["model"] == {"name": "churn", "version": "1"}
         r = httpx.post(f"{url}/v1/models/iris:predict", json=body, timeout=10)
         assert r.json()["predictions"] == [1]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+        err = terminate(proc)
     # uvicorn drains, then re-raises the SIGTERM it caught (so the exit says what ended it).
     assert proc.returncode in (0, -signal.SIGTERM), err
     assert "Traceback" not in err

@@ -6,15 +6,10 @@ null in a float column and a missing column; these do not repeat them.)"""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import os
 import re
 import resource
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,9 +19,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from mloop_serve_testlib import StartServe, predict_x, save_scaler, wait_for
+from mloop_serve_testlib import StartServe, mloop_serve, predict_x, save_scaler, wait_for
 
-MLOOP = Path(sys.executable).with_name("mloop")
 CONNECTIONS = 10_000
 
 
@@ -160,47 +154,9 @@ def test_readyz_names_a_model_that_cannot_warm(tmp_path: Path) -> None:
         assert app.state.serve.slots["cold"].current.warm_error is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _mloop_serve(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(MLOOP), "serve", *args, "--port", str(port)],
-        env={
-            **os.environ,
-            "MLOOP_HOME": str(tmp_path / "home"),
-            "NO_COLOR": "1",
-            "PYTHONPATH": str(Path(__file__).parent),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "mloop serve was not ready within 60 s"
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
-        yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
 def test_sigterm_drains_the_request_in_flight(tmp_path: Path) -> None:
     model = save_scaler(tmp_path / "sleepy", 2.0, delay=1.0)
-    with _mloop_serve(tmp_path, model) as (proc, url):
+    with mloop_serve(model, env={"MLOOP_HOME": str(tmp_path / "home")}) as (proc, url):
         answer: list[httpx.Response] = []
         sender = threading.Thread(
             target=lambda: answer.append(
@@ -269,7 +225,8 @@ async def _storm(port: int, n: int) -> list[tuple[int, float, float]]:
 @pytest.mark.slow  # ~6-20 s: 10,000 connections on two cores
 def test_ten_thousand_connections(tmp_path: Path, models_dir: Path) -> None:
     _raise_nofile(CONNECTIONS + 1000)  # the server process inherits the raised limit
-    with _mloop_serve(tmp_path, str(models_dir / "reg"), "--max-batch-size", "256") as (
+    home = {"MLOOP_HOME": str(tmp_path / "home")}
+    with mloop_serve(str(models_dir / "reg"), "--max-batch-size", "256", env=home) as (
         proc,
         url,
     ):

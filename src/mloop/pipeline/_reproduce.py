@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -305,10 +305,7 @@ def _check_packages(tags: Mapping[str, str], report: ReproduceReport) -> None:
                 )
             )
         return
-    for name in sorted(recorded.keys() | now.keys()):
-        old, new = recorded.get(name), now.get(name)
-        if old == new:
-            continue
+    for name, old, new in _changed(recorded, now):
         if old is None:
             msg = f"{name} {new} is installed; the run did not have it"
         elif new is None:
@@ -382,11 +379,19 @@ def _check_datasets(client: Client, run_id: str, report: ReproduceReport) -> Non
 # -- params ------------------------------------------------------------------------------------
 
 
-def _check_params(old: Mapping[str, str], new: Mapping[str, str], report: ReproduceReport) -> None:
+def _changed(
+    old: Mapping[str, str], new: Mapping[str, str]
+) -> Iterator[tuple[str, str | None, str | None]]:
+    """``(key, old value, new value)`` for every key whose value differs or is on one side only,
+    in key order."""
     for key in sorted(old.keys() | new.keys()):
         a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
+        if a != b:
+            yield key, a, b
+
+
+def _check_params(old: Mapping[str, str], new: Mapping[str, str], report: ReproduceReport) -> None:
+    for key, a, b in _changed(old, new):
         if a is None:
             msg = f"param {key} = {b!r} is new in the re-run"
         elif b is None:

@@ -548,6 +548,7 @@ async def _warm_all(versions: list[ServedVersion], first_retry_s: float = 1.0) -
     while True:
         failed = []
         for v in pending:
+            retried = v.warm_error is not None
             try:
                 await asyncio.to_thread(v.warm)
             except Exception as exc:
@@ -564,9 +565,8 @@ async def _warm_all(versions: list[ServedVersion], first_retry_s: float = 1.0) -
                 v.warm_error = problem
                 failed.append(v)
             else:
-                if v.warm_error is not None:
+                if retried:
                     logger.info("%s v%s is warm now", v.name, v.version)
-                    v.warm_error = None
         if len(failed) < len(pending):
             # What was loaded lives as long as the server: keep it out of full collections.
             freeze_heap()

@@ -144,6 +144,7 @@ class ServedVersion:
         example = self.model.input_example
         if example is not None:
             self.model.predict(example)
+        self.warm_error = None  # before `warmed`: /readyz never shows ready with an old error
         self.warmed = True
 
     async def retire(self, timeout: float = RETIRE_TIMEOUT_S) -> None:
