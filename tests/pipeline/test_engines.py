@@ -10,6 +10,7 @@ import time
 
 import pytest
 from tests.pipeline.conftest import Project, client, statuses
+from tests.pipeline.test_run import RESUME
 
 import mloop.pipeline as mp
 
@@ -91,6 +92,53 @@ def test_failure_and_retry(project: Project, engine: str) -> None:
     assert mp.run(project.target("flaky.py", "ok"), engine=engine).output == "second"
     with pytest.raises(mp.StepFailed, match=r"step 'broken' failed: ValueError: broken after"):
         mp.run(project.target("flaky.py", "bad"), engine=engine)
+
+
+def test_resume_after_failure(project: Project, engine: str) -> None:
+    project.write("chain.py", RESUME)
+    (project.root / "fail.flag").touch()
+    target = project.target("chain.py", "chain")
+    with pytest.raises(mp.StepFailed, match=r"step 'three' failed: RuntimeError: three is broken"):
+        mp.run(target, engine=engine)
+    assert project.ran() == ["one", "two", "three"]
+    (project.root / "fail.flag").unlink()
+    result = mp.run(target, engine=engine)
+    assert statuses(result) == {"one": "cached", "two": "cached", "three": "done", "four": "done"}
+    assert project.ran() == ["three", "four"]
+    assert result.output == 4
+
+
+def test_a_code_change_reruns_that_step_and_downstream_only(project: Project, engine: str) -> None:
+    project.write("chain.py", RESUME)
+    target = project.target("chain.py", "chain")
+    assert mp.run(target, engine=engine).output == 4
+    project.ran()
+    project.edit(
+        "chain.py", "    return x + 1\n\n@step\ndef four", "    return x + 2\n\n@step\ndef four"
+    )
+    result = mp.run(target, engine=engine)
+    assert statuses(result) == {"one": "cached", "two": "cached", "three": "done", "four": "done"}
+    assert project.ran() == ["three", "four"]
+    assert result.output == 5
+
+
+def test_an_unpicklable_result_is_a_clear_error(project: Project, engine: str) -> None:
+    project.write(
+        "unp.py",
+        """
+        import threading
+
+        @step
+        def make():
+            return threading.Lock()
+
+        @pipeline
+        def flow():
+            return make()
+        """,
+    )
+    with pytest.raises(mp.UnpicklableResult, match=r"step 'make' returned a .*lock"):
+        mp.run(project.target("unp.py", "flow"), engine=engine)
 
 
 def test_ray_worker_killed_mid_step_is_retried(project: Project, ray_session: None) -> None:
