@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 import pytest
 
+import mloop
 from mloop.errors import InvalidArgument
 from mloop.pipeline._tune import TuneResult, tune
 from mloop.pipeline._tune_space import parse_space
@@ -58,6 +59,7 @@ def test_every_trial_is_a_nested_run_with_its_params_and_value(mloop_home: Path)
 
     def objective(params: dict[str, Any], trial: Any) -> float:
         trial.log_metric("extra", 1.5)
+        mloop.log_metric("fluent", float(trial.number))  # the fluent API: the trial's run too
         return params["x"] ** 2 + params["n"] + (params["kind"] == "b")
 
     result = tune(objective, space, n_trials=6, study_name="nested", sampler="random", seed=1)
@@ -82,6 +84,8 @@ def test_every_trial_is_a_nested_run_with_its_params_and_value(mloop_home: Path)
         assert run.data.params == {k: str(v) for k, v in outcome.params.items()}
         assert run.data.metrics["objective"].value == pytest.approx(outcome.value)
         assert run.data.metrics["extra"].value == 1.5
+        assert run.data.metrics["fluent"].value == outcome.number
+    assert "fluent" not in parent.data.metrics
     best = by_number[result.best_trial_number]  # type: ignore[index]
     assert best.info.run_id == result.best_trial_run_id
 

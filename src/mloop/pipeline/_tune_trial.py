@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from mloop._core import Settings
 from mloop.store import RunStatus
-from mloop.tracking import Client
+from mloop.tracking import Client, bind_run
 
 if TYPE_CHECKING:
     from mloop.models import ModelInfo, Signature
@@ -303,7 +303,10 @@ def _run_trial(
     values: tuple[float, ...] | None = None
     error: str | None = None
     try:
-        values = _as_values(objective(params, ctx), spec.n_objectives)
+        # mloop.log_metric & co. inside the objective land on this trial's run, in whichever
+        # thread or Ray worker it runs.
+        with bind_run(run, client):
+            values = _as_values(objective(params, ctx), spec.n_objectives)
     except optuna.TrialPruned:
         state = TrialState.PRUNED
     except Exception as exc:
