@@ -566,7 +566,7 @@ def _print_next(
         console.print(
             f"\n[bold]model endpoint[/]: {serving['model_uri']} (v{serving['version']}) answered "
             f"{serving['requests']} requests at {serving['url']}/v1/models/{MODEL_NAME}:predict "
-            f"(p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms; stopped now)",
+            f"(server time p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms; stopped now)",
             soft_wrap=True,
         )
         console.print(
