@@ -104,11 +104,13 @@ def demo(
         bool, typer.Option("--json", help="Print a JSON summary on stdout (progress on stderr).")
     ] = False,
 ) -> None:
-    """Run the whole loop on bundled data: check, train, track, gate, monitor, compare.
+    """Run the whole loop on bundled data: check, train, track, gate, serve, monitor.
 
     The splits become the datasets demo-train and demo-holdout, each model a version of the
     registered model demo-classifier, the best gated into @champion; a drift preview against
-    the champion is written to MLOOP_HOME/drift.html.
+    the champion is written to MLOOP_HOME/drift.html. Then @champion is served over HTTP to
+    every held-out row, the labels go to POST /v1/feedback, and the accuracy is read back
+    from the prediction log.
 
     Needs scikit-learn: [bold]pip install 'mloop\\[sklearn]'[/].
     """
