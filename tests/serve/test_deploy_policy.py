@@ -100,6 +100,10 @@ def test_valid_policy(tmp_path: Path) -> None:
         ("- 1\n", "expected a mapping with a 'models' key"),
         ("model:\n  churn: {}\n", "line 1: model: unknown key; expected one of 'models'"),
         ("", "expected a mapping with a 'models' key"),
+        (
+            "models:\n  churn:\n    shadow: models:/churn/2\n    shadow: models:/churn/3\n",
+            "line 4: key 'shadow' is given twice (first on line 3)",
+        ),
     ],
     ids=[
         "negative",
@@ -116,6 +120,7 @@ def test_valid_policy(tmp_path: Path) -> None:
         "not-mapping",
         "no-models",
         "empty",
+        "duplicate-key",
     ],
 )
 def test_bad_policy_names_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:

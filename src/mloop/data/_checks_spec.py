@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mloop._core._yaml import load_yaml_with_lines
 from mloop.errors import InvalidChecks
 
 #: Keys of one column's checks, in the order reports list them.
@@ -199,46 +198,10 @@ def parse_yaml(text: str, *, source: str = "checks") -> ChecksSpec:
     Raises:
         InvalidChecks: the text is not valid YAML, or the checks are malformed.
     """
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidChecks(
-            f"{source}{where}: not valid YAML: {problem}",
-            details={"line": None if mark is None else mark.line + 1},
-        ) from None
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _walk(node, (), lines, source)
+    data, lines = load_yaml_with_lines(text, source=source, error=InvalidChecks)
     if data is None:
         data = {}
     return _Parser(source, lines).parse(data)
-
-
-def _walk(
-    node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], source: str
-) -> None:
-    """Record the line of every key and list item; refuse a key given twice."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise InvalidChecks(
-                    f"{source} line {line}: key {key!r} is given twice (first on line {seen[key]})",
-                    details={"key": key, "line": line},
-                )
-            seen[key] = line
-            lines[(*path, key)] = line
-            _walk(value_node, (*path, key), lines, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-            _walk(item, (*path, i), lines, source)
 
 
 class _Parser:

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -45,6 +44,7 @@ from pydantic import (
     model_validator,
 )
 
+from mloop._core._yaml import load_yaml_with_lines
 from mloop.errors import InvalidArgument
 from mloop.serve._payload import parse_v1, parse_v2
 from mloop.serve._slot import ServedVersion, Track
@@ -154,32 +154,8 @@ def load_policy(policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolic
             details={"source": str(path)},
         ) from None
     source = str(path)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InvalidArgument(
-            f"{source}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}",
-            details={"source": source, "line": None if mark is None else mark.line + 1},
-        ) from None
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _lines(node, (), lines)
+    data, lines = load_yaml_with_lines(text, source=source, error=InvalidArgument)
     return _validate(data, source, lines)
-
-
-def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*path, key_node.value)
-            out[key] = key_node.start_mark.line + 1
-            _lines(value_node, key, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[(*path, i)] = item.start_mark.line + 1
-            _lines(item, (*path, i), out)
 
 
 def _key(loc: Sequence[Any]) -> str:
