@@ -9,19 +9,17 @@ from __future__ import annotations
 import math
 import os
 import socket
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
 
 from mloop._core import Settings
-from mloop.store import RunStatus
+from mloop.store import Run, RunStatus
 from mloop.tracking import Client, bind_run
 
 if TYPE_CHECKING:
@@ -171,10 +169,11 @@ class TrialContext:
     """
 
     def __init__(
-        self, trial: optuna.Trial, client: Client, run_id: str, params: dict[str, Any]
+        self, trial: optuna.Trial, client: Client, run: Run, params: dict[str, Any]
     ) -> None:
         self.optuna_trial = trial
-        self.run_id = run_id
+        self._run = run
+        self.run_id = run.info.run_id
         self.params = params
         self._client = client
         self.last_step: int | None = None
@@ -223,21 +222,14 @@ class TrialContext:
         :func:`mloop.models.log_model` does). When the study ends, the best trial's model is
         copied to the study's run as ``best_model``.
         """
-        from mloop.models import save
+        from mloop.models import log_model
 
-        name = name.strip("/")
-        with tempfile.TemporaryDirectory(prefix="mloop-model-") as tmp:
-            info = save(
-                model,
-                Path(tmp) / "model",
-                input_example=input_example,
-                signature=signature,
-                run_id=self.run_id,
-                **save_kwargs,
+        with bind_run(self._run, self._client):
+            info = log_model(
+                model, name, input_example=input_example, signature=signature, **save_kwargs
             )
-            self._client.log_artifacts(self.run_id, Path(tmp) / "model", name)
-        self.optuna_trial.set_user_attr(ATTR_MODEL, name)
-        return replace(info, model_uri=f"runs:/{self.run_id}/{name}", path=None, artifact_path=name)
+        self.optuna_trial.set_user_attr(ATTR_MODEL, info.artifact_path)
+        return info
 
 
 def _as_values(result: Any, n_objectives: int) -> tuple[float, ...]:
@@ -298,7 +290,7 @@ def _run_trial(
     run_id = run.info.run_id
     trial.set_user_attr(ATTR_TRIAL, {"run_id": run_id, "owner": spec.owner})
     client.log_params(run_id, params)
-    ctx = TrialContext(trial, client, run_id, params)
+    ctx = TrialContext(trial, client, run, params)
     started = time.time()
     values: tuple[float, ...] | None = None
     error: str | None = None
