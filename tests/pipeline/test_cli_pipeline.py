@@ -94,6 +94,11 @@ def test_bad_target(project: Project) -> None:
     result = invoke("explain", project.target("flow.py", "scale"))
     assert result.exit_code == 1
     assert "is a Step, not a pipeline" in result.stderr
+    (project.root / "broken.py").write_text("def flow(:\n")
+    result = invoke("run", project.target("broken.py", "flow"))
+    assert result.exit_code == 1
+    assert "cannot load" in result.stderr and "SyntaxError" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_explain_table_and_json(target: str) -> None:

@@ -423,3 +423,24 @@ def test_generator_functions_are_not_steps() -> None:
 
     with pytest.raises(mp.InvalidPipeline, match="generator function"):
         mp.step(gen)
+
+
+def test_running_a_pipeline_beside_the_calling_script_keeps_its_main(project: Project) -> None:
+    # The usual layout: run.py calls mloop.pipeline.run("flow.py:flow") from the same folder.
+    import subprocess
+    import sys
+
+    project.write("flow.py", RESUME)
+    (project.root / "run.py").write_text(
+        "import pickle, sys\n"
+        "import mloop.pipeline\n"
+        "class Local:\n"
+        "    pass\n"
+        "assert mloop.pipeline.run('flow.py:chain').output == 4\n"
+        "pickle.dumps(Local())  # needs __main__ in sys.modules\n"
+        "assert sys.modules['__main__'].Local is Local\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "run.py"], cwd=project.root, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr

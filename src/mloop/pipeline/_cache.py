@@ -26,7 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mloop.errors import ArtifactNotFound
-from mloop.store._artifacts import ArtifactStore, LocalArtifactStore, open_artifact_store
+from mloop.store._artifacts import (
+    ArtifactStore,
+    LocalArtifactStore,
+    open_artifact_store,
+    safe_relpath,
+)
 
 CACHE_DIR = "pipeline-cache"
 KEY_VERSION = 1
@@ -106,6 +111,7 @@ class CacheStore:
         )
 
     def read(self, rel: str) -> bytes | None:
+        rel = safe_relpath(rel)  # paths come from meta.json too: never outside the root
         if self._local_root is not None:
             try:
                 with open(os.path.join(self._local_root, *rel.split("/")), "rb") as f:
@@ -119,11 +125,13 @@ class CacheStore:
             return None
 
     def exists(self, rel: str) -> bool:
+        rel = safe_relpath(rel)
         if self._local_root is not None:
             return os.path.exists(os.path.join(self._local_root, *rel.split("/")))
         return self.store.exists(rel)
 
     def write(self, rel: str, data: bytes) -> None:
+        rel = safe_relpath(rel)
         if self._local_root is None:
             self.store.put_stream(io.BytesIO(data), rel)
             return

@@ -74,6 +74,8 @@ def load_file(path: Path) -> types.ModuleType:
     # or be different ones: import them afresh.
     prefixes = tuple(f + os.sep for f in {folder, *_added})
     for mod_name, mod in list(sys.modules.items()):
+        if mod_name in ("__main__", "__mp_main__"):  # the caller's script: never unloaded
+            continue
         file = getattr(mod, "__file__", None)
         if file and os.path.realpath(file).startswith(prefixes) and is_project_module(mod):
             del sys.modules[mod_name]
@@ -90,6 +92,12 @@ def load_file(path: Path) -> types.ModuleType:
         # Compiled from the source each time: a .pyc of the same second could be stale.
         code = compile(real.read_bytes(), str(real), "exec")
         exec(code, module.__dict__)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise InvalidPipeline(
+            f"cannot load {path}: {type(exc).__name__}: {exc}",
+            details={"file": str(path)},
+        ) from exc
     except BaseException:
         sys.modules.pop(name, None)
         raise
