@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import httpx
 import pytest
@@ -38,6 +39,16 @@ def test_every_v1_format(served: Served, body: dict[str, object]) -> None:
     assert out["model"] == {"name": "reg", "version": "1"}
     assert out["request_id"] == "abc"
     assert r.headers["x-request-id"] == "abc"
+
+
+def test_a_malformed_request_id_is_replaced(served: Served) -> None:
+    # Ids that feedback would refuse later (too long, odd characters) are not taken.
+    for given in ("x" * 200, "a b"):
+        r = served.client.post(
+            "/v1/models/reg:predict", json={"records": ROWS}, headers={"X-Request-ID": given}
+        )
+        assert r.status_code == 200
+        assert re.fullmatch("[0-9a-f]{32}", r.json()["request_id"]), r.json()["request_id"]
 
 
 def test_request_id_generated(served: Served) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mloop_serve_testlib import save_scaler
 
@@ -193,6 +194,9 @@ def test_disagreement_rate() -> None:
     assert disagreement_rate([{"a": 1, "b": "x"}], [{"a": 1, "b": "y"}]) == 1.0
     assert disagreement_rate([1, 2], [1, 2, 3]) == 1.0
     assert disagreement_rate([], []) == 0.0
+    # what a batch slice gives: arrays (several rows)
+    assert disagreement_rate(np.array([1.0, 2.0]), np.array([1.0, 3.0])) == 0.5
+    assert disagreement_rate(np.array([1, 0]), [1, 0]) == 0.0
 
 
 def test_cli_refuses_a_bad_policy_before_serving(tmp_path: Path) -> None:

@@ -552,6 +552,19 @@ def test_named_labels_become_columns(store: LocalArtifactStore) -> None:
     assert {f.parent.name for f in files} == {"date=2000-01-01", "date=2026-11-28"}
 
 
+@pytest.mark.parametrize("when", [1e20, -1e13, "0001-01-01T00:00+05:00", float("inf")])
+def test_a_feedback_time_out_of_range_is_refused_and_loses_nothing(
+    store: LocalArtifactStore, when: Any
+) -> None:
+    log = PredictionLog(store)
+    log.record("r", T0, "m", "1", cols(x=[1]), [1], 0.0)
+    log.record_feedback("r", 1)
+    with pytest.raises(InvalidArgument, match="'time' must be"):
+        log.record_feedback("r", 0, time=when)
+    assert log.flush(5)
+    assert read_predictions(store, "m")["label"].tolist() == [1]
+
+
 @pytest.mark.parametrize(
     ("request_id", "label", "message"),
     [

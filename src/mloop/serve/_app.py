@@ -60,6 +60,7 @@ from mloop.server._errors import (
     internal_error_response,
     status_for,
 )
+from mloop.server._middleware import REQUEST_ID_PATTERN
 
 __all__ = ["PredictionHook", "create_serve_app"]
 
@@ -313,7 +314,9 @@ class _PredictFastPath:
                 length = None
                 for key, value in scope["headers"]:
                     if key == b"x-request-id":
-                        request_id = value.decode("latin-1")
+                        given = value.decode("latin-1")
+                        if REQUEST_ID_PATTERN.match(given):  # else a new one (as the server)
+                            request_id = given
                     elif key == b"content-length":
                         length = value
                 server = self.server
@@ -578,7 +581,8 @@ async def _warm_all(versions: list[ServedVersion], first_retry_s: float = 1.0) -
 
 
 def _request_id(request: Request) -> str:
-    return request.headers.get(_REQUEST_ID) or uuid.uuid4().hex
+    given = request.headers.get(_REQUEST_ID)
+    return given if given and REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex
 
 
 def _add_routes(app: FastAPI, server: _Server) -> None:

@@ -124,16 +124,30 @@ def _label(value: Any, field: str) -> str:
     return orjson.dumps(_scalar(value, field)).decode()
 
 
+# Times a Parquet timestamp[us] and a date folder can hold: 1970-01-01 to 9999-12-31.
+_MAX_US = 253_402_300_800 * _US
+
+
 def _ts_us(when: Any, clock: Callable[[], float], field: str) -> int:
+    ts = _parse_ts_us(when, clock, field)
+    if not 0 <= ts < _MAX_US:
+        raise _bad(f"'{field}' must be between 1970 and 9999, got {when!r}", field)
+    return ts
+
+
+def _parse_ts_us(when: Any, clock: Callable[[], float], field: str) -> int:
     if when is None:
         return int(clock() * _US)
     if isinstance(when, datetime):
         moment = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-        return int(moment.timestamp() * _US)
+        try:
+            return int(moment.timestamp() * _US)
+        except (ValueError, OverflowError):  # before year 1 once shifted to UTC
+            return -1
     if isinstance(when, str):
         try:
-            return _ts_us(datetime.fromisoformat(when), clock, field)
-        except ValueError:
+            return _parse_ts_us(datetime.fromisoformat(when), clock, field)
+        except (ValueError, OverflowError):
             raise _bad(
                 f"'{field}' must be an ISO-8601 time or seconds since the epoch, got {when!r}",
                 field,

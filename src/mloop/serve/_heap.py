@@ -4,9 +4,10 @@ A served process holds millions of long-lived objects (pandas, scikit-learn, the
 CPython's oldest-generation collection walks all of them: here, 80-90 ms with the GIL held,
 every few seconds under load, which is the whole p99 of a small model. Once the models are
 loaded and warm, :func:`freeze_heap` moves every object alive into the permanent generation,
-which collections skip. Frozen objects are still freed by reference counting; only cyclic
-garbage among them stays (a loaded version is not cyclic garbage until it is swapped out, and
-a swap freezes again, so the cost is bounded by the number of swaps).
+which collections skip. Frozen objects are still freed by reference counting, but not cyclic
+garbage: a served version is a cycle (its batcher holds its bound predict method), so each call
+unfreezes first and collects everything, which frees the versions retired since the last call.
+That one full pass is paid once at start and once per swap, never per request.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ __all__ = ["freeze_heap"]
 
 
 def freeze_heap() -> None:
-    """Collect what is garbage now, then exempt every live object from later collections."""
+    """Collect what is garbage now (frozen objects included), then exempt every live object
+    from later collections."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()

@@ -148,6 +148,12 @@ def load_policy(policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolic
             f"policy file {str(path)!r} does not exist; pass the path of a deploy.yaml",
             details={"source": str(path)},
         ) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"cannot read policy file {str(path)!r}: not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start})",
+            details={"source": str(path)},
+        ) from None
     except OSError as exc:
         raise InvalidArgument(
             f"cannot read policy file {str(path)!r}: {exc.strerror or exc}",
@@ -441,11 +447,20 @@ def _json(**fields: Any) -> str:
 
 def disagreement_rate(a: Any, b: Any) -> float:
     """The share of rows where two answers differ (numbers compared with a small tolerance)."""
+    a, b = _plain(a), _plain(b)
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         if not a:
             return 0.0
         return sum(not _same(x, y) for x, y in zip(a, b, strict=True)) / len(a)
     return 0.0 if _same(a, b) else 1.0
+
+
+def _plain(x: Any) -> Any:
+    """Predictions as JSON-like values: arrays (what a batch slice gives) become lists."""
+    if hasattr(x, "to_dict") and hasattr(x, "columns"):  # a DataFrame: one dict per row
+        return x.to_dict(orient="records")
+    tolist = getattr(x, "tolist", None)
+    return tolist() if callable(tolist) else x
 
 
 def _same(x: Any, y: Any) -> bool:

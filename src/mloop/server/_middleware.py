@@ -23,7 +23,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 #: Scope key holding the body limit in bytes for this request; a route that streams its
 #: body (artifact upload) sets it to ``None`` before reading.
 BODY_LIMIT_KEY = "mloop.max_body_size"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def request_id_of(scope: Scope) -> str | None:
@@ -49,7 +49,7 @@ class RequestMiddleware:
         start = time.perf_counter()
         headers = Headers(scope=scope)
         given = headers.get(REQUEST_ID_HEADER)
-        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         scope[BODY_LIMIT_KEY] = self.max_body_size
 
