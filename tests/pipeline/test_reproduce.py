@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from mloop.cli._reproduce import reproduce as reproduce_command
 from mloop.tracking import Client
 from mloop.tracking import _context as ctx
 
@@ -94,14 +92,11 @@ def train(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return runs[0].info.run_id
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command()(reproduce_command)
-    return app
-
-
 def cli(*args: str) -> Any:
-    return CliRunner().invoke(_app(), list(args))
+    """``mloop reproduce ARGS`` through the real CLI (its error handling included)."""
+    from mloop.cli._main import app
+
+    return CliRunner().invoke(app, ["reproduce", *args])
 
 
 def cli_json(*args: str) -> tuple[int, dict[str, Any]]:
@@ -146,6 +141,16 @@ def test_secret_values_are_redacted() -> None:
         "db.secret_key=***",
         "--verbose",
         "--key",
+    ]
+    # A password inside a URL, under any option; a secret value that starts with '-'.
+    argv = ["mloop", "--tracking-uri", "postgresql://u:pw@db/x", "--token", "-abc", "http://h:1/"]
+    assert ctx.redact_argv(argv) == [
+        "mloop",
+        "--tracking-uri",
+        "postgresql://u:***@db/x",
+        "--token",
+        "***",
+        "http://h:1/",
     ]
 
 

@@ -255,6 +255,9 @@ def test_the_best_trials_model_is_logged_on_the_study_run(mloop_home: Path) -> N
         ({"k": {"type": "categorical", "choices": ["a", "a"]}}, r"'k'.*distinct"),
         ({"k": {"type": "set", "choices": ["a"]}}, r"'k': field 'type'"),
         ({"k": [1, 2]}, r"'k' must be a mapping"),
+        ({"/lr": {"type": "float", "low": 0, "high": 1}}, r"name '/lr' may only contain"),
+        ({"x" * 250: {"type": "float", "low": 0, "high": 1}}, r"250 characters; at most 245"),
+        ({"x": {"type": "float", "low": 0, "high": float("inf")}}, r"'x': field 'high'.*finite"),
         ({}, "no parameters"),
     ],
 )
@@ -360,3 +363,12 @@ def test_every_named_sampler_and_pruner_runs(mloop_home: Path, sampler: str, pru
     parent = Client().get_run(result.parent_run_id)
     assert parent.data.tags["mloop.tune.sampler"] == sampler
     assert parent.data.tags["mloop.tune.pruner"] == pruner
+
+
+def test_a_float_grid_stays_inside_its_range() -> None:
+    from mloop.pipeline._tune_space import parse_space
+
+    grid = parse_space({"x": {"type": "float", "low": 0, "high": 1, "step": 0.6}}).grid()
+    assert grid == {"x": [0.0, 0.6]}  # not 1.2: a step that does not divide stops short
+    grid = parse_space({"x": {"type": "float", "low": 0, "high": 1, "step": 0.25}}).grid()
+    assert grid == {"x": [0.0, 0.25, 0.5, 0.75, 1.0]}

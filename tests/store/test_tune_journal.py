@@ -88,6 +88,10 @@ def test_the_server_rejects_a_log_that_is_not_json_with_422(http_store: HttpStor
         assert "not valid JSON" in response.json()["error"]["message"]
         response = client.post(url, json={"logs": ["[1, 2]"]})
         assert response.status_code == 422, response.text
+        response = client.post(url, json={"logs": ["[" * 100_000]})  # too deep for json
+        assert response.status_code == 422, response.text
+        response = client.post(url, json={"logs": ["{}"] * 10_001})
+        assert response.status_code == 422, response.text
         response = client.get(url, params={"start": "-1"})
         assert response.status_code == 422, response.text
     assert http_store.read_tune_journal("k") == []

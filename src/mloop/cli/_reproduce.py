@@ -15,7 +15,6 @@ import typer
 from mloop.cli._output import (
     emit_json,
     fmt_number,
-    print_error,
     print_notice,
     stderr,
     stdout,
@@ -165,7 +164,6 @@ def reproduce(
     the environment differs; 2: usage error.
     """
     from mloop.cli._context import state
-    from mloop.errors import MloopError
     from mloop.pipeline._reproduce import reproduce as run_reproduce
     from mloop.tracking import Client
 
@@ -180,18 +178,15 @@ def reproduce(
 
     if rerun:
         print_notice(f"re-running {run_id} ...")
-    try:
-        report = run_reproduce(
-            run_id,
-            tolerance={"*": tolerance, **per_metric} if per_metric else tolerance,
-            rerun=rerun,
-            engine=engine,
-            client=client,
-            echo=echo,
-        )
-    except MloopError as exc:  # an unknown run, a nested one: nothing to compare
-        print_error(exc.message)
-        raise typer.Exit(EXIT_DIFFERS) from None
+    # An unknown run, a nested one: the CLI's error handling prints it and exits 1.
+    report = run_reproduce(
+        run_id,
+        tolerance={"*": tolerance, **per_metric} if per_metric else tolerance,
+        rerun=rerun,
+        engine=engine,
+        client=client,
+        echo=echo,
+    )
     if as_json:
         out = report.to_dict()
         out["ok"] = report.ok(strict=strict)

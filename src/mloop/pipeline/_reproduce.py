@@ -41,6 +41,7 @@ from mloop.errors import (
     MloopError,
     NotFound,
 )
+from mloop.pipeline._runner import TAG_ENGINE, TAG_STEP_ID, TAG_TARGET
 from mloop.store import Run, RunStatus
 from mloop.store._datasets_base import DATA_SUFFIX
 from mloop.tracking import Client
@@ -50,9 +51,9 @@ from mloop.tracking import _context as ctx
 DEFAULT_TOLERANCE = 1e-6
 #: Default absolute floor: two values this close are equal, however small (values near 0).
 DEFAULT_ABS_TOLERANCE = 1e-9
-TAG_PIPELINE_TARGET = "mloop.pipeline.target"
-TAG_PIPELINE_ENGINE = "mloop.pipeline.engine"
-TAG_STEP_ID = "mloop.step.id"
+# The tags a pipeline run writes (one definition, in the runner).
+TAG_PIPELINE_TARGET = TAG_TARGET
+TAG_PIPELINE_ENGINE = TAG_ENGINE
 _OUTPUT_TAIL_LINES = 60
 _HASH_CHUNK = 1 << 20
 
@@ -577,7 +578,11 @@ def script_command(tags: Mapping[str, str], root: Path | None) -> tuple[list[str
         argv = None
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise InvalidArgument(f"the recorded command line (mloop.argv) is damaged: {raw[:80]!r}")
-    hidden = [a for a in argv if a == ctx.REDACTED or a.endswith(f"={ctx.REDACTED}")]
+    hidden = [
+        a
+        for a in argv
+        if a == ctx.REDACTED or a.endswith(f"={ctx.REDACTED}") or f":{ctx.REDACTED}@" in a
+    ]
     if hidden:
         raise InvalidArgument(
             "the recorded command line had secret values that were not recorded "

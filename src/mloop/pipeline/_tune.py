@@ -28,7 +28,7 @@ from optuna.storages import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from mloop._core import Settings
-from mloop.errors import ExperimentAlreadyExists, ExperimentNotFound, InvalidArgument, NotFound
+from mloop.errors import InvalidArgument, NotFound
 from mloop.pipeline._tune_journal import StoreJournalBackend
 from mloop.pipeline._tune_space import SearchSpace, parse_space
 from mloop.pipeline._tune_trial import (
@@ -50,7 +50,7 @@ from mloop.pipeline._tune_trial import (
     trial_run_id,
 )
 from mloop.store import RunStatus
-from mloop.tracking import Client, active_run, get_tracking_uri
+from mloop.tracking import Client, active_run, current_client
 
 __all__ = ["TrialContext", "TrialOutcome", "TrialPruned", "TuneResult", "tune"]
 
@@ -236,13 +236,7 @@ def dumps_by_value(obj: Any) -> bytes:
 
 def _experiment_id(client: Client, experiment: str | None) -> str:
     if experiment is not None:
-        try:
-            return client.get_experiment_by_name(experiment).experiment_id
-        except ExperimentNotFound:
-            try:
-                return client.create_experiment(experiment).experiment_id
-            except ExperimentAlreadyExists:
-                return client.get_experiment_by_name(experiment).experiment_id
+        return client.get_or_create_experiment(experiment).experiment_id
     run = active_run()
     if run is not None:
         return run.info.experiment_id
@@ -561,7 +555,9 @@ def tune(
     if engine == "ray":
         address = address or os.environ.get("MLOOP_RAY_ADDRESS") or None
 
-    client = Client(settings=settings) if settings is not None else Client(get_tracking_uri())
+    # The fluent API's client unless told otherwise: one store connection per process, not
+    # one more per call.
+    client = Client(settings=settings) if settings is not None else current_client()
     experiment_id = _experiment_id(client, experiment)
     journal_key = f"{experiment_id}:{name}"
     storage = JournalStorage(

@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,13 +18,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from mloop._core import MAX_KEY, validate_key
 from mloop.errors import InvalidArgument
 
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./ ")
+# A parameter is logged as a param of each trial and as the tag ``best.<name>`` of the study.
+_MAX_NAME = MAX_KEY - len("best.")
 
 
 class _Param(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Bounds and steps are finite numbers: an infinite range cannot be sampled or gridded.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FloatParam(_Param):
@@ -125,7 +129,9 @@ class SearchSpace(BaseModel):
             elif isinstance(p, IntParam) and not p.log:
                 out[name] = list(range(p.low, p.high + 1, p.step))
             elif isinstance(p, FloatParam) and p.step is not None:
-                n = round((p.high - p.low) / p.step)
+                # The steps that fit in [low, high] (a step that does not divide the range
+                # stops short of high, never past it).
+                n = math.floor((p.high - p.low) / p.step + 1e-9)
                 out[name] = [p.low + i * p.step for i in range(n + 1)]
             else:
                 raise InvalidArgument(
@@ -176,10 +182,11 @@ def parse_space(space: Mapping[str, Any] | SearchSpace | str | os.PathLike[str])
         raise InvalidArgument("the search space has no parameters")
     params: dict[str, Any] = {}
     for name, spec in space.items():
-        if not isinstance(name, str) or not name or not set(name) <= _NAME_CHARS:
+        validate_key(name, "search space parameter name")
+        if len(name) > _MAX_NAME:
             raise InvalidArgument(
-                f"search space parameter name {name!r} must be a non-empty string of letters, "
-                "digits, '_', '-', '.', '/' and ' '"
+                f"search space parameter name {name[:40]!r}... is {len(name)} characters; "
+                f"at most {_MAX_NAME}"
             )
         if not isinstance(spec, Mapping):
             raise InvalidArgument(

@@ -19,7 +19,11 @@ _LOG_TEXT = (
 
 
 class AppendJournalBody(_Body):
-    logs: list[str] = Field(description=f"the logs to append, in order; each is {_LOG_TEXT}")
+    logs: list[str] = Field(
+        max_length=MAX_JOURNAL_LOGS,
+        description=f"the logs to append, in order (at most {MAX_JOURNAL_LOGS}); "
+        f"each is {_LOG_TEXT}",
+    )
 
 
 class AppendJournalResult(BaseModel):

@@ -129,7 +129,7 @@ def decode_journal_log(text: str, i: int = 0) -> dict[str, Any]:
     """The inverse of :func:`encode_journal_log`."""
     try:
         log = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
         raise InvalidArgument(f"journal log #{i} is not valid JSON") from None
     if not isinstance(log, dict):
         raise InvalidArgument(f"journal log #{i} must be a JSON object")

@@ -207,6 +207,9 @@ def source_context(path: Path) -> dict[str, str]:
 # -- command line ------------------------------------------------------------------------------
 
 
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^@/\s]+@")
+
+
 def _is_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name.lstrip("-")))
 
@@ -221,12 +224,13 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     """
     out: list[str] = []
     hide_next = False
-    for i, arg in enumerate(argv):
-        if hide_next and not arg.startswith("-"):
+    for i, raw in enumerate(argv):
+        # A password inside a URL (``--tracking-uri postgresql://u:pw@db/x``), under any name.
+        arg = _URL_PASSWORD.sub(rf"\1{REDACTED}@", raw)
+        if hide_next:  # the value of a secret option, even one that starts with '-'
             out.append(REDACTED)
             hide_next = False
             continue
-        hide_next = False
         name, eq, _value = arg.partition("=")
         if eq and i > 0 and name and " " not in name and _is_secret(name):
             out.append(f"{name}={REDACTED}")

@@ -254,7 +254,9 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
 
     ``step`` defaults to one past the last step logged for this key (0 first).
     """
-    run = _require_run()
+    bound = _bound.get()  # _stack(), inlined: this is the hot path
+    stack = _process_stack if bound is None else bound
+    run = stack[-1] if stack else _require_run()
     client = run._client
     run_id = run._run.info.run_id
     if step is None and type(value) is float:
