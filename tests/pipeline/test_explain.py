@@ -62,3 +62,20 @@ def test_explain_reasons(project: Project) -> None:
     assert reasons(target)["load"] == ["code of step `load` changed"]
     # explain ran nothing: the cache still holds the first run's results only
     assert all(s.status == "done" for s in result.steps)
+
+
+def test_an_entry_whose_result_is_gone_is_not_cached_for_explain_or_run(project: Project) -> None:
+    from pathlib import Path
+
+    from mloop.tracking import current_settings
+
+    project.write("helpers.py", "def featurize_col(x):\n    return x + 1\n", prelude=False)
+    project.write("flow.py", FLOW)
+    target = project.target("flow.py", "flow")
+    first = mp.run(target)
+    result_file = Path(current_settings().artifacts) / first.step("load").output_path
+    result_file.unlink()  # its meta.json stays
+    load = mp.explain(target)[0]
+    assert load.will_run and load.reasons[0] != f"cached (key {load.cache_key[:12]})"
+    again = mp.run(target)
+    assert again.step("load").status == "done"  # run agrees with explain: it runs again

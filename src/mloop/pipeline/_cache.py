@@ -167,6 +167,17 @@ class CacheStore:
     def meta(self, key: str) -> dict[str, Any] | None:
         return self.read_json(f"{entry_dir(key)}/meta.json")
 
+    def entry(self, key: str) -> dict[str, Any] | None:
+        """The meta of a complete entry under ``key`` (its result file present), else None:
+        what a run may reuse and what explain calls cached."""
+        meta = self.meta(key)
+        if meta is None or not meta.get("run_id"):
+            return None
+        result = meta.get("result")
+        if not isinstance(result, dict) or "path" not in result or "sha256" not in result:
+            return None
+        return meta if self.exists(str(result["path"])) else None
+
     def write_meta(self, key: str, meta: dict[str, Any]) -> None:
         self.write_json(f"{entry_dir(key)}/meta.json", meta)
 

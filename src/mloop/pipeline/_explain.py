@@ -122,7 +122,7 @@ def explain(
         unknown = any(v["sha256"] == "?" for v in parts.inputs.values())
         key = None if unknown else parts.key()
         e = StepExplanation(node.step.name, node.step_id, True, [], key)
-        meta = store.meta(key) if key is not None else None
+        meta = store.entry(key) if key is not None else None
         if key is not None and meta is not None and cache and node.step.options.cache:
             e.will_run = False
             e.reasons = [f"cached (key {key[:12]})"]

@@ -387,8 +387,8 @@ class _Runner:
         r = self.results[i]
         r.cache_key = key
         if self.use_cache and node.step.options.cache:
-            meta = self.cache.meta(key)
-            if meta is not None and self._entry_ok(meta):
+            meta = self.cache.entry(key)
+            if meta is not None:
                 self._reuse(i, key, meta)
                 return
         run = self._create_step_run(i, {TAG_CACHE_KEY: key, TAG_CACHED: "false"})
@@ -419,12 +419,6 @@ class _Runner:
         return InputRef(
             step_id=ref.step_id, path=s.path, sha256=s.sha256, format=s.format, item=ref.path
         )
-
-    def _entry_ok(self, meta: dict[str, Any]) -> bool:
-        result = meta.get("result")
-        if not isinstance(result, dict) or not meta.get("run_id") or "path" not in result:
-            return False
-        return self.cache.exists(str(result["path"]))
 
     def _submit(self, i: int, task: StepTask) -> None:
         r = self.results[i]
