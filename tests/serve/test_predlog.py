@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,7 +96,7 @@ def store(tmp_path: Path) -> LocalArtifactStore:
 
 
 def test_rows_round_trip_with_columns_and_types(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     log.record("r1", T0, "churn", "3", cols(age=[42, 17], plan=["pro", "free"]), [1, 0], 0.004)
     log.record("r2", T0 + 1.5, "churn", "3", cols(age=[30], plan=["pro"]), np.array([1]), 0.002)
     log.record("r0", T0 - 1, "churn", "3", cols(age=[55], plan=[None]), [0], 0.010, shadow=True)
@@ -141,7 +141,7 @@ def test_rows_round_trip_with_columns_and_types(store: LocalArtifactStore) -> No
 
 
 def test_array_inputs_and_several_outputs(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     proba = np.array([[0.1, 0.9], [0.8, 0.2]])
     log.record("a", T0, "img", "1", Inputs(2, None, np.arange(6.0).reshape(2, 3)), proba, 0.01)
     log.record("b", T0 + 1, "img", "1", Inputs(1, None, np.ones((1, 3))), proba[:1], 0.01)
@@ -165,7 +165,7 @@ def test_array_inputs_and_several_outputs(store: LocalArtifactStore) -> None:
 
 
 def test_versions_get_their_own_segments_and_read_back_unified(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     log.record("v1", T0, "churn", "1", cols(age=[40]), [0], 0.001)
     log.record("v2", T0 + 1, "churn", "2", cols(age=[41.5], plan=["pro"]), ["yes"], 0.001)
     log.record("v1b", T0 + 2, "churn", "1", cols(age=[42]), [1], 0.001)
@@ -199,7 +199,7 @@ def test_versions_get_their_own_segments_and_read_back_unified(store: LocalArtif
 
 
 def test_window_reads_only_its_dates(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     day = 86_400.0
     for i, t in enumerate([T0 - 2 * day, T0 - day, T0, T0 + 3600, T0 + day]):
         log.record(f"r{i}", t, "churn", "1", cols(x=[i]), [i], 0.001)
@@ -315,7 +315,7 @@ def test_full_queue_drops_and_counts_without_blocking(
 
 
 def test_close_flushes_and_refuses_later_records(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store, max_segment_age_s=3600).start()
+    log = PredictionLog(store, max_segment_age_s=3600, clock=Clock()).start()
     for i in range(100):
         log.record(f"r{i}", T0 + i, "m", "1", cols(x=[i]), [i], 0.0)
     log.record_feedback("r3", 1)
@@ -425,7 +425,7 @@ def test_readers_never_see_a_partial_segment(tmp_path: Path) -> None:
 
 
 def test_model_names_are_encoded_into_one_folder(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store, prefix="/logs/")
+    log = PredictionLog(store, prefix="/logs/", clock=Clock())
     for name in ("_feedback", "a/b", "..", "churn v2"):
         log.record(f"r-{name}", T0, name, "1", cols(x=[1]), [1], 0.0)
     log.record_feedback("r-_feedback", 7)
@@ -441,7 +441,7 @@ def test_model_names_are_encoded_into_one_folder(store: LocalArtifactStore) -> N
 
 def test_an_fsspec_store_holds_the_log_too() -> None:
     remote = open_artifact_store(f"memory://predlog-{uuid.uuid4().hex}/root")
-    log = PredictionLog(remote)
+    log = PredictionLog(remote, clock=Clock())
     log.record("a", T0, "m", "1", cols(x=[1, 2]), [0, 1], 0.001)
     log.record_feedback("a", [1, 0])
     assert log.flush(5)
@@ -478,7 +478,7 @@ def test_record_costs_microseconds_and_the_writer_keeps_up(store: LocalArtifactS
 def test_the_served_app_logs_predictions_and_feedback(
     tmp_path: Path, models_dir: Path, store: LocalArtifactStore
 ) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     app = create_serve_app([str(models_dir / "reg")], prediction_log=log)
     server = ServerThread(app).start()
     try:
@@ -538,7 +538,7 @@ def test_feedback_joins_by_request_and_row_latest_wins(store: LocalArtifactStore
 
 
 def test_named_labels_become_columns(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock(T0 + 3600))  # labels without a time: the clock's
     log.record("a", T0, "m", "1", cols(x=[1]), [1], 0.0)
     log.record("b", T0, "m", "1", cols(x=[2]), [1], 0.0)
     log.record_feedback("a", {"churned": True, "revenue": 12.5})
@@ -556,7 +556,7 @@ def test_named_labels_become_columns(store: LocalArtifactStore) -> None:
 def test_a_feedback_time_out_of_range_is_refused_and_loses_nothing(
     store: LocalArtifactStore, when: Any
 ) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     log.record("r", T0, "m", "1", cols(x=[1]), [1], 0.0)
     log.record_feedback("r", 1)
     with pytest.raises(InvalidArgument, match="'time' must be"):
@@ -586,7 +586,7 @@ def test_a_feedback_time_out_of_range_is_refused_and_loses_nothing(
 def test_bad_feedback_is_refused_with_a_message(
     store: LocalArtifactStore, request_id: Any, label: Any, message: str
 ) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     with pytest.raises(InvalidArgument, match=message):
         log.record_feedback(request_id, label)
     assert log.feedback_recorded == 0
@@ -596,7 +596,8 @@ def test_bad_feedback_is_refused_with_a_message(
 def test_feedback_route_over_http(
     tmp_path: Path, models_dir: Path, store: LocalArtifactStore
 ) -> None:
-    log = PredictionLog(store, max_queue=12)  # not started: labels stay queued until close
+    clock = Clock(T0 + 3600)  # labels sent without a time are stamped by the log's clock
+    log = PredictionLog(store, max_queue=12, clock=clock)  # not started: queued until close
     app = create_serve_app([str(models_dir / "reg")])
     app.include_router(feedback_router(log, max_items=50))
     server = ServerThread(app).start()
@@ -661,4 +662,5 @@ def test_feedback_route_over_http(
     nine = table.filter(pa.compute.equal(table["request_id"], "r9"))
     assert nine["ts"][0].as_py() == datetime(2026, 11, 28, 9, tzinfo=UTC)
     assert nine["label"][0].as_py() == '{"ok":true}'
-    assert timedelta(0) <= datetime.now(UTC) - table["ts"][0].as_py() < timedelta(minutes=5)
+    one = table.filter(pa.compute.equal(table["request_id"], "r1"))
+    assert one["ts"].to_pylist() == [datetime.fromtimestamp(clock.now, UTC)]

@@ -33,7 +33,7 @@ from mloop.store._search_parse import (
     parse_order_by,
 )
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = os.environ.get("MLOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def metric(name: str, pos: int = 0) -> Key:
