@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,68 @@ def _reset_fluent(fluent: object) -> None:
     fluent._experiment_id = None  # type: ignore[attr-defined]
     fluent._tracking_uri = None  # type: ignore[attr-defined]
     fluent._process_stack.clear()  # type: ignore[attr-defined]
+
+
+# -- a real browser ------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `make test` installs it when missing
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@dataclass
+class BrowserPage:
+    """A Playwright page in headless Chromium that records what a test should see go wrong:
+    console errors and warnings, uncaught page errors, and every URL the page requested."""
+
+    page: Any
+    console: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def open(self, path: Path) -> Any:
+        """Load a local HTML file and wait until it has rendered; returns the page."""
+        self.page.goto(path.resolve().as_uri(), wait_until="load")
+        return self.page
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per test module (Debian's, driven by Playwright)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Debian's chromium at {CHROMIUM} (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[BrowserPage]:
+    """A fresh page (its own context: no cookies, no cache) with a 1200x900 viewport."""
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    seen = BrowserPage(page)
+    page.on(
+        "console",
+        lambda m: (
+            seen.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+        ),
+    )
+    page.on("pageerror", lambda exc: seen.console.append(f"page error: {exc}"))
+    page.on("request", lambda r: seen.requests.append(r.url))
+    try:
+        yield seen
+    finally:
+        context.close()

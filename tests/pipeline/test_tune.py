@@ -345,17 +345,11 @@ def test_timeout_stops_starting_trials(mloop_home: Path) -> None:
 @pytest.mark.parametrize("sampler", ["tpe", "random", "qmc", "cmaes"])
 @pytest.mark.parametrize("pruner", ["median", "hyperband", "none"])
 def test_every_named_sampler_and_pruner_runs(mloop_home: Path, sampler: str, pruner: str) -> None:
-    import importlib.util
-
     def objective(params: dict[str, Any], trial: Any) -> float:
         for step in range(3):
             trial.report(params["x"] ** 2 + step, step)
         return float(params["x"] ** 2)
 
-    if sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
-        with pytest.raises(InvalidArgument, match="pip install cmaes"):
-            tune(objective, X_SPACE, n_trials=2, sampler=sampler)
-        return
     result = tune(objective, X_SPACE, n_trials=8, sampler=sampler, pruner=pruner, seed=0)
     assert result.n_complete + result.n_pruned == 8 and result.n_complete >= 1
     if pruner == "none":
@@ -363,6 +357,19 @@ def test_every_named_sampler_and_pruner_runs(mloop_home: Path, sampler: str, pru
     parent = Client().get_run(result.parent_run_id)
     assert parent.data.tags["mloop.tune.sampler"] == sampler
     assert parent.data.tags["mloop.tune.pruner"] == pruner
+
+
+def test_cmaes_without_its_package_says_what_to_install(
+    mloop_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "cmaes" else real(name, *a)
+    )
+    with pytest.raises(InvalidArgument, match="pip install cmaes"):
+        tune(lambda params, trial: 0.0, X_SPACE, n_trials=2, sampler="cmaes")
 
 
 def test_a_float_grid_stays_inside_its_range() -> None:
