@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -473,10 +472,11 @@ def test_result_orders_drifted_first_and_serializes() -> None:
 # -- performance -------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_a_million_rows_by_50_columns_in_under_5_seconds() -> None:
+def test_fifty_columns_past_the_exact_limit_flag_exactly_the_shifted_ones() -> None:
+    # 2 x 120,000 values per column: past EXACT_W_LIMIT, so Wasserstein takes the binned path.
+    # (How fast 1,000,000 x 50 goes is a benchmark: benchmarks/drift.py.)
     rng = np.random.default_rng(0)
-    n = 1_000_000
+    n = 120_000
 
     def table(shift: float) -> pd.DataFrame:
         cols: dict[str, object] = {f"n{j}": rng.normal(shift * (j % 2), 1, n) for j in range(30)}
@@ -486,9 +486,6 @@ def test_a_million_rows_by_50_columns_in_under_5_seconds() -> None:
         return pd.DataFrame(cols)
 
     ref, cur = table(0.0), table(0.5)
-    t0 = time.perf_counter()
     r = drift(ref, cur)
-    elapsed = time.perf_counter() - t0
-    print(f"drift 1,000,000 x 50: {elapsed:.2f} s")
     assert sorted(r.drifted_columns) == sorted(f"n{j}" for j in range(1, 30, 2))
-    assert elapsed < 5.0
+    assert {c.method for c in r.tested} == {"wasserstein", "jensenshannon"}

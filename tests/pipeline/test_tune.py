@@ -336,10 +336,10 @@ def test_timeout_stops_starting_trials(mloop_home: Path) -> None:
         time.sleep(0.1)
         return params["x"]
 
-    started = time.monotonic()
     result = tune(objective, X_SPACE, n_trials=1000, study_name="timeout", timeout=0.5)
-    assert 2 <= len(result.trials) < 20
-    assert time.monotonic() - started < 5
+    # Each trial sleeps 0.1 s: at most 5 can start within 0.5 s, however slow the machine
+    # (a slower one starts fewer); without the timeout all 1,000 would run.
+    assert 1 <= len(result.trials) <= 6
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "qmc", "cmaes"])
