@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from pathlib import Path
 
@@ -26,8 +25,8 @@ def test_serve_answers_a_predict(tmp_path: Path, models_dir: Path, extra: list[s
         r = httpx.post(f"{url}/v1/models/iris:predict", json=body, timeout=10)
         assert r.json()["predictions"] == [1]
         err = terminate(proc)
-    # uvicorn drains, then re-raises the SIGTERM it caught (so the exit says what ended it).
-    assert proc.returncode in (0, -signal.SIGTERM), err
+    # SIGTERM is the orderly stop: drained, then exit 0 (with one worker or several).
+    assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert f"listening on http://127.0.0.1:{port}" in err
     assert f"POST http://127.0.0.1:{port}/v1/models/churn:predict" in err
