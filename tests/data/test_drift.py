@@ -449,6 +449,68 @@ def test_pca_needs_tables_and_two_columns() -> None:
     assert one.status == "skipped"
 
 
+def test_pca_reads_times_durations_and_arrow_tables() -> None:
+    ref, cur = correlated(3000, 0.9, 1), correlated(3000, -0.9, 2)
+    epoch = pd.Timestamp("2030-01-01", tz="Europe/Paris")
+    for t in (ref, cur):  # the same signal, as a time and as a duration
+        t["when"] = epoch + pd.to_timedelta(t.pop("u") * 3600, unit="s")
+        t["took"] = pd.to_timedelta(t.pop("v"), unit="s")
+    frames = drift(ref, cur, multivariate=True).multivariate
+    tables = drift(pa.table(ref), pa.table(cur), multivariate=True).multivariate
+    assert frames is not None and tables is not None
+    assert set(frames.columns) == {"x", "y", "when", "took"}
+    assert frames.drifted and tables.drifted
+    assert tables.statistic == pytest.approx(frames.statistic, rel=1e-6)
+
+
+def test_pca_leaves_out_constant_columns_and_says_so() -> None:
+    ref, cur = correlated(2000, 0.9, 1), correlated(2000, -0.9, 2)
+    ref["flat"] = cur["flat"] = 7.0
+    ref["gone"] = cur["gone"] = np.nan
+    mv = drift(ref, cur, multivariate=True).multivariate
+    assert mv is not None and mv.status == "tested"
+    assert "flat" not in mv.columns and "gone" not in mv.columns
+    assert "left out (constant or empty in the reference): " in mv.notes[0]
+    assert {"flat", "gone"} <= set(mv.notes[0].split(": ", 1)[1].split(", "))
+    as_dict = mv.to_dict()
+    assert as_dict["status"] == "tested"
+    assert as_dict["drifted"] is True
+    assert as_dict["n_components"] == mv.n_components >= 1
+
+
+@pytest.mark.parametrize(
+    ("ref", "cur", "reason"),
+    [
+        (
+            pd.DataFrame({"x": np.arange(50.0), "c": 1.0}),
+            pd.DataFrame({"x": np.arange(50.0), "c": 1.0}),
+            "needs at least 2 non-constant numeric columns in the reference",
+        ),
+        (
+            correlated(10, 0.5, 1),
+            correlated(10, 0.5, 2),
+            "needs at least 20 reference rows and 5 current rows",
+        ),
+    ],
+)
+def test_pca_skips_with_a_reason(ref: pd.DataFrame, cur: pd.DataFrame, reason: str) -> None:
+    mv = drift(ref, cur, multivariate=True).multivariate
+    assert mv is not None
+    assert (mv.status, mv.reason, mv.drifted) == ("skipped", reason, False)
+
+
+def test_pca_on_an_exactly_reconstructed_reference() -> None:
+    # y = 2x: one component explains the reference exactly; a current off that line is drift.
+    x = np.random.default_rng(0).normal(size=400)
+    ref = pd.DataFrame({"x": x, "y": 2 * x})
+    same = drift(ref, ref.iloc[::-1].reset_index(drop=True), multivariate=True).multivariate
+    off = drift(ref, pd.DataFrame({"x": x, "y": -2 * x}), multivariate=True).multivariate
+    assert same is not None and off is not None
+    assert "the reference is reconstructed exactly: compared absolute errors" in off.notes
+    assert (same.statistic, same.drifted) == (1.0, False)
+    assert off.statistic == math.inf and off.drifted
+
+
 # -- the result --------------------------------------------------------------------------------
 
 
