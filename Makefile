@@ -69,6 +69,8 @@ bench: $(VENV)/.dev-installed  ## Benchmarks against the peers (MLflow in its ow
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/cli.py
+	$(BIN)/python benchmarks/predlog.py
 
 clean:
 	rm -rf .mloop .pytest_cache .ruff_cache .mypy_cache benchmarks/.work
