@@ -535,6 +535,7 @@ def test_result_orders_drifted_first_and_serializes() -> None:
 # -- performance -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fifty_columns_past_the_exact_limit_flag_exactly_the_shifted_ones() -> None:
     # 2 x 120,000 values per column: past EXACT_W_LIMIT, so Wasserstein takes the binned path.
     # (How fast 1,000,000 x 50 goes is a benchmark: benchmarks/drift.py.)

@@ -253,6 +253,7 @@ def test_merge_handles_missing_columns_and_kind_conflicts() -> None:
     assert merge_profiles([a, b]).rows == 3  # a list works too
 
 
+@pytest.mark.slow
 def test_merging_100_chunk_profiles_counts_every_row() -> None:
     # How long the merge takes is a benchmark: benchmarks/drift.py, "merge 100 profiles".
     rng = np.random.default_rng(1)

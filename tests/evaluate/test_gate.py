@@ -239,6 +239,7 @@ def test_promote_without_a_champion_yet(models: Models) -> None:
     assert registry.resolve("models:/churn@champion").version == 1
 
 
+@pytest.mark.slow
 def test_the_example_policy_runs(models: Models) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "ci" / "gate.yaml"
     result = gate(models.good, models.data, example, champion_uri=models.bad, target="y", log=False)

@@ -159,6 +159,7 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_frameworks_are_imported_only_when_used(tmp_path: Path) -> None:
     result = _python(
         f"""

@@ -14,6 +14,8 @@ from tests.pipeline.test_run import RESUME
 
 import mloop.pipeline as mp
 
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
+
 
 @pytest.fixture(params=["local", "ray"])
 def engine(request: pytest.FixtureRequest) -> str:

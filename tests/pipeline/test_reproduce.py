@@ -26,6 +26,8 @@ from pathlib import Path
 
 import mloop
 
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
+
 args = sys.argv[1:]
 lr = float(args[args.index("--lr") + 1]) if "--lr" in args else 0.1
 mloop.set_experiment("repro")

@@ -39,6 +39,7 @@ def trial_runs(result: TuneResult) -> list[Run]:
     return [r for r in page.runs if r.info.parent_run_id == result.parent_run_id]
 
 
+@pytest.mark.slow
 def test_tpe_finds_the_optimum_of_a_quadratic(mloop_home: Path) -> None:
     result = tune(quadratic, X_SPACE, n_trials=30, study_name="quad", seed=7)
     assert result.n_complete == 30 and result.n_pruned == result.n_failed == 0
@@ -343,6 +344,7 @@ def test_timeout_stops_starting_trials(mloop_home: Path) -> None:
     assert 1 <= len(result.trials) <= 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["tpe", "random", "qmc", "cmaes"])
 @pytest.mark.parametrize("pruner", ["median", "hyperband", "none"])
 def test_every_named_sampler_and_pruner_runs(mloop_home: Path, sampler: str, pruner: str) -> None:

@@ -14,6 +14,8 @@ from mloop.pipeline._tune import tune
 from mloop.store import RunStatus
 from mloop.tracking import Client
 
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
+
 ray = pytest.importorskip("ray")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

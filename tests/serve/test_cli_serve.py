@@ -10,6 +10,8 @@ import httpx
 import pytest
 from mloop_serve_testlib import MLOOP, mloop_serve, terminate
 
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--workers", "2", "--no-batching"]], ids=["1", "2"])

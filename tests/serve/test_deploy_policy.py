@@ -167,6 +167,7 @@ def test_policy_checked_against_served_models(mloop_home: Path, tmp_path: Path) 
         create_serve_app(["models:/m/1"], poll_interval_s=0)
 
 
+@pytest.mark.slow
 def test_sticky_hash_is_the_same_in_every_process() -> None:
     keys = [f"user-{i}".encode() for i in range(50)]
     here = [sticky_point(b"churn\0" + k) for k in keys]

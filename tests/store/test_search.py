@@ -870,6 +870,7 @@ def test_the_largest_filter_runs(db: sa.Engine) -> None:
 # -- speed -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ten_thousand_runs_are_searched_by_index(tmp_path: Path) -> None:
     n_runs, n_keys = 10_000, 10
     engine = create_engine(f"sqlite:///{tmp_path / 'big.db'}")
