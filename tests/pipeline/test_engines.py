@@ -14,7 +14,7 @@ from tests.pipeline.test_run import RESUME
 
 import mloop.pipeline as mp
 
-pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in every test
 
 
 @pytest.fixture(params=["local", "ray"])

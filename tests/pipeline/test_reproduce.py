@@ -19,14 +19,14 @@ from typer.testing import CliRunner
 from mloop.tracking import Client
 from mloop.tracking import _context as ctx
 
+pytestmark = pytest.mark.slow  # git repositories and subprocesses in every test
+
 TRAIN = """\
 import os
 import sys
 from pathlib import Path
 
 import mloop
-
-pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
 
 args = sys.argv[1:]
 lr = float(args[args.index("--lr") + 1]) if "--lr" in args else 0.1

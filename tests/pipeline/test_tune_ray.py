@@ -14,7 +14,7 @@ from mloop.pipeline._tune import tune
 from mloop.store import RunStatus
 from mloop.tracking import Client
 
-pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in every test
 
 ray = pytest.importorskip("ray")
 optuna.logging.set_verbosity(optuna.logging.WARNING)

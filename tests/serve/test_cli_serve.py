@@ -10,7 +10,7 @@ import httpx
 import pytest
 from mloop_serve_testlib import MLOOP, mloop_serve, terminate
 
-pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in every test
 
 
 @pytest.mark.slow

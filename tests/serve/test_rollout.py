@@ -25,7 +25,7 @@ from mloop_serve_testlib import (
 import mloop.registry
 from mloop.server import ServerThread, create_app
 
-pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in most tests: make test runs them
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in every test
 
 POLL = 0.1
 MLOOP = Path(sys.executable).with_name("mloop")
