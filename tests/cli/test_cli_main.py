@@ -70,6 +70,7 @@ def test_usage_errors_exit_2(cli: Any) -> None:
     assert cli("experiments", "list", "--view", "sideways").exit_code == 2
 
 
+@pytest.mark.slow
 def test_an_mloop_error_is_one_red_line_and_exit_1(run_mloop: Any) -> None:
     result = run_mloop("runs", "show", "0123456789abcdef0123456789abcdef")
     assert result.returncode == 1

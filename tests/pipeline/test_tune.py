@@ -153,6 +153,7 @@ _KILLED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_study_killed_mid_trial_resumes_to_n_trials_without_duplicates(
     mloop_home: Path, tmp_path: Path
 ) -> None:
@@ -217,6 +218,7 @@ def test_tune_continues_to_the_new_total(mloop_home: Path) -> None:
     assert more.parent_run_id == first.parent_run_id
 
 
+@pytest.mark.slow
 def test_the_best_trials_model_is_logged_on_the_study_run(mloop_home: Path) -> None:
     from sklearn.linear_model import Ridge
 

@@ -200,6 +200,7 @@ def test_disagreement_rate() -> None:
     assert disagreement_rate(np.array([1, 0]), [1, 0]) == 0.0
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_bad_policy_before_serving(tmp_path: Path) -> None:
     model = save_scaler(tmp_path / "m", 2.0)
     policy = _write(tmp_path, "models:\n  m:\n    canary:\n      - {version: 1, weight: -1}\n")

@@ -153,6 +153,7 @@ def test_readyz_names_a_model_that_cannot_warm(tmp_path: Path) -> None:
         assert app.state.serve.slots["cold"].current.warm_error is None
 
 
+@pytest.mark.slow
 def test_sigterm_drains_the_request_in_flight(tmp_path: Path) -> None:
     release = tmp_path / "release"
     model = save_scaler(tmp_path / "held", 2.0, hold=str(release))

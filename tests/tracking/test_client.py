@@ -36,6 +36,7 @@ def _race(uri: str, name: str, out: multiprocessing.Queue[str]) -> None:
     out.put(Client(uri).get_or_create_experiment(name).experiment_id)
 
 
+@pytest.mark.slow
 def test_get_or_create_experiment_when_processes_race(live_server: str, mloop_home: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[str] = ctx.Queue()
