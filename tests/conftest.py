@@ -1,17 +1,111 @@
-"""Shared fixtures: real stores on SQLite, PostgreSQL and over HTTP against a real server."""
+"""Shared fixtures: real stores on SQLite, PostgreSQL and over HTTP against a real server.
+
+Also the suite's own rules, as hooks:
+
+- Under ``CI=true`` a skipped test is a failure: CI has every service and browser the suite
+  needs, so a skip there means something is missing, not that the test does not apply.
+- A test that reaches PostgreSQL carries the ``postgres`` marker (checked at collection), so
+  ``-m "not postgres"`` runs with no server.
+- ``--fake-now=ISO`` runs the suite as if the wall clock read that instant (it keeps ticking), to
+  prove that no test depends on today's date. It moves ``time.time()``, ``datetime.now()`` and
+  friends of this process with time-machine; monotonic clocks and child processes keep the real
+  time. (libfaketime cannot do it: it breaks Python's timed waits, ``Event.wait(timeout)``.)
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 PG_ADMIN_URL = os.environ.get("MLOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Fixtures and parameter values that mean "this test talks to PostgreSQL".
+PG_FIXTURES = {"pg_database", "pg_store", "postgresql_engine"}
+PG_PARAMS = {"postgres", "postgresql"}
+_TRAVEL = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fake-now",
+        metavar="ISO",
+        default=None,
+        help="run as if the wall clock read this instant, e.g. 2031-02-28T23:30:00-10:00 "
+        "(it keeps ticking from there)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    when = config.getoption("--fake-now")
+    if when:
+        import time_machine
+
+        traveller = time_machine.travel(datetime.fromisoformat(when), tick=True)
+        traveller.start()
+        config.stash[_TRAVEL] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVEL, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    when = config.getoption("--fake-now")
+    return f"fake wall clock: {when} (ticking)" if when else None
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    if PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(v, str) and v in PG_PARAMS for v in callspec.params.values()
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        i.nodeid for i in items if _needs_postgres(i) and not i.get_closest_marker("postgres")
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests reach PostgreSQL but are not marked @pytest.mark.postgres (use "
+            'pytest.param("postgres", marks=pytest.mark.postgres) for a parameter):\n  '
+            + "\n  ".join(unmarked)
+        )
+
+
+def _ci_refuses_skip(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if not (IN_CI and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true, where every test must run: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    _ci_refuses_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    report = yield
+    _ci_refuses_skip(report)
+    return report
 
 
 def _pg_reachable() -> str | None:
@@ -107,7 +201,7 @@ def http_store(live_server: str) -> Iterator[object]:
     store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres", "http"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "http"])
 def store(request: pytest.FixtureRequest) -> object:
     """The same contract, on every kind of store."""
     return request.getfixturevalue(
@@ -141,3 +235,68 @@ def _reset_fluent(fluent: object) -> None:
     fluent._experiment_id = None  # type: ignore[attr-defined]
     fluent._tracking_uri = None  # type: ignore[attr-defined]
     fluent._process_stack.clear()  # type: ignore[attr-defined]
+
+
+# -- a real browser ------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `make test` installs it when missing
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@dataclass
+class BrowserPage:
+    """A Playwright page in headless Chromium that records what a test should see go wrong:
+    console errors and warnings, uncaught page errors, and every URL the page requested."""
+
+    page: Any
+    console: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def open(self, path: Path) -> Any:
+        """Load a local HTML file and wait until it has rendered; returns the page."""
+        self.page.goto(path.resolve().as_uri(), wait_until="load")
+        return self.page
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per test module (Debian's, driven by Playwright)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Debian's chromium at {CHROMIUM} (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[BrowserPage]:
+    """A fresh page (its own context: no cookies, no cache) with a 1200x900 viewport."""
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    seen = BrowserPage(page)
+    page.on(
+        "console",
+        lambda m: (
+            seen.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+        ),
+    )
+    page.on("pageerror", lambda exc: seen.console.append(f"page error: {exc}"))
+    page.on("request", lambda r: seen.requests.append(r.url))
+    try:
+        yield seen
+    finally:
+        context.close()

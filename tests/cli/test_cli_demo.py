@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -18,10 +17,7 @@ pytest.importorskip("sklearn")
 
 @pytest.mark.slow
 def test_demo_without_server(cli: Any) -> None:
-    started = time.perf_counter()
     result = cli("demo", "--no-server", "--runs", "3")
-    elapsed = time.perf_counter() - started
-    print(f"mloop demo --no-server --runs 3: {elapsed:.1f} s")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "★" in out

@@ -131,6 +131,7 @@ def test_nothing_comparable_is_an_error(cli: Cli, tmp_path: Path) -> None:
     assert "no column could be compared" in r.stderr
 
 
+@pytest.mark.slow
 def test_help_lists_drift(run_mloop: Any) -> None:
     r = run_mloop("--help")
     assert r.returncode == 0

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+@pytest.mark.slow
 def test_quickstart(cli: Any, mloop_home: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "quickstart.py")],

@@ -21,7 +21,6 @@ MLOOP = Path(sys.executable).with_name("mloop")
 class Server:
     def __init__(self, home: Path, port: int, *args: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [str(MLOOP), "server", "--port", str(port), "--log-level", "warning", *args],
             env={**os.environ, "MLOOP_HOME": str(home), "NO_COLOR": "1"},
@@ -30,16 +29,17 @@ class Server:
             text=True,
         )
 
-    def wait_healthy(self, timeout: float = 30) -> float:
-        """Seconds from process start to the first 200 from /healthz."""
-        deadline = self.started + timeout
-        while time.perf_counter() < deadline:
+    def wait_healthy(self, timeout: float = 120) -> None:
+        """Wait for the first 200 from /healthz; the timeout only bounds a hang (how fast the
+        server starts is a benchmark: benchmarks/tracking.py, "server cold start")."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 out, err = self.proc.communicate()
                 pytest.fail(f"mloop server exited with {self.proc.returncode}:\n{out}\n{err}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return time.perf_counter() - self.started
+                    return
             except httpx.TransportError:
                 pass
             time.sleep(0.01)
@@ -72,9 +72,7 @@ def start_server(mloop_home: Path, free_port: int) -> Any:
 @pytest.mark.slow
 def test_server_starts_and_answers(start_server: Any, free_port: int) -> None:
     server = start_server()
-    elapsed = server.wait_healthy()
-    print(f"mloop server: healthy {elapsed:.2f} s after process start")
-    assert elapsed < 5
+    server.wait_healthy()
 
     created = httpx.post(f"{server.url}/api/v1/experiments", json={"name": "served"}, timeout=10)
     assert created.status_code == 201, created.text
@@ -93,8 +91,7 @@ def test_server_starts_and_answers(start_server: Any, free_port: int) -> None:
 def test_server_with_workers(start_server: Any, tmp_path: Path) -> None:
     db = tmp_path / "workers.db"
     server = start_server("--workers", "2", "--backend-store-uri", f"sqlite:///{db}")
-    elapsed = server.wait_healthy()
-    print(f"mloop server --workers 2: healthy after {elapsed:.2f} s")
+    server.wait_healthy()
     with httpx.Client(base_url=server.url, timeout=10) as http:
         for i in range(6):
             assert http.post("/api/v1/experiments", json={"name": f"e{i}"}).status_code == 201

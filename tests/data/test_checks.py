@@ -500,7 +500,7 @@ def test_infer_drafts_checks_that_pass_on_their_sample(sample: pd.DataFrame) -> 
     assert cols["email"]["unique"] is True  # distinct text: id-like
     assert "allowed" not in cols["email"]
     assert cols["active"] == {"type": "bool", "nullable": False}
-    assert cols["empty"] == {"type": "null"} or cols["empty"] == {}
+    assert cols["empty"] == {}  # nothing observed, nothing to check
     assert checks["table"] == {"row_count": {"min": 1}}
     assert check(sample, checks).passed
 

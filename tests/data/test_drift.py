@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -231,10 +230,15 @@ def test_large_wasserstein_is_binned_within_its_bound_and_exact_near_the_thresho
     bin_width = (max(a.max(), b.max()) - min(a.min(), b.min())) / W_BINS / np.std(a)
     assert binned.statistic == pytest.approx(exact, abs=2 * bin_width)
     assert binned.drifted == (exact >= 0.1)
-    # A threshold inside the error bound makes it compute the exact value.
-    at = drift(ref, cur, threshold=float(exact))["x"]
-    assert at.statistic == pytest.approx(exact, rel=1e-9)
-    assert at.drifted
+    # A threshold inside the error bound makes it compute the exact value: mloop's own
+    # statistic, which matches scipy's to rounding (not to the last bit).
+    assert 1e-6 * exact < bin_width
+    below = drift(ref, cur, threshold=float(exact) * (1 - 1e-6))["x"]
+    assert below.statistic == pytest.approx(exact, rel=1e-9)
+    assert below.drifted
+    above = drift(ref, cur, threshold=float(exact) * (1 + 1e-6))["x"]
+    assert above.statistic == pytest.approx(exact, rel=1e-9)
+    assert not above.drifted
 
 
 # -- profiles as references --------------------------------------------------------------------
@@ -343,7 +347,8 @@ def test_bad_columns_are_skipped_with_reasons() -> None:
     assert const.tested
     assert not const.drifted
     assert const.statistic == 0.0
-    assert any("constant" in n for n in const.notes) or const.method == "jensenshannon"
+    assert const.method == "jensenshannon"
+    assert "constant in reference (3)" in const.notes
     infs = r["infs"]
     assert infs.tested
     assert any("infinite value(s) in reference left out" in n for n in infs.notes)
@@ -444,6 +449,68 @@ def test_pca_needs_tables_and_two_columns() -> None:
     assert one.status == "skipped"
 
 
+def test_pca_reads_times_durations_and_arrow_tables() -> None:
+    ref, cur = correlated(3000, 0.9, 1), correlated(3000, -0.9, 2)
+    epoch = pd.Timestamp("2030-01-01", tz="Europe/Paris")
+    for t in (ref, cur):  # the same signal, as a time and as a duration
+        t["when"] = epoch + pd.to_timedelta(t.pop("u") * 3600, unit="s")
+        t["took"] = pd.to_timedelta(t.pop("v"), unit="s")
+    frames = drift(ref, cur, multivariate=True).multivariate
+    tables = drift(pa.table(ref), pa.table(cur), multivariate=True).multivariate
+    assert frames is not None and tables is not None
+    assert set(frames.columns) == {"x", "y", "when", "took"}
+    assert frames.drifted and tables.drifted
+    assert tables.statistic == pytest.approx(frames.statistic, rel=1e-6)
+
+
+def test_pca_leaves_out_constant_columns_and_says_so() -> None:
+    ref, cur = correlated(2000, 0.9, 1), correlated(2000, -0.9, 2)
+    ref["flat"] = cur["flat"] = 7.0
+    ref["gone"] = cur["gone"] = np.nan
+    mv = drift(ref, cur, multivariate=True).multivariate
+    assert mv is not None and mv.status == "tested"
+    assert "flat" not in mv.columns and "gone" not in mv.columns
+    assert "left out (constant or empty in the reference): " in mv.notes[0]
+    assert {"flat", "gone"} <= set(mv.notes[0].split(": ", 1)[1].split(", "))
+    as_dict = mv.to_dict()
+    assert as_dict["status"] == "tested"
+    assert as_dict["drifted"] is True
+    assert as_dict["n_components"] == mv.n_components >= 1
+
+
+@pytest.mark.parametrize(
+    ("ref", "cur", "reason"),
+    [
+        (
+            pd.DataFrame({"x": np.arange(50.0), "c": 1.0}),
+            pd.DataFrame({"x": np.arange(50.0), "c": 1.0}),
+            "needs at least 2 non-constant numeric columns in the reference",
+        ),
+        (
+            correlated(10, 0.5, 1),
+            correlated(10, 0.5, 2),
+            "needs at least 20 reference rows and 5 current rows",
+        ),
+    ],
+)
+def test_pca_skips_with_a_reason(ref: pd.DataFrame, cur: pd.DataFrame, reason: str) -> None:
+    mv = drift(ref, cur, multivariate=True).multivariate
+    assert mv is not None
+    assert (mv.status, mv.reason, mv.drifted) == ("skipped", reason, False)
+
+
+def test_pca_on_an_exactly_reconstructed_reference() -> None:
+    # y = 2x: one component explains the reference exactly; a current off that line is drift.
+    x = np.random.default_rng(0).normal(size=400)
+    ref = pd.DataFrame({"x": x, "y": 2 * x})
+    same = drift(ref, ref.iloc[::-1].reset_index(drop=True), multivariate=True).multivariate
+    off = drift(ref, pd.DataFrame({"x": x, "y": -2 * x}), multivariate=True).multivariate
+    assert same is not None and off is not None
+    assert "the reference is reconstructed exactly: compared absolute errors" in off.notes
+    assert (same.statistic, same.drifted) == (1.0, False)
+    assert off.statistic == math.inf and off.drifted
+
+
 # -- the result --------------------------------------------------------------------------------
 
 
@@ -469,9 +536,11 @@ def test_result_orders_drifted_first_and_serializes() -> None:
 
 
 @pytest.mark.slow
-def test_a_million_rows_by_50_columns_in_under_5_seconds() -> None:
+def test_fifty_columns_past_the_exact_limit_flag_exactly_the_shifted_ones() -> None:
+    # 2 x 120,000 values per column: past EXACT_W_LIMIT, so Wasserstein takes the binned path.
+    # (How fast 1,000,000 x 50 goes is a benchmark: benchmarks/drift.py.)
     rng = np.random.default_rng(0)
-    n = 1_000_000
+    n = 120_000
 
     def table(shift: float) -> pd.DataFrame:
         cols: dict[str, object] = {f"n{j}": rng.normal(shift * (j % 2), 1, n) for j in range(30)}
@@ -481,9 +550,6 @@ def test_a_million_rows_by_50_columns_in_under_5_seconds() -> None:
         return pd.DataFrame(cols)
 
     ref, cur = table(0.0), table(0.5)
-    t0 = time.perf_counter()
     r = drift(ref, cur)
-    elapsed = time.perf_counter() - t0
-    print(f"drift 1,000,000 x 50: {elapsed:.2f} s")
     assert sorted(r.drifted_columns) == sorted(f"n{j}" for j in range(1, 30, 2))
-    assert elapsed < 5.0
+    assert {c.method for c in r.tested} == {"wasserstein", "jensenshannon"}

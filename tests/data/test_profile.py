@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -254,7 +253,9 @@ def test_merge_handles_missing_columns_and_kind_conflicts() -> None:
     assert merge_profiles([a, b]).rows == 3  # a list works too
 
 
-def test_merging_100_chunk_profiles_takes_under_a_second() -> None:
+@pytest.mark.slow
+def test_merging_100_chunk_profiles_counts_every_row() -> None:
+    # How long the merge takes is a benchmark: benchmarks/drift.py, "merge 100 profiles".
     rng = np.random.default_rng(1)
     base = []
     for i in range(4):  # 4 distinct chunks, each read back 25 times: merging costs the same
@@ -265,13 +266,10 @@ def test_merging_100_chunk_profiles_takes_under_a_second() -> None:
             cols[f"c{j}"] = rng.choice([f"v{k}" for k in range(5 + j)], 2000)
         base.append(profile(pd.DataFrame(cols)).to_bytes())
     chunks = [Profile.from_bytes(base[i % 4]) for i in range(100)]
-    t0 = time.perf_counter()
     merged = merge_profiles(*chunks)
-    elapsed = time.perf_counter() - t0
-    print(f"merging 100 profiles of 50 columns: {elapsed * 1000:.0f} ms")
     assert merged.rows == 200_000
     assert merged["n3"].n == 200_000
-    assert elapsed < 1.0
+    assert merged["c7"].count == 200_000
 
 
 # -- serialization ----------------------------------------------------------------------------

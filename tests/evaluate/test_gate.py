@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ from mloop.errors import InvalidArgument, PolicyError
 from mloop.evaluate import gate, promote
 from mloop.evaluate._promote import GATE_TAG
 from mloop.registry import Registry
+
+if TYPE_CHECKING:
+    from conftest import BrowserPage
 
 POLICY = """\
 rules:
@@ -131,6 +135,40 @@ def test_html_report_embeds_both_evaluations(models: Models) -> None:
     assert page.count("<iframe") == 2
 
 
+def test_html_report_renders_in_chromium(
+    models: Models, tmp_path: Path, browser_page: BrowserPage
+) -> None:
+    result = gate(
+        models.bad, models.data, models.policy, champion_uri=models.good, target="y", log=False
+    )
+    assert not result.passed
+    path = tmp_path / "gate.html"
+    path.write_text(result.to_html(), encoding="utf-8")
+    page = browser_page.open(path)
+
+    assert page.title() == f"Model gate: {models.bad}"
+    headline = page.locator("h1")
+    passed = sum(r.passed for r in result.rules)
+    assert headline.inner_text() == f"❌ Model gate failed: {passed} of 3 rules passed"
+    assert headline.get_attribute("class") == "fail"
+    # One row per rule, marked as the result says, in the result's order.
+    rows = page.locator("table").first.locator("tr.pass, tr.fail")
+    assert rows.count() == len(result.rules)
+    for row, rule in zip(rows.all(), result.rules, strict=True):
+        assert row.get_attribute("class") == ("pass" if rule.passed else "fail")
+        assert row.locator("td").nth(1).inner_text() == rule.name
+    failed = page.locator("tr.fail td:nth-child(2)").all_inner_texts()
+    assert "no accuracy regression" in failed
+    # Both evaluations render inside their frames, each naming its model and its metrics.
+    for title, uri in (("Challenger", models.bad), ("Champion", models.good)):
+        frame = page.frame_locator(f'iframe[title="{title} evaluation"]')
+        assert uri in frame.locator("h1").inner_text()
+        assert frame.locator("h2", has_text="Metrics").count() == 1
+        assert frame.locator("td", has_text="accuracy").count() >= 1
+    assert browser_page.requests == [path.resolve().as_uri()]
+    assert browser_page.console == []
+
+
 def history(registry: Registry) -> list[tuple[str, object, str]]:
     return [(e.action, e.after, e.reason) for e in registry.history("churn")]
 
@@ -201,6 +239,7 @@ def test_promote_without_a_champion_yet(models: Models) -> None:
     assert registry.resolve("models:/churn@champion").version == 1
 
 
+@pytest.mark.slow
 def test_the_example_policy_runs(models: Models) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "ci" / "gate.yaml"
     result = gate(models.good, models.data, example, champion_uri=models.bad, target="y", log=False)

@@ -17,7 +17,13 @@ def models_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
-@pytest.fixture(params=list(BUILDERS))
+# Frameworks whose import alone takes seconds: their cases run in `make test`, not test-fast.
+HEAVY = {"pytorch-torchscript", "pytorch-state-dict", "keras", "onnx"}
+
+
+@pytest.fixture(
+    params=[pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in BUILDERS]
+)
 def case(request: pytest.FixtureRequest, models_tmp: Path) -> Case:
     """A fitted model of each flavor case, built once per process."""
     name = request.param

@@ -25,6 +25,7 @@ class Custom(RegressorMixin, BaseEstimator):
         return np.zeros(len(x))
 
 
+@pytest.mark.slow
 def test_a_regressor_converts_within_tolerance(tmp_path: Path) -> None:
     x = tabular()
     model = Ridge().fit(x, target(x))

@@ -133,6 +133,7 @@ def test_the_example_is_stored_as_given(tmp_path: Path) -> None:
     assert mloop.models.load(tmp_path / "b").input_example == [{"a": 1, "b": "x"}]
 
 
+@pytest.mark.slow
 def test_pytorch_module_class_must_be_importable(tmp_path: Path) -> None:
     import torch
 
@@ -159,6 +160,7 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_frameworks_are_imported_only_when_used(tmp_path: Path) -> None:
     result = _python(
         f"""
@@ -177,6 +179,7 @@ def test_frameworks_are_imported_only_when_used(tmp_path: Path) -> None:
     assert result.stdout.strip() == "['sklearn']"
 
 
+@pytest.mark.slow
 def test_keras_refuses_another_backend() -> None:
     result = _python(
         """

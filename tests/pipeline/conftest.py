@@ -93,3 +93,12 @@ def client() -> Any:
     c = _fluent._get_client()
     c.flush()
     return c
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that runs a pipeline file of its project runs its steps in child processes: it
+    is slow (make test runs it, make test-fast does not)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here) and "project" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from tests.pipeline.conftest import Project
 
 import mloop.pipeline as mp
@@ -32,6 +33,7 @@ def reasons(target: str, params: dict[str, object] | None = None) -> dict[str, l
     return {e.step_id: e.reasons for e in mp.explain(target, params)}
 
 
+@pytest.mark.slow
 def test_explain_reasons(project: Project) -> None:
     project.write("helpers.py", "def featurize_col(x):\n    return x + 1\n", prelude=False)
     project.write("flow.py", FLOW)

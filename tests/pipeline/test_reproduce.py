@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from mloop.tracking import Client
 from mloop.tracking import _context as ctx
 
+pytestmark = pytest.mark.slow  # git repositories and subprocesses in every test
+
 TRAIN = """\
 import os
 import sys
@@ -334,7 +336,7 @@ def test_an_unknown_run_exits_1_with_a_clear_message(repo: Path) -> None:
     result = cli("0123456789abcdef0123456789abcdef")
     assert result.exit_code == 1
     assert "0123456789abcdef0123456789abcdef" in result.stderr
-    assert "not found" in result.stderr.lower() or "no run" in result.stderr.lower()
+    assert "error: no run with id '0123456789abcdef0123456789abcdef'" in result.stderr
 
 
 def test_a_child_run_of_a_script_points_to_its_parent(repo: Path) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ def trial_runs(result: TuneResult) -> list[Run]:
     return [r for r in page.runs if r.info.parent_run_id == result.parent_run_id]
 
 
+@pytest.mark.slow
 def test_tpe_finds_the_optimum_of_a_quadratic(mloop_home: Path) -> None:
     result = tune(quadratic, X_SPACE, n_trials=30, study_name="quad", seed=7)
     assert result.n_complete == 30 and result.n_pruned == result.n_failed == 0
@@ -152,6 +153,7 @@ _KILLED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_study_killed_mid_trial_resumes_to_n_trials_without_duplicates(
     mloop_home: Path, tmp_path: Path
 ) -> None:
@@ -216,6 +218,7 @@ def test_tune_continues_to_the_new_total(mloop_home: Path) -> None:
     assert more.parent_run_id == first.parent_run_id
 
 
+@pytest.mark.slow
 def test_the_best_trials_model_is_logged_on_the_study_run(mloop_home: Path) -> None:
     from sklearn.linear_model import Ridge
 
@@ -319,15 +322,16 @@ def test_grid_sampler_and_multi_objective(mloop_home: Path) -> None:
 
 
 def test_local_parallelism_runs_trials_in_threads_at_once(mloop_home: Path) -> None:
+    # A barrier of three: a trial completes only if two others run beside it.
+    together = threading.Barrier(3, timeout=60)
+
     def objective(params: dict[str, Any], trial: Any) -> float:
-        time.sleep(0.2)
-        return params["x"] ** 2
+        together.wait()
+        return float(params["x"] ** 2)
 
     result = tune(objective, X_SPACE, n_trials=6, study_name="threads", parallelism=3, seed=1)
     assert result.n_complete == 6
     assert sorted(t.number for t in result.trials) == list(range(6))
-    windows = sorted((t.started, t.ended) for t in result.trials)
-    assert sum(1 for a, b in itertools.pairwise(windows) if b[0] < a[1]) >= 3
     assert len(trial_runs(result)) == 6
 
 
@@ -336,26 +340,21 @@ def test_timeout_stops_starting_trials(mloop_home: Path) -> None:
         time.sleep(0.1)
         return params["x"]
 
-    started = time.monotonic()
     result = tune(objective, X_SPACE, n_trials=1000, study_name="timeout", timeout=0.5)
-    assert 2 <= len(result.trials) < 20
-    assert time.monotonic() - started < 5
+    # Each trial sleeps 0.1 s: at most 5 can start within 0.5 s, however slow the machine
+    # (a slower one starts fewer); without the timeout all 1,000 would run.
+    assert 1 <= len(result.trials) <= 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["tpe", "random", "qmc", "cmaes"])
 @pytest.mark.parametrize("pruner", ["median", "hyperband", "none"])
 def test_every_named_sampler_and_pruner_runs(mloop_home: Path, sampler: str, pruner: str) -> None:
-    import importlib.util
-
     def objective(params: dict[str, Any], trial: Any) -> float:
         for step in range(3):
             trial.report(params["x"] ** 2 + step, step)
         return float(params["x"] ** 2)
 
-    if sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
-        with pytest.raises(InvalidArgument, match="pip install cmaes"):
-            tune(objective, X_SPACE, n_trials=2, sampler=sampler)
-        return
     result = tune(objective, X_SPACE, n_trials=8, sampler=sampler, pruner=pruner, seed=0)
     assert result.n_complete + result.n_pruned == 8 and result.n_complete >= 1
     if pruner == "none":
@@ -363,6 +362,19 @@ def test_every_named_sampler_and_pruner_runs(mloop_home: Path, sampler: str, pru
     parent = Client().get_run(result.parent_run_id)
     assert parent.data.tags["mloop.tune.sampler"] == sampler
     assert parent.data.tags["mloop.tune.pruner"] == pruner
+
+
+def test_cmaes_without_its_package_says_what_to_install(
+    mloop_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "cmaes" else real(name, *a)
+    )
+    with pytest.raises(InvalidArgument, match="pip install cmaes"):
+        tune(lambda params, trial: 0.0, X_SPACE, n_trials=2, sampler="cmaes")
 
 
 def test_a_float_grid_stays_inside_its_range() -> None:

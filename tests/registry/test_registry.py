@@ -6,7 +6,13 @@ import pytest
 
 import mloop
 from mloop import registry
-from mloop.errors import InvalidArgument, ModelVersionNotFound, RegisteredModelNotFound
+from mloop.errors import (
+    InvalidAliasTarget,
+    InvalidArgument,
+    ModelVersionNotFound,
+    RegisteredModelNotFound,
+)
+from mloop.store import ModelVersionStatus, Store
 
 pytestmark = pytest.mark.usefixtures("mloop_home")
 
@@ -46,3 +52,65 @@ def test_resolve_errors() -> None:
     registry.register_model("/m", "real")
     with pytest.raises(ModelVersionNotFound, match="@champion"):
         registry.resolve("models:/real@champion")
+
+
+# -- Registry on every kind of store ------------------------------------------------------------
+
+
+@pytest.fixture
+def bound(store: Store) -> registry.Registry:
+    """The registry API bound to a store (SQLite, PostgreSQL, HTTP), acting as ``alice``."""
+    return registry.Registry(store, actor="alice")
+
+
+def test_models_and_versions_are_listed(bound: registry.Registry) -> None:
+    assert bound.list_models() == []
+    bound.register_model("/m/churn-1", "churn", tags={"team": "growth"}, description="first")
+    bound.register_model("/m/churn-2", "churn")
+    bound.register_model("/m/fraud-1", "fraud")
+    assert [m.name for m in bound.list_models()] == ["churn", "fraud"]
+    churn = bound.get_model("churn")
+    assert (churn.name, churn.latest_version, churn.aliases) == ("churn", 2, {})
+    versions = bound.list_versions("churn")
+    assert sorted((v.version, v.source) for v in versions) == [(1, "/m/churn-1"), (2, "/m/churn-2")]
+    first = next(v for v in versions if v.version == 1)
+    assert (first.tags, first.description) == ({"team": "growth"}, "first")
+    with pytest.raises(RegisteredModelNotFound):
+        bound.get_model("ghost")
+    with pytest.raises(RegisteredModelNotFound):
+        bound.list_versions("ghost")
+
+
+def test_an_alias_is_set_deleted_and_audited(bound: registry.Registry) -> None:
+    bound.register_model("/m/1", "churn")
+    bound.register_model("/m/2", "churn")
+    moved = bound.set_alias("churn", "champion", 2, reason="better")
+    assert moved.aliases == ["champion"]
+    assert bound.get_model("churn").aliases == {"champion": 2}
+    bound.delete_alias("churn", "champion", reason="retired")
+    assert bound.get_model("churn").aliases == {}
+    with pytest.raises(ModelVersionNotFound, match="@champion"):
+        bound.resolve("models:/churn@champion")
+    last = bound.history("churn")[-1]
+    assert (last.action, last.actor, last.reason) == ("delete_alias", "alice", "retired")
+    assert last.before == {"alias": "champion", "version": 2}
+
+
+def test_an_archived_version_stays_but_takes_no_alias(bound: registry.Registry) -> None:
+    bound.register_model("/m/1", "churn")
+    bound.register_model("/m/2", "churn")
+    bound.set_alias("churn", "champion", 2)
+    with pytest.raises(InvalidAliasTarget):  # an alias still points at it
+        bound.archive_version("churn", 2, reason="too early")
+    archived = bound.archive_version("churn", 1, reason="superseded")
+    assert archived.status == ModelVersionStatus.ARCHIVED
+    assert bound.resolve("models:/churn/1").status == ModelVersionStatus.ARCHIVED  # kept
+    with pytest.raises(InvalidAliasTarget):
+        bound.set_alias("churn", "rollback", 1)
+    last = bound.history("churn")[-1]
+    assert (last.action, last.version, last.actor, last.reason) == (
+        "archive_version",
+        1,
+        "alice",
+        "superseded",
+    )

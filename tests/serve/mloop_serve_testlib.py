@@ -51,7 +51,7 @@ class RegistryServer:
     thread: Any  # mloop.server.ServerThread: stop() it for a registry outage
 
 
-def wait_ready(client: httpx.Client, timeout: float = 20.0) -> None:
+def wait_ready(client: httpx.Client, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while client.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline, client.get("/readyz").text
@@ -62,7 +62,9 @@ class Scaler(PythonModel):
     """``y = factor * x``; sleeps ``delay`` seconds per call; raises on 666 like :class:`Doubler`.
     With ``record`` set, appends one line per call (the row count) to that file; with
     ``fail_while`` set, raises on every call while that file exists (a version that cannot
-    warm until it is fixed)."""
+    warm until it is fixed); with ``hold`` set, a call with any x >= 10 creates
+    ``<hold>.entered``, then waits until the file ``hold`` exists (at most 60 s): a version
+    whose answers the test releases when it chooses."""
 
     def __init__(
         self,
@@ -71,17 +73,24 @@ class Scaler(PythonModel):
         delay: float = 0.0,
         record: str | None = None,
         fail_while: str | None = None,
+        hold: str | None = None,
     ) -> None:
         self.factor = factor
         self.delay = delay
         self.record = record
         self.fail_while = fail_while
+        self.hold = hold
 
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
         if self.fail_while is not None and os.path.exists(self.fail_while):
             raise RuntimeError(f"broken while {self.fail_while} exists")
         if self.delay:
             time.sleep(self.delay)
+        if self.hold is not None and (data["x"] >= 10).any():
+            Path(f"{self.hold}.entered").touch()
+            deadline = time.monotonic() + 60
+            while not os.path.exists(self.hold) and time.monotonic() < deadline:
+                time.sleep(0.01)
         if self.record is not None:
             with open(self.record, "a", encoding="utf-8") as f:
                 f.write(f"{len(data)}\n")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 from mloop_serve_testlib import MLOOP, mloop_serve, terminate
+
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in every test
 
 
 @pytest.mark.slow
@@ -26,8 +27,8 @@ def test_serve_answers_a_predict(tmp_path: Path, models_dir: Path, extra: list[s
         r = httpx.post(f"{url}/v1/models/iris:predict", json=body, timeout=10)
         assert r.json()["predictions"] == [1]
         err = terminate(proc)
-    # uvicorn drains, then re-raises the SIGTERM it caught (so the exit says what ended it).
-    assert proc.returncode in (0, -signal.SIGTERM), err
+    # SIGTERM is the orderly stop: drained, then exit 0 (with one worker or several).
+    assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert f"listening on http://127.0.0.1:{port}" in err
     assert f"POST http://127.0.0.1:{port}/v1/models/churn:predict" in err

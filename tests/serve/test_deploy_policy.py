@@ -167,6 +167,7 @@ def test_policy_checked_against_served_models(mloop_home: Path, tmp_path: Path) 
         create_serve_app(["models:/m/1"], poll_interval_s=0)
 
 
+@pytest.mark.slow
 def test_sticky_hash_is_the_same_in_every_process() -> None:
     keys = [f"user-{i}".encode() for i in range(50)]
     here = [sticky_point(b"churn\0" + k) for k in keys]
@@ -199,6 +200,7 @@ def test_disagreement_rate() -> None:
     assert disagreement_rate(np.array([1, 0]), [1, 0]) == 0.0
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_bad_policy_before_serving(tmp_path: Path) -> None:
     model = save_scaler(tmp_path / "m", 2.0)
     policy = _write(tmp_path, "models:\n  m:\n    canary:\n      - {version: 1, weight: -1}\n")

@@ -11,7 +11,6 @@ import re
 import resource
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,7 +138,7 @@ def test_readyz_names_a_model_that_cannot_warm(tmp_path: Path) -> None:
 
     app = create_serve_app([model])
     with ServerThread(app) as thread, httpx.Client(base_url=thread.url) as client:
-        wait_for(lambda: app.state.serve.slots["cold"].current.warm_error is not None, 10, "warm")
+        wait_for(lambda: app.state.serve.slots["cold"].current.warm_error is not None, 60, "warm")
         r = client.get("/readyz")
         assert r.status_code == 503
         body = r.json()
@@ -150,32 +149,43 @@ def test_readyz_names_a_model_that_cannot_warm(tmp_path: Path) -> None:
         assert client.get("/v2/models/cold/ready").json() == {"name": "cold", "ready": False}
         assert client.get("/healthz").status_code == 200  # alive, only not ready
         broken.unlink()  # what it needed is there now: a retry warms it, no restart
-        wait_for(lambda: client.get("/readyz").status_code == 200, 10, "ready after the fix")
+        wait_for(lambda: client.get("/readyz").status_code == 200, 60, "ready after the fix")
         assert app.state.serve.slots["cold"].current.warm_error is None
 
 
+@pytest.mark.slow
 def test_sigterm_drains_the_request_in_flight(tmp_path: Path) -> None:
-    model = save_scaler(tmp_path / "sleepy", 2.0, delay=1.0)
+    release = tmp_path / "release"
+    model = save_scaler(tmp_path / "held", 2.0, hold=str(release))
     with mloop_serve(model, env={"MLOOP_HOME": str(tmp_path / "home")}) as (proc, url):
         answer: list[httpx.Response] = []
         sender = threading.Thread(
             target=lambda: answer.append(
                 httpx.post(
-                    f"{url}/v1/models/sleepy:predict", json={"records": [{"x": 4.0}]}, timeout=30
+                    f"{url}/v1/models/held:predict", json={"records": [{"x": 40.0}]}, timeout=60
                 )
             )
         )
         sender.start()
-        time.sleep(0.4)  # the request is inside its 1 s predict
-        started = time.monotonic()
+        wait_for(lambda: Path(f"{release}.entered").exists(), 60, "the request inside predict")
         proc.send_signal(signal.SIGTERM)
-        sender.join(30)
+        wait_for(lambda: _refuses(url), 60, "the server to stop accepting connections")
+        assert not answer  # still held: the server is draining it
+        release.touch()
+        sender.join(60)
         assert answer and answer[0].status_code == 200, answer
-        assert answer[0].json()["predictions"] == [8.0]
-        assert proc.wait(30) == 0
-        assert time.monotonic() - started < 10
+        assert answer[0].json()["predictions"] == [80.0]
+        assert proc.wait(60) == 0
         _, err = proc.communicate()
         assert "Traceback" not in err
+
+
+def _refuses(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/healthz", timeout=1)
+    except httpx.TransportError:
+        return True
+    return False
 
 
 def _raise_nofile(needed: int) -> None:
@@ -231,14 +241,10 @@ def test_ten_thousand_connections(tmp_path: Path, models_dir: Path) -> None:
         url,
     ):
         port = int(url.rsplit(":", 1)[1])
-        start = time.monotonic()
         results = asyncio.run(_storm(port, CONNECTIONS))
-        took = time.monotonic() - start
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     bad = [(i, r) for i, r in enumerate(results) if r[0] != 200]
     assert bad == [], bad[:5]
     wrong = [(i, r) for i, r in enumerate(results) if not math.isclose(r[1], r[2], abs_tol=1e-6)]
     assert wrong == [], wrong[:5]
-    assert took < 60, f"{CONNECTIONS} connections took {took:.1f} s"
-    print(f"{CONNECTIONS} connections and predicts answered in {took:.1f} s")

@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,11 +96,11 @@ def store(tmp_path: Path) -> LocalArtifactStore:
 
 
 def test_rows_round_trip_with_columns_and_types(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     log.record("r1", T0, "churn", "3", cols(age=[42, 17], plan=["pro", "free"]), [1, 0], 0.004)
     log.record("r2", T0 + 1.5, "churn", "3", cols(age=[30], plan=["pro"]), np.array([1]), 0.002)
     log.record("r0", T0 - 1, "churn", "3", cols(age=[55], plan=[None]), [0], 0.010, shadow=True)
-    assert log.flush(5)
+    assert log.flush(30)
 
     files = segments(Path(store.root))
     assert len(files) == 1
@@ -141,13 +141,13 @@ def test_rows_round_trip_with_columns_and_types(store: LocalArtifactStore) -> No
 
 
 def test_array_inputs_and_several_outputs(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     proba = np.array([[0.1, 0.9], [0.8, 0.2]])
     log.record("a", T0, "img", "1", Inputs(2, None, np.arange(6.0).reshape(2, 3)), proba, 0.01)
     log.record("b", T0 + 1, "img", "1", Inputs(1, None, np.ones((1, 3))), proba[:1], 0.01)
     log.record("c", T0, "multi", "1", cols(x=[1.0]), [{"score": 0.5, "band": "mid"}], 0.01)
     log.record("d", T0, "vec", "1", Inputs(2, None, np.array([3.0, 4.0])), np.array([6, 8]), 0.0)
-    assert log.flush(5)
+    assert log.flush(30)
 
     img = read_predictions(store, "img")
     assert [list(v) for v in img["input"]] == [[0, 1, 2], [3, 4, 5], [1, 1, 1]]
@@ -165,11 +165,11 @@ def test_array_inputs_and_several_outputs(store: LocalArtifactStore) -> None:
 
 
 def test_versions_get_their_own_segments_and_read_back_unified(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     log.record("v1", T0, "churn", "1", cols(age=[40]), [0], 0.001)
     log.record("v2", T0 + 1, "churn", "2", cols(age=[41.5], plan=["pro"]), ["yes"], 0.001)
     log.record("v1b", T0 + 2, "churn", "1", cols(age=[42]), [1], 0.001)
-    assert log.flush(5)
+    assert log.flush(30)
     files = segments(Path(store.root))
     assert len(files) == 2
     versions = sorted(set(pq.read_table(f)["version"].to_pylist()).pop() for f in files)
@@ -199,11 +199,11 @@ def test_versions_get_their_own_segments_and_read_back_unified(store: LocalArtif
 
 
 def test_window_reads_only_its_dates(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     day = 86_400.0
     for i, t in enumerate([T0 - 2 * day, T0 - day, T0, T0 + 3600, T0 + day]):
         log.record(f"r{i}", t, "churn", "1", cols(x=[i]), [i], 0.001)
-    assert log.flush(5)
+    assert log.flush(30)
     dates = sorted(p.name for p in (Path(store.root) / "predictions" / "churn").iterdir())
     assert dates == [
         "date=2026-11-26",
@@ -230,10 +230,10 @@ def test_segments_roll_by_rows(store: LocalArtifactStore) -> None:
     log = PredictionLog(store, max_rows_per_segment=3, max_segment_age_s=3600)
     log.record("big", T0, "m", "1", cols(x=[0, 1, 2, 3, 4]), [0, 1, 2, 3, 4], 0.001)
     log.record("s1", T0 + 1, "m", "1", cols(x=[5]), [5], 0.001)
-    assert log.flush(5, roll=False)
+    assert log.flush(30, roll=False)
     assert [pq.read_metadata(f).num_rows for f in segments(Path(store.root))] == [3, 3]
     log.record("s2", T0 + 2, "m", "1", cols(x=[6]), [6], 0.001)
-    assert log.flush(5)
+    assert log.flush(30)
     sizes = sorted(pq.read_metadata(f).num_rows for f in segments(Path(store.root)))
     assert sizes == [1, 3, 3]
     frame = read_predictions(store, "m")
@@ -245,23 +245,23 @@ def test_segments_roll_by_age(store: LocalArtifactStore) -> None:
     clock = Clock()
     log = PredictionLog(store, max_segment_age_s=60, clock=clock)
     log.record("a", None, "m", "1", cols(x=[1]), [1], 0.001)  # time None: the clock's
-    assert log.flush(5, roll=False)
+    assert log.flush(30, roll=False)
     assert segments(Path(store.root)) == []
     clock.now += 59
     log.record("b", None, "m", "1", cols(x=[2]), [2], 0.001)
-    assert log.flush(5, roll=False)
+    assert log.flush(30, roll=False)
     assert segments(Path(store.root)) == []  # 59 s old: still open
     clock.now += 1
-    assert log.flush(5, roll=False)
+    assert log.flush(30, roll=False)
     (first,) = segments(Path(store.root))
     assert pq.read_table(first)["request_id"].to_pylist() == ["a", "b"]
     log.record("c", None, "m", "1", cols(x=[3]), [3], 0.001)
-    assert log.flush(5, roll=False)  # a segment's age counts from when it opened
+    assert log.flush(30, roll=False)  # a segment's age counts from when it opened
     clock.now += 30
-    assert log.flush(5, roll=False)
+    assert log.flush(30, roll=False)
     assert len(segments(Path(store.root))) == 1
     clock.now += 30
-    assert log.flush(5, roll=False)
+    assert log.flush(30, roll=False)
     assert len(segments(Path(store.root))) == 2
     assert read_predictions(store, "m")["ts"].iloc[0] == pd.Timestamp(T0, unit="s", tz="UTC")
 
@@ -270,12 +270,12 @@ def test_background_thread_rolls_by_age_without_being_asked(store: LocalArtifact
     log = PredictionLog(store, max_segment_age_s=0.2).start()
     try:
         log.record("a", None, "m", "1", cols(x=[1]), [1], 0.001)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # bounds a hang only
         while not segments(Path(store.root)):
             assert time.monotonic() < deadline, "the segment was not written by age"
             time.sleep(0.02)
     finally:
-        assert log.close(5)
+        assert log.close(30)
 
 
 def test_sampling_is_deterministic_by_request_id(store: LocalArtifactStore) -> None:
@@ -302,20 +302,27 @@ def test_full_queue_drops_and_counts_without_blocking(
 ) -> None:
     log = PredictionLog(store, max_queue=10)  # no writer thread: nothing drains
     caplog.set_level(logging.WARNING, logger="mloop.serve.predlog")
-    start = time.perf_counter()
-    results = [log.record(f"r{i}", T0, "m", "1", cols(x=[i]), [i], 0.0) for i in range(1000)]
-    assert time.perf_counter() - start < 0.5
+    results: list[bool] = []
+    caller = threading.Thread(
+        target=lambda: results.extend(
+            log.record(f"r{i}", T0, "m", "1", cols(x=[i]), [i], 0.0) for i in range(1000)
+        )
+    )
+    caller.start()
+    caller.join(60)  # a record() that waited for room would never return: nothing drains
+    assert not caller.is_alive(), "record() blocked on a full queue"
+    assert len(results) == 1000
     assert results.count(True) == 10
     assert log.recorded == 10
     assert log.dropped == 990
     drops = [r for r in caplog.records if "dropping records" in r.getMessage()]
     assert len(drops) == 1  # logged once a minute at most, not per record
-    assert log.flush(5)
+    assert log.flush(30)
     assert read_predictions(store, "m")["request_id"].tolist() == [f"r{i}" for i in range(10)]
 
 
 def test_close_flushes_and_refuses_later_records(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store, max_segment_age_s=3600).start()
+    log = PredictionLog(store, max_segment_age_s=3600, clock=Clock()).start()
     for i in range(100):
         log.record(f"r{i}", T0 + i, "m", "1", cols(x=[i]), [i], 0.0)
     log.record_feedback("r3", 1)
@@ -333,10 +340,10 @@ def test_the_request_path_never_raises_and_the_writer_survives_bad_records(
     try:
         assert log.record(None, T0, "m", "1", cols(x=[1]), [1], 0.0) is False  # type: ignore[arg-type]
         assert log.record("bad", T0, "m", "1", None, [1], 0.0)  # type: ignore[arg-type]
-        assert log.flush(5)
+        assert log.flush(30)
         assert log.dropped == 2  # the id that cannot hash, the inputs that cannot convert
         log.record("good", T0, "m", "1", cols(x=[1]), [1], 0.0)
-        assert log.flush(5)
+        assert log.flush(30)
         assert read_predictions(store, "m")["request_id"].tolist() == ["good"]
     finally:
         log.close()
@@ -349,17 +356,17 @@ def test_a_failing_store_is_retried_then_counted_never_raised(tmp_path: Path) ->
     try:
         for i in range(20):
             assert log.record(f"r{i}", T0, "m", "1", cols(x=[i]), [i], 0.0)
-        assert not log.flush(5)  # the segment waits for a retry
+        assert not log.flush(30)  # the segment waits for a retry
         assert log.write_errors >= 1
         assert log.pending_segments == 1
         assert log.segments_written == 0
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # bounds a hang only
         attempts = flaky.attempts
         while flaky.attempts < attempts + 2:  # retried in the background, with backoff
             assert time.monotonic() < deadline
             time.sleep(0.01)
         flaky.down = False
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # bounds a hang only
         while log.segments_written == 0:
             assert time.monotonic() < deadline
             time.sleep(0.01)
@@ -375,15 +382,15 @@ def test_a_long_outage_gives_segments_up_with_a_count(tmp_path: Path) -> None:
     flaky.down = True
     log = PredictionLog(flaky, retry_base_s=0.01, max_retry_s=0.1)
     log.record("r1", T0, "m", "1", cols(x=[1, 2, 3]), [1, 2, 3], 0.0)
-    assert not log.flush(5)
+    assert not log.flush(30)
     time.sleep(0.15)
     log.record("r2", T0, "m", "1", cols(x=[4]), [4], 0.0)
-    log.flush(5)  # r1's segment is older than max_retry_s: given up; r2's waits
+    log.flush(30)  # r1's segment is older than max_retry_s: given up; r2's waits
     assert log.rows_lost == 3
     assert log.pending_segments == 1
     small = PredictionLog(flaky, retry_base_s=0.01, max_pending_bytes=1)
     small.record("r3", T0, "m", "1", cols(x=[5]), [5], 0.0)
-    assert not small.flush(5)
+    assert not small.flush(30)
     assert small.rows_lost == 1 and small.pending_segments == 0  # over the memory bound
     assert not log.close()  # still down: reported, not raised
     assert log.rows_lost == 3 and log.write_errors >= 3
@@ -415,7 +422,7 @@ def test_readers_never_see_a_partial_segment(tmp_path: Path) -> None:
     for i in range(160):
         log.record(f"r{i}", T0, "m", "1", Inputs(50, wide), np.zeros(50), 0.0)
         if i % 8 == 7:
-            log.flush(5, roll=False)
+            log.flush(30, roll=False)
     stop.set()
     thread.join()
     assert not errors, errors[:3]
@@ -425,11 +432,11 @@ def test_readers_never_see_a_partial_segment(tmp_path: Path) -> None:
 
 
 def test_model_names_are_encoded_into_one_folder(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store, prefix="/logs/")
+    log = PredictionLog(store, prefix="/logs/", clock=Clock())
     for name in ("_feedback", "a/b", "..", "churn v2"):
         log.record(f"r-{name}", T0, name, "1", cols(x=[1]), [1], 0.0)
     log.record_feedback("r-_feedback", 7)
-    assert log.flush(5)
+    assert log.flush(30)
     folders = sorted(p.name for p in (Path(store.root) / "logs").iterdir())
     assert folders == ["%2E.", "%5Ffeedback", "_feedback", "a%2Fb", "churn%20v2"]
     for name in ("_feedback", "a/b", "..", "churn v2"):
@@ -441,10 +448,10 @@ def test_model_names_are_encoded_into_one_folder(store: LocalArtifactStore) -> N
 
 def test_an_fsspec_store_holds_the_log_too() -> None:
     remote = open_artifact_store(f"memory://predlog-{uuid.uuid4().hex}/root")
-    log = PredictionLog(remote)
+    log = PredictionLog(remote, clock=Clock())
     log.record("a", T0, "m", "1", cols(x=[1, 2]), [0, 1], 0.001)
     log.record_feedback("a", [1, 0])
-    assert log.flush(5)
+    assert log.flush(30)
     assert sorted(i.path.split("/")[1] for i in remote.walk_files("predictions")) == [
         "_feedback",
         "m",
@@ -454,31 +461,33 @@ def test_an_fsspec_store_holds_the_log_too() -> None:
     assert frame["output"].tolist() == [0, 1]
 
 
-def test_record_costs_microseconds_and_the_writer_keeps_up(store: LocalArtifactStore) -> None:
-    n = 20_000
-    inputs = [Inputs(1, {f"f{j}": [float(i + j)] for j in range(10)}) for i in range(n)]
-    ids = [uuid.uuid4().hex for _ in range(n)]
-    out = np.array([0.5])
-    log = PredictionLog(store, max_queue=n)
-    record = log.record
-    start = time.perf_counter()
+def test_the_writer_writes_every_queued_row(store: LocalArtifactStore) -> None:
+    # What record() costs and how fast the writer goes: benchmarks/predlog.py.
+    n = 5_000
+    log = PredictionLog(store, max_queue=n, clock=Clock())
     for i in range(n):
-        record(ids[i], T0, "m", "1", inputs[i], out, 0.001)
-    per_call = (time.perf_counter() - start) / n
-    start = time.perf_counter()
-    assert log.flush(30)
-    write_s = time.perf_counter() - start
-    # measured on 2 cores: ~1 us a call, ~200,000 rows/s; the bounds leave room for a busy box
-    assert per_call < 20e-6, f"record() took {per_call * 1e6:.1f} us a call"
-    assert n / write_s > 20_000, f"the writer did {n / write_s:,.0f} rows/s"
+        assert log.record(
+            f"r{i}",
+            T0,
+            "m",
+            "1",
+            cols(**{f"f{j}": [float(i + j)] for j in range(10)}),
+            [0.5],
+            0.001,
+        )
+    assert log.queued == n
+    assert log.flush(60)
     assert log.rows_written == n
     assert log.counters()["rows_written"] == n
+    frame = read_predictions(store, "m")
+    assert frame["request_id"].tolist() == [f"r{i}" for i in range(n)]
+    assert frame["input.f9"].tolist() == [float(i + 9) for i in range(n)]
 
 
 def test_the_served_app_logs_predictions_and_feedback(
     tmp_path: Path, models_dir: Path, store: LocalArtifactStore
 ) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     app = create_serve_app([str(models_dir / "reg")], prediction_log=log)
     server = ServerThread(app).start()
     try:
@@ -523,7 +532,7 @@ def test_feedback_joins_by_request_and_row_latest_wins(store: LocalArtifactStore
     log.record_feedback("c", "churned")  # no row: every row of c
     log.record_feedback("c", ["kept"], time=clock.now + 1)  # row 0, later: wins for row 0
     log.record_feedback("zzz", 1)  # no such prediction: stored, joined to nothing
-    assert log.flush(5)
+    assert log.flush(30)
     frame = read_predictions(store, "m")
     got = list(zip(frame["request_id"], frame["row"], frame["label"], strict=True))
     assert got[:2] == [("a", 0, 1), ("a", 1, got[1][2])] and pd.isna(got[1][2])
@@ -538,13 +547,13 @@ def test_feedback_joins_by_request_and_row_latest_wins(store: LocalArtifactStore
 
 
 def test_named_labels_become_columns(store: LocalArtifactStore) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock(T0 + 3600))  # labels without a time: the clock's
     log.record("a", T0, "m", "1", cols(x=[1]), [1], 0.0)
     log.record("b", T0, "m", "1", cols(x=[2]), [1], 0.0)
     log.record_feedback("a", {"churned": True, "revenue": 12.5})
     log.record_feedback("b", {"churned": False, "revenue": None})
     log.record_feedback("a", np.int64(3), time=datetime(2000, 1, 1))  # older: loses
-    assert log.flush(5)
+    assert log.flush(30)
     frame = read_predictions(store, "m")
     assert frame["label.churned"].tolist() == [True, False]
     assert frame["label.revenue"].iloc[0] == 12.5 and pd.isna(frame["label.revenue"].iloc[1])
@@ -556,12 +565,12 @@ def test_named_labels_become_columns(store: LocalArtifactStore) -> None:
 def test_a_feedback_time_out_of_range_is_refused_and_loses_nothing(
     store: LocalArtifactStore, when: Any
 ) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     log.record("r", T0, "m", "1", cols(x=[1]), [1], 0.0)
     log.record_feedback("r", 1)
     with pytest.raises(InvalidArgument, match="'time' must be"):
         log.record_feedback("r", 0, time=when)
-    assert log.flush(5)
+    assert log.flush(30)
     assert read_predictions(store, "m")["label"].tolist() == [1]
 
 
@@ -586,7 +595,7 @@ def test_a_feedback_time_out_of_range_is_refused_and_loses_nothing(
 def test_bad_feedback_is_refused_with_a_message(
     store: LocalArtifactStore, request_id: Any, label: Any, message: str
 ) -> None:
-    log = PredictionLog(store)
+    log = PredictionLog(store, clock=Clock())
     with pytest.raises(InvalidArgument, match=message):
         log.record_feedback(request_id, label)
     assert log.feedback_recorded == 0
@@ -596,7 +605,8 @@ def test_bad_feedback_is_refused_with_a_message(
 def test_feedback_route_over_http(
     tmp_path: Path, models_dir: Path, store: LocalArtifactStore
 ) -> None:
-    log = PredictionLog(store, max_queue=12)  # not started: labels stay queued until close
+    clock = Clock(T0 + 3600)  # labels sent without a time are stamped by the log's clock
+    log = PredictionLog(store, max_queue=12, clock=clock)  # not started: queued until close
     app = create_serve_app([str(models_dir / "reg")])
     app.include_router(feedback_router(log, max_items=50))
     server = ServerThread(app).start()
@@ -654,11 +664,12 @@ def test_feedback_route_over_http(
             assert {"202", "422", "413", "503"} <= set(doc["responses"])
     finally:
         server.stop()
-        assert log.close(5)
+        assert log.close(30)
     table = pa.concat_tables(pq.read_table(f) for f in segments(Path(store.root)))
     stored = sorted(zip(table["request_id"].to_pylist(), table["row"].to_pylist(), strict=True))
     assert len(stored) == 10 and stored[0] == ("r1", None)
     nine = table.filter(pa.compute.equal(table["request_id"], "r9"))
     assert nine["ts"][0].as_py() == datetime(2026, 11, 28, 9, tzinfo=UTC)
     assert nine["label"][0].as_py() == '{"ok":true}'
-    assert timedelta(0) <= datetime.now(UTC) - table["ts"][0].as_py() < timedelta(minutes=5)
+    one = table.filter(pa.compute.equal(table["request_id"], "r1"))
+    assert one["ts"].to_pylist() == [datetime.fromtimestamp(clock.now, UTC)]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,8 @@ from mloop_serve_testlib import (
 
 import mloop.registry
 from mloop.server import ServerThread, create_app
+
+pytestmark = pytest.mark.slow  # a subprocess, a server or Ray in every test
 
 POLL = 0.1
 MLOOP = Path(sys.executable).with_name("mloop")
@@ -88,15 +89,14 @@ def test_alias_move_swaps_with_no_failed_request(
     served = start_serve(["models:/m@champion"], poll_interval_s=POLL)
     assert predict_x(served.client, "m", 1.0).json()["model"] == {"name": "m", "version": "1"}
     with _Traffic(served.url) as traffic:
-        wait_for(lambda: sum(map(len, traffic.answers)) >= 30, 10, "traffic before the move")
+        wait_for(lambda: sum(map(len, traffic.answers)) >= 30, 60, "traffic before the move")
         mloop.registry.set_alias("m", "champion", 2, reason="test")
-        moved_at = time.monotonic()
-        wait_for(lambda: "2" in traffic.versions(), 20 * POLL + 5, "version 2 to answer")
-        switched_in = time.monotonic() - moved_at
+        wait_for(lambda: "2" in traffic.versions(), 60, "version 2 to answer")
         wait_for(
-            lambda: all(a and a[-1][1] == "2" for a in traffic.answers), 5, "every client on v2"
+            lambda: all(a and a[-1][1] == "2" for a in traffic.answers), 60, "every client on v2"
         )
-        time.sleep(0.2)
+        settled = sum(map(len, traffic.answers))
+        wait_for(lambda: sum(map(len, traffic.answers)) >= settled + 30, 60, "traffic on v2")
     failures = [a for answers in traffic.answers for a in answers if a[0] != 200]
     assert failures == []
     total = sum(map(len, traffic.answers))
@@ -107,7 +107,6 @@ def test_alias_move_swaps_with_no_failed_request(
         first_v2 = seen.index("2")
         assert set(seen[:first_v2]) == {"1"} and set(seen[first_v2:]) == {"2"}
         assert {(v, ratio) for _, v, ratio in answers} == {("1", 2.0), ("2", 3.0)}
-    assert switched_in < 20 * POLL + 5
     listing = served.client.get("/v1/models").json()["models"][0]
     assert listing["version"] == "2"
     assert listing["versions"] == ["2"]  # v1 was retired once its requests were answered
@@ -125,7 +124,7 @@ def test_latest_is_followed(mloop_home: Path, tmp_path: Path, start_serve: Start
     mloop.registry.register_model(save_scaler(tmp_path / "m2", 5.0), "m")
     wait_for(
         lambda: predict_x(served.client, "m", 1.0).json()["model"]["version"] == "2",
-        10,
+        60,
         "latest to be followed",
     )
     assert predict_x(served.client, "m", 2.0).json()["predictions"] == [10.0]
@@ -155,7 +154,7 @@ def test_registry_outage_keeps_serving(
     registry_server.thread.stop()  # the registry is gone: connections are refused
     polls = follower.polls
     with _Traffic(served.url, threads=2) as traffic:
-        wait_for(lambda: follower.polls >= polls + 10, 10, "ten polls during the outage")
+        wait_for(lambda: follower.polls >= polls + 10, 60, "ten polls during the outage")
         assert served.client.get("/readyz").status_code == 200
     failures = [a for answers in traffic.answers for a in answers if a[0] != 200]
     assert failures == []
@@ -174,7 +173,7 @@ def test_registry_outage_keeps_serving(
     with ServerThread(create_app(registry.store), port=port):
         wait_for(
             lambda: predict_x(served.client, "m", 1.0).json()["model"]["version"] == "2",
-            10,
+            60,
             "the swap once the registry answers again",
         )
         assert served.client.get("/v1/models").json()["models"][0]["registry_error"] is None
@@ -192,7 +191,7 @@ def test_new_version_that_fails_to_warm_is_retried(
     caplog.set_level(logging.INFO, logger="mloop.serve")
     mloop.registry.set_alias("m", "champion", 2)
     polls = follower.polls
-    wait_for(lambda: follower.polls >= polls + 5, 10, "polls while v2 cannot warm")
+    wait_for(lambda: follower.polls >= polls + 5, 60, "polls while v2 cannot warm")
     r = predict_x(served.client, "m", 1.0)
     assert r.status_code == 200 and r.json()["model"]["version"] == "1"
     listing = served.client.get("/v1/models").json()["models"][0]
@@ -204,7 +203,7 @@ def test_new_version_that_fails_to_warm_is_retried(
     broken.unlink()  # fixed: the next poll loads it
     wait_for(
         lambda: predict_x(served.client, "m", 1.0).json()["model"]["version"] == "2",
-        10,
+        60,
         "v2 once it warms",
     )
     assert served.client.get("/v1/models").json()["models"][0]["load_errors"] == {}
@@ -251,7 +250,7 @@ def test_canary_weights_are_followed_per_entry(
     mloop.registry.set_alias("m", "champion", 3)
     wait_for(
         lambda: predict_x(served.client, "m", 1.0).json()["model"]["version"] == "3",
-        10,
+        60,
         "the canary's alias entry to follow the alias",
     )
     # v2 stays loaded (the canary pins it), v1 was retired.
@@ -302,9 +301,9 @@ def test_shadow_gets_copies(mloop_home: Path, tmp_path: Path, start_serve: Start
     def shadow_rows() -> int:  # one line per call, with its row count (copies may batch)
         return sum(int(n) for n in record.read_text().split()) if record.exists() else 0
 
-    wait_for(lambda: shadow_rows() >= 20, 10, "20 shadow rows")
+    wait_for(lambda: shadow_rows() >= 20, 60, "20 shadow rows")
     assert shadow_rows() == 20
-    wait_for(lambda: len(calls) == 40, 5, "the hook to see 20 answers and 20 shadow answers")
+    wait_for(lambda: len(calls) == 40, 60, "the hook to see 20 answers and 20 shadow answers")
     main = sorted(c for c in calls if not c[4])
     shadow = sorted(c for c in calls if c[4])
     assert [(c[0], c[1]) for c in main] == sorted((f"r{i}", "1") for i in range(20))
@@ -318,26 +317,34 @@ def test_shadow_gets_copies(mloop_home: Path, tmp_path: Path, start_serve: Start
 def test_slow_or_failing_shadow_never_costs_the_caller(
     mloop_home: Path, tmp_path: Path, start_serve: StartServe, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _register(tmp_path, [2.0, 3.0], **{"2": {"delay": 1.0}})
+    release = tmp_path / "release-the-shadow"
+    _register(tmp_path, [2.0, 3.0], **{"2": {"hold": str(release)}})
     served = start_serve(
         ["models:/m@champion"],
         policy=_policy(shadow="models:/m/2", shadow_max_pending=2),
         poll_interval_s=None,
     )
     caplog.set_level(logging.INFO, logger="mloop.serve")
-    slowest = 0.0
+    # The shadow holds every copy until released: each caller is answered while its copy
+    # still waits, so no answer can have waited for the shadow.
     for i in range(10):
-        start = time.perf_counter()
-        r = predict_x(served.client, "m", float(i + 1))
-        slowest = max(slowest, time.perf_counter() - start)
+        r = predict_x(served.client, "m", float(10 + i))
         assert r.status_code == 200 and r.json()["model"]["version"] == "1"
+        assert r.json()["predictions"] == [2.0 * (10 + i)]
+    shadow = served.client.get("/v1/models").json()["models"][0]["policy"]["shadow"]
+    assert (shadow["pending"], shadow["sent"], shadow["failed"]) == (2, 0, 0)
+    assert shadow["dropped"] == 8  # two in flight at most: the rest of the burst is dropped
+    assert any("copies dropped" in r.message for r in caplog.records)
+    release.touch()
+    wait_for(
+        lambda: (
+            served.client.get("/v1/models").json()["models"][0]["policy"]["shadow"]["sent"] == 2
+        ),
+        60,
+        "the two held copies to finish once released",
+    )
     r = predict_x(served.client, "m", 666.0)  # v1 raises on 666 too: an error is its own
     assert r.status_code == 500
-    assert slowest < 0.8  # the shadow's 1 s never reaches the caller
-    shadow = served.client.get("/v1/models").json()["models"][0]["policy"]["shadow"]
-    assert shadow["dropped"] >= 7  # two in flight at most: the rest of the burst is dropped
-    assert shadow["pending"] + shadow["sent"] + shadow["dropped"] + shadow["failed"] == 10
-    assert any("copies dropped" in r.message for r in caplog.records)
 
 
 @pytest.mark.slow
@@ -351,7 +358,7 @@ def test_cli_follows_the_alias(mloop_home: Path, tmp_path: Path) -> None:
         mloop.registry.set_alias("m", "champion", 2)
         wait_for(
             lambda: predict_x(client, "m", 1.0).json()["model"]["version"] == "2",
-            20,
+            60,
             "the CLI server to follow the alias",
         )
         err = terminate(proc)

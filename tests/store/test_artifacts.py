@@ -479,7 +479,7 @@ def test_links_out_of_the_root_are_refused(
             call()
         assert (outside / "secret.txt").read_bytes() == b"secret", name
         assert sorted(p.name for p in outside.rglob("*")) == before, name
-    assert not dst.exists() or list(dst.rglob("*")) == []
+    assert not dst.exists()  # the refused download created nothing
 
 
 def test_listing_a_folder_that_holds_an_escaping_link(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from mloop.errors import (
     NotFound,
     ParamConflict,
     RunNotFound,
+    StoreUnavailable,
     UnsafeArtifactPath,
 )
 from mloop.store import Metric, RunStatus, Store, ViewType
@@ -368,7 +370,24 @@ def test_a_batch_sent_twice_is_written_once(store: Store) -> None:
 
 
 def test_ping(store: Store) -> None:
-    store.ping()
+    assert store.ping() is None  # it answers: no exception, nothing to return
+    store.create_experiment("after-ping")  # and stays usable
+    assert "after-ping" in [e.name for e in store.list_experiments()]
+
+
+def test_ping_of_a_server_that_is_gone_raises_store_unavailable() -> None:
+    from mloop.store import HttpStore
+
+    with socket.socket() as sock:  # a port that nothing listens on any more
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with (
+        HttpStore(f"http://127.0.0.1:{port}") as gone,
+        pytest.raises(
+            StoreUnavailable, match=f"cannot reach the mloop server at http://127.0.0.1:{port}"
+        ),
+    ):
+        gone.ping()
 
 
 def test_head_revision_matches_the_migration_scripts() -> None:

@@ -173,7 +173,9 @@ print(v.version)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_eight_processes_register_at_once(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

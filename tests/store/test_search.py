@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,7 +31,7 @@ from mloop.store._search_parse import (
     parse_order_by,
 )
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = os.environ.get("MLOOP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def metric(name: str, pos: int = 0) -> Key:
@@ -872,7 +870,8 @@ def test_the_largest_filter_runs(db: sa.Engine) -> None:
 # -- speed -------------------------------------------------------------------------------------
 
 
-def test_ten_thousand_runs_are_fast(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_ten_thousand_runs_are_searched_by_index(tmp_path: Path) -> None:
     n_runs, n_keys = 10_000, 10
     engine = create_engine(f"sqlite:///{tmp_path / 'big.db'}")
     try:
@@ -939,23 +938,18 @@ def test_ten_thousand_runs_are_fast(tmp_path: Path) -> None:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", bound)
             plan = "\n".join(str(row[-1]) for row in rows)
-            times = []
-            for _ in range(7):
-                started = time.perf_counter()
-                got = list(conn.scalars(stmt))
-                times.append(time.perf_counter() - started)
+            got = list(conn.scalars(stmt))
     finally:
         engine.dispose()
 
-    best, median = min(times) * 1000, statistics.median(times) * 1000
-    print(
-        f"\n10,000 runs, filter + order by metric, limit 100: best {best:.1f} ms, "
-        f"median {median:.1f} ms\n{plan}"
-    )
-    assert len(got) == 100
+    # How long it takes is a benchmark: benchmarks/tracking.py, "search 10,000 runs".
+    def m0(pk: int) -> float:
+        return (pk * 7919 % 10_007) / 10_007
+
+    matching = [pk for pk in range(1, n_runs + 1) if m0(pk) > 0.5 and pk * 7 % 4 == 0]
+    assert got == sorted(matching, key=m0, reverse=True)[:100]
     # No table is scanned: SQLite walks the (key, value) index for the metric range, then finds
     # each run by its primary key and its param by the (run_pk, key) primary key.
     assert "SCAN" not in plan
     assert "SEARCH param_1 USING INDEX sqlite_autoindex_params_1 (run_pk=? AND key=?)" in plan
     assert "SEARCH metric_0 USING INDEX" in plan
-    assert median < 200

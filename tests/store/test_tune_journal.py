@@ -136,6 +136,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_appends_lose_nothing_and_every_reader_sees_one_order(
     store: Store, tmp_path: Path
 ) -> None:

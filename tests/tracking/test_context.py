@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
 def test_packages_vendored_inside_a_package_are_not_the_environments() -> None:
     # Importing Ray puts ray/thirdparty_files (its own psutil and colorama) on sys.path.
     code = (

@@ -141,7 +141,9 @@ print("ok")
 """
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_eight_processes_log_at_once(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -96,7 +96,8 @@ def numeric_matrix(table: Any, names: Sequence[str], rows: npt.NDArray[np.intp])
                 arr = arr.cast(pa.timestamp("ns")).cast(pa.int64())
             elif pa.types.is_duration(arr.type):
                 arr = arr.cast(pa.int64())
-            col = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False))
+            # unsafe: nanoseconds since 1970 pass 2**53, where a float64 rounds (as numpy does)
+            col = np.asarray(pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False))
         out[:, j] = col
     out[~np.isfinite(out)] = np.nan
     return out
