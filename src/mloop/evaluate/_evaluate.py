@@ -352,8 +352,7 @@ def _log(result: EvaluationResult) -> EvaluationResult:
     if result.model_uri.startswith("models:/"):
         from mloop.registry import Registry
 
-        client = tracking.Client(tracking.get_tracking_uri())
-        registry = Registry(client.store)
+        registry = Registry()
         version = registry.resolve(result.model_uri)
         registry.store.set_model_version_tag(
             version.name, version.version, TAG_VERSION_RUN, run.run_id, actor=registry.actor

@@ -518,7 +518,7 @@ def _rerun_pipeline(
 ) -> str | None:
     from mloop import pipeline as _pipeline
     from mloop.pipeline._load import load_target
-    from mloop.tracking import active_run, get_tracking_uri, set_tracking_uri
+    from mloop.store._context import use
 
     try:
         pipe, _ = load_target(target)
@@ -529,15 +529,12 @@ def _rerun_pipeline(
     params = {k: _param_value(v, signature.get(k)) for k, v in run.data.params.items()}
     experiment = client.get_experiment(run.info.experiment_id).name
     engine = engine or run.data.tags.get(TAG_PIPELINE_ENGINE) or "local"
-    # The pipeline logs through the fluent API: point it at this client's store meanwhile.
-    previous = get_tracking_uri()
-    switch = active_run() is None and previous != client.tracking_uri
-    if switch:
-        set_tracking_uri(client.tracking_uri)
+    # The pipeline logs through the fluent API: make this client's store current meanwhile.
     try:
-        result = _pipeline.run(
-            pipe, params=params, engine=engine, cache=False, experiment=experiment
-        )
+        with use(client.settings):
+            result = _pipeline.run(
+                pipe, params=params, engine=engine, cache=False, experiment=experiment
+            )
     except MloopError as exc:
         report.rerun_error = exc.message
         failed = getattr(exc, "run", None)
@@ -546,9 +543,6 @@ def _rerun_pipeline(
             client.set_tag(new_id, ctx.TAG_REPRODUCES, run.info.run_id)
             return new_id
         return None
-    finally:
-        if switch:
-            set_tracking_uri(previous)
     new_id = result.run_id
     client.set_tag(new_id, ctx.TAG_REPRODUCES, run.info.run_id)
     if result.status != "finished":
@@ -609,6 +603,9 @@ def script_command(tags: Mapping[str, str], root: Path | None) -> tuple[list[str
 
 
 def _child_env(client: Client, run_id: str) -> dict[str, str]:
+    """The environment of a re-run script: the one place mloop hands settings to a process
+    through ``MLOOP_*`` variables, because the process is the user's own ``python train.py``,
+    which has no other channel; its default store context reads them back."""
     settings = client.settings
     env = dict(os.environ)
     # The child starts in another folder: name the store absolutely, so it logs to this one.

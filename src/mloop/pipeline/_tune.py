@@ -7,6 +7,7 @@ that reaches the tracking URI takes part, and a study resumes after its process 
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import json
 import os
@@ -444,7 +445,13 @@ def _run_local(
     if n_jobs == 1:
         work()
     else:
-        threads = [threading.Thread(target=work, name=f"mloop-tune-{i}") for i in range(n_jobs)]
+        # Each thread runs in a copy of this one's context: the current store, a bound run.
+        threads = [
+            threading.Thread(
+                target=contextvars.copy_context().run, args=(work,), name=f"mloop-tune-{i}"
+            )
+            for i in range(n_jobs)
+        ]
         for th in threads:
             th.start()
         try:
@@ -501,7 +508,8 @@ def tune(
         pruner: ``median``, ``hyperband``, ``none`` or an optuna pruner.
         engine: ``local`` (threads of this process) or ``ray`` (one Ray task per trial).
         parallelism: trials in flight at once (threads, or Ray tasks).
-        address: the Ray cluster (default ``MLOOP_RAY_ADDRESS``, else a local Ray is started).
+        address: the Ray cluster (default the settings' ``ray_address``, ``MLOOP_RAY_ADDRESS``;
+            else a local Ray is started).
         timeout: seconds after which no new trial starts.
         experiment: the experiment of the runs; default the active run's, the one chosen with
             ``mloop.set_experiment``, or ``default``.
@@ -509,7 +517,8 @@ def tune(
             ``best_model``.
         seed: the sampler's seed (each parallel worker gets its own stream from it).
         on_trial: called with each :class:`TrialOutcome` as trials finish (progress display).
-        settings: the store to use; default the fluent API's (``mloop.set_tracking_uri``).
+        settings: the store to use; default the current one (:func:`mloop.store.current`). The
+            objective runs with it current, in every thread and Ray worker.
 
     Returns:
         A :class:`TuneResult`.
@@ -552,12 +561,11 @@ def tune(
         raise InvalidArgument("pruning works with one objective only: use pruner='none'")
     if len(dirs) > 1:
         pruner_obj = optuna.pruners.NopPruner()
-    if engine == "ray":
-        address = address or os.environ.get("MLOOP_RAY_ADDRESS") or None
-
     # The fluent API's client unless told otherwise: one store connection per process, not
     # one more per call.
     client = Client(settings=settings) if settings is not None else current_client()
+    if engine == "ray":
+        address = address or client.settings.ray_address or None
     experiment_id = _experiment_id(client, experiment)
     journal_key = f"{experiment_id}:{name}"
     storage = JournalStorage(

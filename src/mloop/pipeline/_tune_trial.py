@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from mloop._core import Settings
 from mloop.store import Run, RunStatus
+from mloop.store._context import use
 from mloop.tracking import Client, bind_run
 
 if TYPE_CHECKING:
@@ -295,9 +296,10 @@ def _run_trial(
     values: tuple[float, ...] | None = None
     error: str | None = None
     try:
-        # mloop.log_metric & co. inside the objective land on this trial's run, in whichever
-        # thread or Ray worker it runs.
-        with bind_run(run, client):
+        # mloop.log_metric & co. inside the objective land on this trial's run, and the rest of
+        # mloop (models, datasets, the registry) uses the study's store, in whichever thread or
+        # Ray worker it runs.
+        with use(client.settings), bind_run(run, client):
             values = _as_values(objective(params, ctx), spec.n_objectives)
     except optuna.TrialPruned:
         state = TrialState.PRUNED

@@ -16,7 +16,8 @@ and so that ``mloop reproduce`` can tell what changed since and run the same com
   tag's limit continues in ``mloop.env.packages.2``, ``.3``, ...); read it back with
   :func:`decode_packages`. ``mloop.env.packages_sha256`` stays the quick equality test;
 - ``mloop.reproduces``: the run this process re-runs, when ``mloop reproduce`` started it with
-  ``MLOOP_REPRODUCE_OF`` in its environment (read once a process).
+  ``MLOOP_REPRODUCE_OF`` in its environment (``Settings.reproduce_of``, read with the rest of the
+  settings).
 
 The package list is computed once a process, git is asked once for each working folder, and
 after the first run a call costs about as much as before these tags (some 15 us).
@@ -326,16 +327,8 @@ def parse_requirements(lines: Sequence[str]) -> dict[str, str]:
 # -- the tags of a new run ---------------------------------------------------------------------
 
 
-@functools.cache
-def reproduce_of() -> str | None:
-    """The run this process re-runs (``MLOOP_REPRODUCE_OF``, set by ``mloop reproduce`` for the
-    process it starts), read once a process."""
-    value = os.environ.get(ENV_REPRODUCE_OF, "").strip()
-    return value or None
-
-
-def run_context(*, top_level: bool = True) -> dict[str, str]:
-    """The system tags a new run records.
+def run_context(*, top_level: bool = True, reproduces: str | None = None) -> dict[str, str]:
+    """The system tags a new run records; ``reproduces``: the run this process re-runs.
 
     ``top_level=False`` (a nested run, which shares its parent's process) leaves out what the
     parent already holds: the package list and ``mloop.reproduces``.
@@ -351,7 +344,6 @@ def run_context(*, top_level: bool = True) -> dict[str, str]:
     tags.update(argv_tag())
     if top_level:
         tags.update(_packages_tags())
-        original = reproduce_of()
-        if original is not None:
-            tags[TAG_REPRODUCES] = original
+        if reproduces and reproduces.strip():
+            tags[TAG_REPRODUCES] = reproduces.strip()
     return tags
