@@ -76,7 +76,7 @@ _LAZY["tune"] = "mloop.pipeline._tune"
 
 # Domain packages reachable as attributes after a plain `import mloop`: mloop.models.load(...).
 _SUBPACKAGES = frozenset(
-    {"data", "evaluate", "models", "pipeline", "registry", "store", "tracking"}
+    {"data", "evaluate", "models", "monitor", "pipeline", "registry", "store", "tracking"}
 )
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from mloop import errors
+from mloop._web._errors import STATUS_BY_ERROR, status_for
 from mloop.errors import (
     ExperimentNotFound,
     InvalidArgument,
@@ -19,7 +20,6 @@ from mloop.errors import (
     RunNotFound,
     StoreUnavailable,
 )
-from mloop.server._errors import STATUS_BY_ERROR, status_for
 from mloop.store import Experiment, HttpStore, SqlStore
 from mloop.store._http import ERROR_BY_CODE, error_from_response
 
