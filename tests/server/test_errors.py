@@ -21,7 +21,7 @@ from mloop.errors import (
     StoreUnavailable,
 )
 from mloop.store import Experiment, HttpStore, SqlStore
-from mloop.store._http import ERROR_BY_CODE, error_from_response
+from mloop.store._http_transport import ERROR_BY_CODE, error_from_response
 
 if TYPE_CHECKING:
     from conftest import LiveServer, StartServer
