@@ -21,7 +21,7 @@ _LAZY = {
     "profile": "mloop.data._profile",
     "merge_profiles": "mloop.data._profile",
     # drift
-    "DriftResult": "mloop.data._drift",
+    "DriftResult": "mloop.data._drift_report",
     "drift": "mloop.data._drift",
 }
 
