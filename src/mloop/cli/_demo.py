@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mloop._core._tags import TAG_ERROR, TAG_SOURCE
 from mloop.cli._context import state
 from mloop.cli._demo_loop import (
     MODEL_NAME,
@@ -203,7 +204,7 @@ def _experiment(client: Client, name: str) -> Any:
     try:
         exp = client.get_experiment_by_name(name)
     except ExperimentNotFound:
-        return client.create_experiment(name, tags={"mloop.source": "mloop demo"})
+        return client.create_experiment(name, tags={TAG_SOURCE: "mloop demo"})
     if exp.lifecycle_stage != "active":
         raise InvalidArgument(
             f"experiment {name!r} is deleted: `mloop experiments restore {exp.experiment_id}` "
@@ -352,7 +353,7 @@ def _train_one(
         assert info.registered_model_version is not None
         trial.model_version = info.registered_model_version.version
     except BaseException as exc:
-        client.set_tag(run_id, "mloop.error", f"{type(exc).__name__}: {exc}"[:1000])
+        client.set_tag(run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:1000])
         client.flush()
         active.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloop._core._tags import TAG_SOURCE
 from mloop.errors import ModelVersionNotFound, RegisteredModelNotFound
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def validate_data(data: dict[str, Any], err: Console) -> dict[str, Any]:
     from mloop.data import check, infer_checks, register
 
     with step(err, "validating data: registering datasets, drafting checks") as line:
-        tags = {"source": "sklearn.datasets.load_breast_cancer", "mloop.source": "mloop demo"}
+        tags = {"source": "sklearn.datasets.load_breast_cancer", TAG_SOURCE: "mloop demo"}
         train = register(
             data["train_frame"], TRAIN_DATASET, description="mloop demo: train split", tags=tags
         )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloop._core._tags import TAG_VERSION_GATE
 from mloop.errors import InvalidArgument, ModelVersionNotFound
 from mloop.evaluate._gate import GateResult, Promotion, run_gate
 from mloop.evaluate._policy import GatePolicy, load_policy
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["GATE_TAG", "promote"]
 
 #: The version tag that holds the last gate report of a version (its change is audited).
-GATE_TAG = "mloop.gate.last"
+GATE_TAG = TAG_VERSION_GATE
 #: The store's limit on an audit reason (``MAX_REASON`` of the registry store).
 REASON_LIMIT = 4_096
 #: The store's limit on a tag value.

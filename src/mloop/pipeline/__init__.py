@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from mloop.pipeline._explain import StepExplanation as StepExplanation
     from mloop.pipeline._explain import explain as explain
     from mloop.pipeline._ray import RayExecutor as RayExecutor
-    from mloop.pipeline._reproduce import Difference as Difference
-    from mloop.pipeline._reproduce import MetricComparison as MetricComparison
-    from mloop.pipeline._reproduce import ReproduceReport as ReproduceReport
     from mloop.pipeline._reproduce import reproduce as reproduce
+    from mloop.pipeline._reproduce_checks import Difference as Difference
+    from mloop.pipeline._reproduce_checks import MetricComparison as MetricComparison
+    from mloop.pipeline._reproduce_checks import ReproduceReport as ReproduceReport
     from mloop.pipeline._runner import PipelineRun as PipelineRun
     from mloop.pipeline._runner import StepResult as StepResult
     from mloop.pipeline._runner import run as run
@@ -55,9 +55,9 @@ __getattr__, __dir__, __all__ = lazy_names(
         "run": "._runner",
         "StepTask": "._task",
         "TaskOutcome": "._task",
-        "Difference": "._reproduce",
-        "MetricComparison": "._reproduce",
-        "ReproduceReport": "._reproduce",
+        "Difference": "._reproduce_checks",
+        "MetricComparison": "._reproduce_checks",
+        "ReproduceReport": "._reproduce_checks",
         "reproduce": "._reproduce",
         "TrialContext": "._tune",
         "TrialPruned": "._tune",

@@ -29,6 +29,21 @@ from optuna.storages import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from mloop._core import Settings
+from mloop._core._tags import (
+    TAG_ERROR,
+    TAG_TUNE_BEST_MODEL_SOURCE,
+    TAG_TUNE_BEST_PARAMS,
+    TAG_TUNE_BEST_TRIAL,
+    TAG_TUNE_BEST_TRIAL_RUN_ID,
+    TAG_TUNE_DIRECTIONS,
+    TAG_TUNE_ENGINE,
+    TAG_TUNE_N_TRIALS,
+    TAG_TUNE_PRUNER,
+    TAG_TUNE_SAMPLER,
+    TAG_TUNE_SPACE,
+    TAG_TUNE_STATE,
+    TAG_TUNE_STUDY,
+)
 from mloop.errors import InvalidArgument, NotFound
 from mloop.pipeline._tune_journal import StoreJournalBackend
 from mloop.pipeline._tune_space import SearchSpace, parse_space
@@ -37,9 +52,6 @@ from mloop.pipeline._tune_trial import (
     ATTR_PARENT,
     ATTR_RERUN,
     LIVE_SESSIONS,
-    TAG_ERROR,
-    TAG_STATE,
-    TAG_STUDY,
     Objective,
     StudySpec,
     TrialContext,
@@ -278,7 +290,7 @@ def _mark_stale_trials(study: optuna.Study, client: Client) -> int:
                 client.set_tags(
                     run_id,
                     {
-                        TAG_STATE: "FAILED",
+                        TAG_TUNE_STATE: "FAILED",
                         TAG_ERROR: "the process running this trial died; the study resumed "
                         "and runs its parameters again",
                     },
@@ -352,10 +364,10 @@ def _finish(
     )
     if best is not None:
         best_run = trial_run_id(best)
-        tags["mloop.tune.best_trial"] = best.number
-        tags["mloop.tune.best_params"] = json.dumps(best.params, sort_keys=True, default=str)
+        tags[TAG_TUNE_BEST_TRIAL] = best.number
+        tags[TAG_TUNE_BEST_PARAMS] = json.dumps(best.params, sort_keys=True, default=str)
         if isinstance(best_run, str):
-            tags["mloop.tune.best_trial_run_id"] = best_run
+            tags[TAG_TUNE_BEST_TRIAL_RUN_ID] = best_run
         if len(directions) == 1:
             client.log_metric(parent, "best_objective", float(best.values[0]))
             for name, value in best.params.items():
@@ -365,7 +377,7 @@ def _finish(
             with tempfile.TemporaryDirectory(prefix="mloop-best-") as tmp:
                 local = client.download_artifacts(best_run, model_name, tmp)
                 client.log_artifacts(parent, local, BEST_MODEL)
-            tags["mloop.tune.best_model_source"] = f"runs:/{best_run}/{model_name}"
+            tags[TAG_TUNE_BEST_MODEL_SOURCE] = f"runs:/{best_run}/{model_name}"
             best_model_uri = f"runs:/{parent}/{BEST_MODEL}"
     if tags:
         client.set_tags(parent, tags)
@@ -586,13 +598,13 @@ def tune(
             "choose another study_name"
         )
     parent_tags = {
-        TAG_STUDY: name,
-        "mloop.tune.space": json.dumps(parsed.to_dict(), sort_keys=True),
-        "mloop.tune.directions": ",".join(dirs),
-        "mloop.tune.sampler": sampler if isinstance(sampler, str) else type(sampler).__name__,
-        "mloop.tune.pruner": pruner if isinstance(pruner, str) else type(pruner).__name__,
-        "mloop.tune.engine": engine,
-        "mloop.tune.n_trials": str(n_trials),
+        TAG_TUNE_STUDY: name,
+        TAG_TUNE_SPACE: json.dumps(parsed.to_dict(), sort_keys=True),
+        TAG_TUNE_DIRECTIONS: ",".join(dirs),
+        TAG_TUNE_SAMPLER: sampler if isinstance(sampler, str) else type(sampler).__name__,
+        TAG_TUNE_PRUNER: pruner if isinstance(pruner, str) else type(pruner).__name__,
+        TAG_TUNE_ENGINE: engine,
+        TAG_TUNE_N_TRIALS: str(n_trials),
     }
     parent_run_id = _parent_run(study, client, experiment_id, parent_tags)
     session = uuid.uuid4().hex

@@ -17,6 +17,7 @@ from mloop._core import (
     validate_param_value,
     validate_tag_value,
 )
+from mloop._core._tags import TAG_USER
 from mloop.errors import (
     ExperimentAlreadyExists,
     ExperimentNotFound,
@@ -194,7 +195,7 @@ class Client:
             run_name=run_name,
             parent_run_id=parent_run_id,
             tags=all_tags,
-            user=all_tags.get("mloop.user", ""),
+            user=all_tags.get(TAG_USER, ""),
         )
 
     def get_run(self, run_id: str) -> Run:

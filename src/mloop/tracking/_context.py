@@ -42,25 +42,60 @@ from importlib import metadata
 from pathlib import Path
 
 from mloop._core import current_user
+from mloop._core._tags import (
+    TAG_ARGV,
+    TAG_CWD,
+    TAG_ENTRY_POINT,
+    TAG_GIT_BRANCH,
+    TAG_GIT_COMMIT,
+    TAG_GIT_CWD,
+    TAG_GIT_DIRTY,
+    TAG_GIT_ENTRY_POINT,
+    TAG_HOST,
+    TAG_PACKAGES,
+    TAG_PACKAGES_HASH,
+    TAG_PYTHON,
+    TAG_REPRODUCES,
+    TAG_USER,
+)
 from mloop._core._validation import MAX_TAG_VALUE
-
-TAG_GIT_COMMIT = "mloop.git.commit"
-TAG_GIT_DIRTY = "mloop.git.dirty"
-TAG_GIT_BRANCH = "mloop.git.branch"
-TAG_GIT_CWD = "mloop.git.cwd"
-TAG_GIT_ENTRY_POINT = "mloop.git.entry_point"
-TAG_USER = "mloop.user"
-TAG_HOST = "mloop.host"
-TAG_PYTHON = "mloop.python"
-TAG_ENTRY_POINT = "mloop.entry_point"
-TAG_ARGV = "mloop.argv"
-TAG_CWD = "mloop.cwd"
-TAG_PACKAGES_HASH = "mloop.env.packages_sha256"
-TAG_PACKAGES = "mloop.env.packages"
-TAG_REPRODUCES = "mloop.reproduces"
 
 #: The environment variable ``mloop reproduce`` sets for the process it re-runs.
 ENV_REPRODUCE_OF = "MLOOP_REPRODUCE_OF"
+
+__all__ = [
+    "ENV_REPRODUCE_OF",
+    "REDACTED",
+    "TAG_ARGV",
+    "TAG_CWD",
+    "TAG_ENTRY_POINT",
+    "TAG_GIT_BRANCH",
+    "TAG_GIT_COMMIT",
+    "TAG_GIT_CWD",
+    "TAG_GIT_DIRTY",
+    "TAG_GIT_ENTRY_POINT",
+    "TAG_HOST",
+    "TAG_PACKAGES",
+    "TAG_PACKAGES_HASH",
+    "TAG_PYTHON",
+    "TAG_REPRODUCES",
+    "TAG_USER",
+    "argv_tag",
+    "decode_packages",
+    "encode_packages",
+    "entry_point",
+    "git_context",
+    "git_root",
+    "hash_packages",
+    "installed_packages",
+    "location_context",
+    "packages_hash",
+    "parse_requirements",
+    "read_git",
+    "redact_argv",
+    "run_context",
+    "source_context",
+]
 
 REDACTED = "***"
 _PACKAGES_PREFIX = "zlib+b64:"

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mloop._core import Settings, validate_key
+from mloop._core._tags import TAG_ERROR
 from mloop.errors import (
     InvalidArgument,
     NoActiveRun,
@@ -36,7 +37,6 @@ from mloop.tracking._client import Client
 from mloop.tracking._writer import METRIC, FlushStatus
 
 DEFAULT_EXPERIMENT = "default"
-TAG_ERROR = "mloop.error"
 
 _lock = threading.RLock()
 _process_stack: list[ActiveRun] = []
