@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mloop.evaluate._gate_report import GateResult, Promotion
-from mloop.evaluate._policy import GatePolicy, load_policy
+from mloop.evaluate._policy import GatePolicy, load_gate_policy
 
 __all__ = ["GateResult", "Promotion", "gate"]
 
@@ -56,7 +56,7 @@ def gate(
                       champion_uri="models:/churn@champion", target="churned")
         print(result.to_markdown())
     """
-    policy = load_policy(policy)
+    policy = load_gate_policy(policy)
     policy.require_champion(champion_uri is not None)
     return run_gate(
         challenger_uri,

@@ -10,7 +10,7 @@ from mloop.monitor._predlog import PredictionLog
 from mloop.monitor._predread import read_predictions
 from mloop.serve._app import PredictionHook, create_serve_app
 from mloop.serve._feedback_api import feedback_router
-from mloop.serve._policy import DeployPolicy, load_policy
+from mloop.serve._policy import DeployPolicy, load_deploy_policy, load_policy
 from mloop.serve._slot import ModelSlot, ServedModel, ServedVersion
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "ServedVersion",
     "create_serve_app",
     "feedback_router",
+    "load_deploy_policy",
     "load_policy",
     "read_predictions",
 ]

@@ -52,7 +52,7 @@ from mloop.serve._payload import (
     v2_outputs,
     v2_tensor_metadata,
 )
-from mloop.serve._policy import DeployPolicy, Router, Shadow, load_policy, version_uri
+from mloop.serve._policy import DeployPolicy, Router, Shadow, load_deploy_policy, version_uri
 from mloop.serve._slot import (
     ModelSlot,
     ServedModel,
@@ -417,7 +417,7 @@ def create_serve_app(
         raise InvalidArgument(
             f"poll_interval_s must be a positive number of seconds (or None), got {poll_interval_s}"
         )
-    deploy = load_policy(policy) if policy is not None else None
+    deploy = load_deploy_policy(policy) if policy is not None else None
     max_wait_s = max_wait_ms / 1000.0
     metrics = ServeMetrics()
     slots: dict[str, ModelSlot] = {}
