@@ -26,10 +26,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from mloop._core import Settings
@@ -210,35 +210,36 @@ def derive(settings_or_uri: Settings | str | None = None, artifacts: str | None 
 
 _stores: dict[tuple[str, str], Store] = {}
 _artifact_stores: dict[str, ArtifactStore] = {}
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _once(opened: dict[K, V], key: K, open_: Callable[[], V]) -> V:
+    """``opened[key]``, opened by ``open_()`` the first time (once, whatever the threads)."""
+    found = opened.get(key)
+    if found is None:
+        with _lock:
+            found = opened.get(key)
+            if found is None:
+                found = opened[key] = open_()
+    return found
 
 
 def shared_store(settings: Settings) -> Store:
     """The one store of ``(settings.tracking_uri, settings.artifacts)`` in this process, opened
     on first use."""
-    key = (settings.tracking_uri, settings.artifacts)
-    found = _stores.get(key)
-    if found is None:
-        with _lock:
-            found = _stores.get(key)
-            if found is None:
-                from mloop.store._open import open_store
+    from mloop.store._open import open_store
 
-                found = _stores[key] = open_store(settings)
-    return found
+    key = (settings.tracking_uri, settings.artifacts)
+    return _once(_stores, key, lambda: open_store(settings))
 
 
 def shared_artifacts(settings: Settings) -> ArtifactStore:
     """The one artifact store of ``settings.artifacts`` in this process, opened on first use."""
-    key = settings.artifacts
-    found = _artifact_stores.get(key)
-    if found is None:
-        with _lock:
-            found = _artifact_stores.get(key)
-            if found is None:
-                from mloop.store._artifacts import open_artifact_store
+    from mloop.store._artifacts import open_artifact_store
 
-                found = _artifact_stores[key] = open_artifact_store(key)
-    return found
+    root = settings.artifacts
+    return _once(_artifact_stores, root, lambda: open_artifact_store(root))
 
 
 @atexit.register
