@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,26 @@ def test_tune_threads_see_the_use_block_and_settings_scope_the_trials(
     result = tune(objective, SPACE, n_trials=2, parallelism=2, settings=settings, seed=2)
     assert seen == [other] * 2
     assert Client(other).get_run(result.parent_run_id).info.status.value == "FINISHED"
+
+
+_REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("test_request", default="unset")
+
+
+def test_tune_worker_threads_run_in_a_copy_of_the_callers_context(mloop_home: Path) -> None:
+    """Not only the store: any context variable of the caller (here the test's own) is seen
+    by the objective in every worker thread."""
+    seen: list[str] = []
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        seen.append(_REQUEST.get())
+        return params["x"] ** 2
+
+    token = _REQUEST.set("caller")
+    try:
+        tune(objective, SPACE, n_trials=4, parallelism=2, sampler="random", seed=3)
+    finally:
+        _REQUEST.reset(token)
+    assert seen == ["caller"] * 4
 
 
 def test_pipeline_steps_see_the_use_block(project: Project, tmp_path: Path) -> None:
