@@ -7,7 +7,7 @@ import grimp
 
 
 def test_the_modules_of_every_package_are_acyclic() -> None:
-    graph = grimp.build_graph("mloop", exclude_type_checking_imports=False)
+    graph = grimp.build_graph("mloop", exclude_type_checking_imports=False, cache_dir=None)
     packages = sorted(m for m in graph.modules if graph.find_children(m))
     assert "mloop.pipeline" in packages and "mloop.store" in packages
     cycles = {}
