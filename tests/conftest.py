@@ -209,9 +209,23 @@ def store(request: pytest.FixtureRequest) -> object:
     )
 
 
+@pytest.fixture(autouse=True)
+def _default_store_context() -> Iterator[None]:
+    """Each test starts and ends with the process default store read from the environment:
+    a CLI run in-process (whose global options set the default) or a test that set it leaves
+    nothing behind."""
+    from mloop.store import _context
+
+    _context.set_default()
+    yield
+    _context.set_default()
+
+
 @pytest.fixture
 def mloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An isolated MLOOP_HOME with the fluent API's process state reset around the test."""
+    """An isolated MLOOP_HOME, the current store's default, with the fluent API's state and
+    the shared stores reset around the test."""
+    from mloop.store import _context
     from mloop.tracking import _client, _fluent
 
     home = tmp_path / "home"
@@ -219,22 +233,42 @@ def mloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     monkeypatch.delenv("MLOOP_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLOOP_ARTIFACTS", raising=False)
     monkeypatch.chdir(tmp_path)
-    _reset_fluent(_fluent)
+    _fluent.reset()
+    _context.set_default()
     yield home
-    while _fluent._process_stack:
-        _fluent._process_stack[-1].end()
-    _reset_fluent(_fluent)
-    for _store, writer in list(_client._backends.values()):
-        writer.close(timeout=10)
-        _store.close()
-    _client._backends.clear()
+    _fluent.reset()
+    _client.close_writers()
+    _context.close_stores()
+    _context.set_default()
 
 
-def _reset_fluent(fluent: object) -> None:
-    fluent._client = None  # type: ignore[attr-defined]
-    fluent._experiment_id = None  # type: ignore[attr-defined]
-    fluent._tracking_uri = None  # type: ignore[attr-defined]
-    fluent._process_stack.clear()  # type: ignore[attr-defined]
+@dataclass
+class Elsewhere:
+    """A store set with ``mloop.set_tracking_uri`` while the working folder is empty."""
+
+    uri: str
+    db: Path
+    work: Path
+
+
+@pytest.fixture
+def elsewhere(
+    mloop_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Elsewhere]:
+    """``mloop.set_tracking_uri("sqlite:///.../other.db")`` in an empty working folder with the
+    default MLOOP_HOME (``./.mloop``) and the artifacts elsewhere: anything a domain writes to
+    ``./.mloop`` means it ignored the store it was told to use (checked after the test)."""
+    import mloop
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("MLOOP_HOME")
+    monkeypatch.setenv("MLOOP_ARTIFACTS", str(tmp_path / "artifacts"))
+    db = tmp_path / "other.db"
+    mloop.set_tracking_uri(f"sqlite:///{db}")
+    yield Elsewhere(f"sqlite:///{db}", db, work)
+    assert not (work / ".mloop").exists(), "something used the default store instead"
 
 
 # -- a real browser ------------------------------------------------------------------------------

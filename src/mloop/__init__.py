@@ -15,109 +15,72 @@ Example::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mloop._core._lazy import SUBPACKAGE, lazy_names
 
 __version__ = "0.1.0.dev0"
 
 if TYPE_CHECKING:
-    from mloop.pipeline import step
-    from mloop.pipeline._tune import tune
-    from mloop.tracking import (
-        ActiveRun,
-        Client,
-        FlushStatus,
-        active_run,
-        end_run,
-        flush,
-        get_tracking_uri,
-        log_artifact,
-        log_artifacts,
-        log_input,
-        log_metric,
-        log_metrics,
-        log_param,
-        log_params,
-        set_experiment,
-        set_tag,
-        set_tags,
-        set_tracking_uri,
-        start_run,
-    )
+    from mloop import evaluate as evaluate
+    from mloop import pipeline as pipeline
+    from mloop.pipeline import step as step
+    from mloop.pipeline._tune import tune as tune
+    from mloop.tracking import ActiveRun as ActiveRun
+    from mloop.tracking import Client as Client
+    from mloop.tracking import FlushStatus as FlushStatus
+    from mloop.tracking import active_run as active_run
+    from mloop.tracking import end_run as end_run
+    from mloop.tracking import flush as flush
+    from mloop.tracking import get_tracking_uri as get_tracking_uri
+    from mloop.tracking import log_artifact as log_artifact
+    from mloop.tracking import log_artifacts as log_artifacts
+    from mloop.tracking import log_input as log_input
+    from mloop.tracking import log_metric as log_metric
+    from mloop.tracking import log_metrics as log_metrics
+    from mloop.tracking import log_param as log_param
+    from mloop.tracking import log_params as log_params
+    from mloop.tracking import set_experiment as set_experiment
+    from mloop.tracking import set_tag as set_tag
+    from mloop.tracking import set_tags as set_tags
+    from mloop.tracking import set_tracking_uri as set_tracking_uri
+    from mloop.tracking import start_run as start_run
 
 # The fluent API is loaded on first use, so `import mloop` and `mloop --help` stay fast.
-_LAZY = dict.fromkeys(
-    (
-        "ActiveRun",
-        "Client",
-        "FlushStatus",
-        "active_run",
-        "end_run",
-        "flush",
-        "get_tracking_uri",
-        "log_artifact",
-        "log_artifacts",
-        "log_input",
-        "log_metric",
-        "log_metrics",
-        "log_param",
-        "log_params",
-        "set_experiment",
-        "set_tag",
-        "set_tags",
-        "set_tracking_uri",
-        "start_run",
-    ),
-    "mloop.tracking",
+__getattr__, __dir__, __all__ = lazy_names(
+    __name__,
+    {
+        **dict.fromkeys(
+            (
+                "ActiveRun",
+                "Client",
+                "FlushStatus",
+                "active_run",
+                "end_run",
+                "flush",
+                "get_tracking_uri",
+                "log_artifact",
+                "log_artifacts",
+                "log_input",
+                "log_metric",
+                "log_metrics",
+                "log_param",
+                "log_params",
+                "set_experiment",
+                "set_tag",
+                "set_tags",
+                "set_tracking_uri",
+                "start_run",
+            ),
+            "mloop.tracking",
+        ),
+        "step": "mloop.pipeline",
+        "tune": "mloop.pipeline._tune",
+        # `mloop.evaluate(...)` and `@mloop.pipeline` are part of the fluent API.
+        "evaluate": SUBPACKAGE,
+        "pipeline": SUBPACKAGE,
+    },
+    eager=("__version__",),
+    # Reachable as attributes after a plain `import mloop`: mloop.models.load(...).
+    subpackages=("data", "models", "monitor", "registry", "store", "tracking"),
 )
-_LAZY["step"] = "mloop.pipeline"
-_LAZY["tune"] = "mloop.pipeline._tune"
-
-
-# Domain packages reachable as attributes after a plain `import mloop`: mloop.models.load(...).
-_SUBPACKAGES = frozenset(
-    {"data", "evaluate", "models", "pipeline", "registry", "store", "tracking"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBPACKAGES:
-        return import_module(f"mloop.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mloop' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
-
-__all__ = [
-    "ActiveRun",
-    "Client",
-    "FlushStatus",
-    "__version__",
-    "active_run",
-    "end_run",
-    "evaluate",
-    "flush",
-    "get_tracking_uri",
-    "log_artifact",
-    "log_artifacts",
-    "log_input",
-    "log_metric",
-    "log_metrics",
-    "log_param",
-    "log_params",
-    "pipeline",
-    "set_experiment",
-    "set_tag",
-    "set_tags",
-    "set_tracking_uri",
-    "start_run",
-    "step",
-    "tune",
-]

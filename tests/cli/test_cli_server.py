@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mloop.cli._server import _ENV_ARTIFACTS, _ENV_DB, worker_app
+from mloop.cli._server import worker_app
 
 MLOOP = Path(sys.executable).with_name("mloop")
 
@@ -120,13 +120,21 @@ def test_server_needs_a_database(cli: Any) -> None:
 def test_worker_app_serves_the_store_it_is_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mloop._core import Settings
+    from mloop._core._config import settings_to_json
+    from mloop.store import current
+
     db = f"sqlite:///{tmp_path / 'w.db'}"
-    monkeypatch.setenv(_ENV_DB, db)
-    monkeypatch.setenv(_ENV_ARTIFACTS, str(tmp_path / "art"))
+    given = settings_to_json(Settings(tracking_uri=db, artifacts=str(tmp_path / "art")))
+    # What a worker process finds around it must not point it elsewhere.
     monkeypatch.setenv("MLOOP_TRACKING_URI", f"sqlite:///{tmp_path / 'ignored.db'}")
-    app = worker_app()
+    monkeypatch.setenv("MLOOP_ARTIFACTS", str(tmp_path / "ignored-art"))
+    app = worker_app(given)
     try:
         assert app.state.store.uri == db
+        assert app.state.settings.artifacts == str(tmp_path / "art")
+        # the worker's library calls use the same store
+        assert current().settings.tracking_uri == db
     finally:
         app.state.store.close()
     assert not (tmp_path / "ignored.db").exists()

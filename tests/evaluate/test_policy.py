@@ -191,6 +191,12 @@ def test_champion_rules_need_a_champion() -> None:
         ("rules:\n  - a >= 1\n  - [a]\n", "line 3: expected a rule string or a mapping"),
         ("rules:\n  - a >= 1\n  - a >= 1\n", "the rule name 'a >= 1' is used twice"),
         ("rules:\n  - ''\n", "empty rule"),
+        # the shared YAML loader: a key given twice names both lines
+        (
+            "rules:\n  - a >= 1\nrules:\n  - b >= 1\n",
+            "line 3: key 'rules' is given twice \\(first on line 1\\)",
+        ),
+        ("rules:\n  - rule: a >= 1\n    rule: b >= 1\n", "line 3: key 'rule' is given twice"),
     ],
 )
 def test_malformed_policies(text: str, message: str) -> None:
@@ -210,3 +216,11 @@ def test_load_policy_from_a_file_a_list_or_a_policy(tmp_path: Path) -> None:
         load_policy(tmp_path / "missing.yaml")
     with pytest.raises(PolicyError, match="rule 1, column 4"):
         load_policy(["a >"])
+
+
+def test_load_gate_policy_and_its_former_name() -> None:
+    import mloop.evaluate
+
+    assert mloop.evaluate.load_policy is mloop.evaluate.load_gate_policy
+    policy = mloop.evaluate.load_gate_policy(["accuracy >= 0.5"])
+    assert [r.name for r in policy.rules] == ["accuracy >= 0.5"]

@@ -9,14 +9,7 @@ import json
 import pytest
 from tests.pipeline.conftest import Project
 
-import mloop
 
-registered = pytest.mark.skipif(
-    "step" not in getattr(mloop, "_LAZY", {}), reason="mloop.step is not registered yet"
-)
-
-
-@registered
 def test_fluent_names() -> None:
     import mloop.pipeline
 

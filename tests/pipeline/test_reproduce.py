@@ -358,7 +358,7 @@ def test_a_bad_tolerance_is_a_usage_error(repo: Path) -> None:
 
 
 def test_tolerances_are_relative_with_an_absolute_floor() -> None:
-    from mloop.pipeline._reproduce import compare_metrics
+    from mloop.pipeline._reproduce_checks import compare_metrics
 
     got = {
         m.key: m.status

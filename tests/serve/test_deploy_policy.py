@@ -221,3 +221,11 @@ def test_cli_refuses_a_bad_policy_before_serving(tmp_path: Path) -> None:
     assert f"{policy} line 4: models.m.canary[0].weight" in proc.stderr
     assert "greater than or equal to 0" in proc.stderr
     assert "listening" not in proc.stderr
+
+
+def test_load_deploy_policy_and_its_former_name() -> None:
+    import mloop.serve
+
+    assert mloop.serve.load_policy is mloop.serve.load_deploy_policy
+    policy = mloop.serve.load_deploy_policy({"models": {"churn": {"shadow": 3}}})
+    assert policy.models["churn"].shadow == 3

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from fastapi import FastAPI
 
+from mloop._web._errors import install_error_handlers
 from mloop.errors import InvalidArgument
 from mloop.serve import PredictionLog, feedback_router, read_predictions
 from mloop.server import ServerThread
-from mloop.server._errors import install_error_handlers
 from mloop.store import open_artifact_store
 
 T0 = datetime(2031, 2, 28, 23, 30, tzinfo=UTC).timestamp()  # labels without a time: the clock's

@@ -18,7 +18,8 @@ import pytest
 
 from mloop.server import ServerThread, create_app
 from mloop.store import HttpStore, RunStatus
-from mloop.store._http import _path, _seg
+from mloop.store._http_transport import path_of as _path
+from mloop.store._http_transport import seg as _seg
 
 if TYPE_CHECKING:
     from conftest import LiveServer, StartServer

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from mloop import errors
+from mloop._web._errors import STATUS_BY_ERROR, status_for
 from mloop.errors import (
     ExperimentNotFound,
     InvalidArgument,
@@ -19,9 +20,8 @@ from mloop.errors import (
     RunNotFound,
     StoreUnavailable,
 )
-from mloop.server._errors import STATUS_BY_ERROR, status_for
 from mloop.store import Experiment, HttpStore, SqlStore
-from mloop.store._http import ERROR_BY_CODE, error_from_response
+from mloop.store._http_transport import ERROR_BY_CODE, error_from_response
 
 if TYPE_CHECKING:
     from conftest import LiveServer, StartServer

@@ -6,6 +6,7 @@ working folder, then keyword arguments.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
         ray_address: the Ray cluster pipelines and tuning run on with the Ray engine
             (``MLOOP_RAY_ADDRESS``, such as ``ray://head:10001`` or ``auto``); empty starts a
             local Ray when one is needed.
+        reproduce_of: the run this process re-runs (``MLOOP_REPRODUCE_OF``, set by ``mloop
+            reproduce`` for the script it starts); recorded as the ``mloop.reproduces`` tag.
     """
 
     model_config = SettingsConfigDict(
@@ -42,6 +45,7 @@ class Settings(BaseSettings):
     artifacts: str = ""
     token: SecretStr | None = None
     ray_address: str = ""
+    reproduce_of: str = ""
     # Asynchronous logging: a batch is written when it holds this many points or is this old.
     log_batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
     log_batch_wait_ms: int = Field(default=200, ge=0, le=60_000)
@@ -79,5 +83,22 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings from the environment and ``mloop.toml``; ``None`` overrides are ignored."""
+    """Read the settings from the environment and ``mloop.toml``; ``None`` overrides are ignored.
+
+    Only :func:`mloop.store._context.load_default_settings` calls this: domain code asks the
+    current store context for its settings.
+    """
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def settings_to_json(settings: Settings) -> str:
+    """``settings`` as JSON, the token included, for a worker process (never for a log)."""
+    data = settings.model_dump(mode="json", exclude={"token"})
+    data["token"] = settings.token.get_secret_value() if settings.token is not None else None
+    return json.dumps(data)
+
+
+def settings_from_json(text: str) -> Settings:
+    """The inverse of :func:`settings_to_json`. The environment and ``mloop.toml`` of the
+    process reading it are not consulted: a worker uses exactly what its parent was given."""
+    return Settings.model_validate(json.loads(text))

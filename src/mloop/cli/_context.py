@@ -1,12 +1,15 @@
-"""What the root callback hands down to the commands: the settings, and the store they name."""
+"""What the root callback hands down to the commands: the settings, and the store they name.
+
+The root callback makes its global options the process's current store
+(:func:`mloop.store._context.set_default`); every command and every library call it makes then
+use the same settings and the same store. The CLI never sets environment variables.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-
-from mloop.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from mloop._core import Settings
@@ -28,34 +31,24 @@ BackendStoreUri = Annotated[
 class CliState:
     """What the root callback hands down to every command through ``ctx.obj``.
 
-    The settings are built once, on first use: ``mloop runs --help`` never pays for pydantic.
+    The settings are read on first use: ``mloop runs --help`` never pays for pydantic.
     """
 
     def __init__(self, *, tracking_uri: str | None = None, artifacts: str | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.artifacts = artifacts
-        self._settings: Settings | None = None
 
     @property
     def settings(self) -> Settings:
-        if self._settings is None:
-            from pydantic import ValidationError
+        """The current store's settings (the global options over ``MLOOP_*`` and
+        ``mloop.toml``).
 
-            from mloop._core import load_settings
+        Raises:
+            InvalidArgument: the configuration is invalid (the message names each value).
+        """
+        from mloop.store._context import current
 
-            try:
-                self._settings = load_settings(
-                    tracking_uri=self.tracking_uri, artifacts=self.artifacts
-                )
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
-                    for e in exc.errors()
-                )
-                raise InvalidArgument(
-                    f"invalid configuration (MLOOP_* environment or mloop.toml): {problems}"
-                ) from exc
-        return self._settings
+        return current().settings
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -67,9 +60,8 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def open_store(ctx: typer.Context) -> Store:
-    """The store of the settings, closed when the command ends."""
-    from mloop.store import open_store as _open
+    """The current store: the one the global options name, shared with the library calls the
+    command makes."""
+    from mloop.store._context import current
 
-    store = _open(state(ctx).settings)
-    ctx.call_on_close(store.close)
-    return store
+    return current().store

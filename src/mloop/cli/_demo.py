@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mloop._core._tags import TAG_ERROR, TAG_SOURCE
 from mloop.cli._context import state
 from mloop.cli._demo_loop import (
     MODEL_NAME,
     TARGET,
     dataset_json,
-    library_settings,
     monitor_preview,
     print_loop_summary,
     register_and_gate,
@@ -125,33 +125,32 @@ def demo(
     cli_state = state(ctx)
     settings = cli_state.settings
     client = Client(settings=settings)
-    with library_settings(settings):
-        exp = _experiment(client, experiment)
-        data = _load_data()
-        trials = plan(runs)
-        err = stderr()
-        if not as_json:
-            err.print(
-                f"[bold]mloop demo[/]: {len(trials)} models on breast_cancer "
-                f"({data['train_rows']} train / {data['test_rows']} held-out rows) "
-                f"-> experiment {exp.name!r} in {client.store.uri}",
-                soft_wrap=True,
-            )
-        validation = validate_data(data, err)
-        _train_all(client, exp.experiment_id, trials, data, validation, err)
-        ranked = _ranked(client, exp.experiment_id, trials)
-        versions = {t.run_id: t.model_version for t in trials}
-        registry = Registry(client.store)
-        gate = register_and_gate(
-            registry,
-            trials[0].model_version,
-            versions[ranked[0].run_id],
-            data["holdout_frame"],
-            err,
+    exp = _experiment(client, experiment)
+    data = _load_data()
+    trials = plan(runs)
+    err = stderr()
+    if not as_json:
+        err.print(
+            f"[bold]mloop demo[/]: {len(trials)} models on breast_cancer "
+            f"({data['train_rows']} train / {data['test_rows']} held-out rows) "
+            f"-> experiment {exp.name!r} in {client.store.uri}",
+            soft_wrap=True,
         )
-        monitor = monitor_preview(gate["champion"], data["x_test"], settings.home.resolve(), err)
-        serving = None if no_server else _serve(settings, data, err)
-        server = None if no_server else _server_check(client.store, exp.experiment_id, ranked)
+    validation = validate_data(data, err)
+    _train_all(client, exp.experiment_id, trials, data, validation, err)
+    ranked = _ranked(client, exp.experiment_id, trials)
+    versions = {t.run_id: t.model_version for t in trials}
+    registry = Registry(client.store)
+    gate = register_and_gate(
+        registry,
+        trials[0].model_version,
+        versions[ranked[0].run_id],
+        data["holdout_frame"],
+        err,
+    )
+    monitor = monitor_preview(gate["champion"], data["x_test"], settings.home.resolve(), err)
+    serving = None if no_server else _serve(settings, data, err)
+    server = None if no_server else _server_check(client.store, exp.experiment_id, ranked)
     elapsed = time.perf_counter() - started
     if as_json:
         emit_json(
@@ -205,7 +204,7 @@ def _experiment(client: Client, name: str) -> Any:
     try:
         exp = client.get_experiment_by_name(name)
     except ExperimentNotFound:
-        return client.create_experiment(name, tags={"mloop.source": "mloop demo"})
+        return client.create_experiment(name, tags={TAG_SOURCE: "mloop demo"})
     if exp.lifecycle_stage != "active":
         raise InvalidArgument(
             f"experiment {name!r} is deleted: `mloop experiments restore {exp.experiment_id}` "
@@ -354,7 +353,7 @@ def _train_one(
         assert info.registered_model_version is not None
         trial.model_version = info.registered_model_version.version
     except BaseException as exc:
-        client.set_tag(run_id, "mloop.error", f"{type(exc).__name__}: {exc}"[:1000])
+        client.set_tag(run_id, TAG_ERROR, f"{type(exc).__name__}: {exc}"[:1000])
         client.flush()
         active.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise

@@ -6,19 +6,18 @@ Each step prints one line of progress on stderr and returns a JSON-ready summary
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloop._core._tags import TAG_SOURCE
 from mloop.errors import ModelVersionNotFound, RegisteredModelNotFound
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mloop._core import Settings
     from mloop.evaluate import GateResult
     from mloop.registry import Registry
 
@@ -36,35 +35,6 @@ POLICY = (
 SHIFTED_FEATURE = "mean radius"
 SHIFT_FACTOR = 1.3
 DRIFT_REPORT = "drift.html"
-
-
-@contextmanager
-def library_settings(settings: Settings) -> Iterator[None]:
-    """Point the library's defaults (the fluent API, ``models:/`` resolution, the model cache)
-    at the store the CLI was given, for the length of the demo.
-
-    Those defaults read the ``MLOOP_*`` environment; the CLI is the edge where ``--tracking-uri``
-    is read, so it hands the same values down through the environment and restores it after.
-    """
-    from mloop.tracking import set_tracking_uri
-
-    wanted = {
-        "MLOOP_HOME": str(settings.home),
-        "MLOOP_TRACKING_URI": settings.tracking_uri,
-        "MLOOP_ARTIFACTS": str(settings.artifacts),
-    }
-    saved = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    set_tracking_uri(None)
-    try:
-        yield
-    finally:
-        set_tracking_uri(None)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextmanager
@@ -90,7 +60,7 @@ def validate_data(data: dict[str, Any], err: Console) -> dict[str, Any]:
     from mloop.data import check, infer_checks, register
 
     with step(err, "validating data: registering datasets, drafting checks") as line:
-        tags = {"source": "sklearn.datasets.load_breast_cancer", "mloop.source": "mloop demo"}
+        tags = {"source": "sklearn.datasets.load_breast_cancer", TAG_SOURCE: "mloop demo"}
         train = register(
             data["train_frame"], TRAIN_DATASET, description="mloop demo: train split", tags=tags
         )

@@ -106,8 +106,12 @@ def _root(
 
     Start with [bold]mloop demo[/], then [bold]mloop runs list[/] and [bold]mloop server[/].
     """
-    # The environment variables are read by load_settings, not by Typer: passing them as
-    # arguments would put them above mloop.toml and break the documented precedence.
+    # The environment variables are read with the settings, not by Typer: passing them as
+    # arguments would put them above mloop.toml and break the documented precedence. The
+    # options become the process's current store (read on first use, so --help stays fast).
+    from mloop.store._context import set_default
+
+    set_default(tracking_uri=tracking_uri, artifacts=artifacts)
     ctx.obj = CliState(tracking_uri=tracking_uri, artifacts=artifacts)
 
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mloop.cli._context import state
 from mloop.cli._output import debug_enabled, emit_json, jsonable, print_error, print_notice
 from mloop.errors import MloopError
 
@@ -59,17 +58,6 @@ Params = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
-
-
-def _use_settings(ctx: typer.Context) -> None:
-    """Make the fluent API log where --tracking-uri/--artifacts say, when they are given."""
-    st = state(ctx)
-    if st.tracking_uri is None and st.artifacts is None:
-        return
-    from mloop.tracking import Client, _fluent
-
-    _fluent.set_tracking_uri(None)
-    _fluent._client = Client(settings=st.settings)
 
 
 class _Progress:
@@ -163,7 +151,6 @@ def run(
 
     progress: _Progress | None = None
     try:
-        _use_settings(ctx)
         pipe, _ = load_target(target)
         values = parse_params(pipe, params or [])
         progress = _Progress(enabled=not as_json)
@@ -233,7 +220,6 @@ def explain(
     from mloop.pipeline._params import parse_params
 
     try:
-        _use_settings(ctx)
         pipe, _ = load_target(target)
         found = explain_pipeline(pipe, parse_params(pipe, params or []))
     except MloopError as exc:

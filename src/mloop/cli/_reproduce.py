@@ -21,7 +21,7 @@ from mloop.cli._output import (
 )
 
 if TYPE_CHECKING:
-    from mloop.pipeline._reproduce import ReproduceReport
+    from mloop.pipeline._reproduce_checks import ReproduceReport
 
 EXIT_OK, EXIT_DIFFERS = 0, 1
 

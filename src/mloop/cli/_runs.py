@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mloop._core._tags import SYSTEM_PREFIX, TAG_PACKAGES
 from mloop.cli._context import open_store
 from mloop.cli._experiments import View
 from mloop.cli._output import (
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="List, show and compare runs.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
-SYSTEM_TAG_PREFIX = "mloop."
+SYSTEM_TAG_PREFIX = SYSTEM_PREFIX
 #: At most this many artifact entries are listed by ``runs show``.
 MAX_ARTIFACTS = 500
 _PREFIX = re.compile(r"^[0-9a-f]{4,31}$")
@@ -340,7 +341,7 @@ def show(
     system_tags = {
         k: v
         for k, v in data.tags.items()
-        if k.startswith(SYSTEM_TAG_PREFIX) and not k.startswith("mloop.env.packages.")
+        if k.startswith(SYSTEM_TAG_PREFIX) and not k.startswith(f"{TAG_PACKAGES}.")
     }
     if "mloop.env.packages" in system_tags:
         # A compressed package list (for mloop reproduce), not for reading: say how long it is.

@@ -10,9 +10,9 @@ worker).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
 
-# What the parent hands to worker processes (``--workers N``).
-_ENV_SPEC = "_MLOOP_SERVE_SPEC"
 _GRACEFUL_S = 30
 
 
@@ -68,17 +66,17 @@ def _configure_logging(level_name: str) -> None:
 
 
 def _create(spec: dict[str, Any]) -> FastAPI:
+    """The app, over the current store (``models:/`` and ``runs:/`` URIs resolve through it,
+    the prediction log goes to its artifact store)."""
     from mloop.serve import create_serve_app
+    from mloop.store import current
 
     _configure_logging(spec.get("log_level", "warning"))
     log = None
     if spec.get("log_sample_rate", 0.0) > 0:
         from mloop.serve import PredictionLog
-        from mloop.store import open_artifact_store
 
-        log = PredictionLog(
-            open_artifact_store(spec["artifacts"]), sample_rate=spec["log_sample_rate"]
-        )
+        log = PredictionLog(current().artifacts, sample_rate=spec["log_sample_rate"])
     return create_serve_app(
         _served(spec["models"]),
         max_batch_size=spec["max_batch_size"],
@@ -154,10 +152,11 @@ def serve(
     ] = LogLevel.warning,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME:predict, the OIP v2 API, /metrics."""
+    from mloop._core._config import settings_to_json
+
+    # models:/ and runs:/ URIs resolve through the current store: here the global options',
+    # in worker processes the same settings, handed over in the app factory's argument.
     settings = state(ctx).settings
-    # models:/ and runs:/ URIs are resolved through the settings' store, here and in workers.
-    os.environ["MLOOP_TRACKING_URI"] = settings.tracking_uri
-    os.environ["MLOOP_ARTIFACTS"] = settings.artifacts
     spec = {
         "models": list(model_uris),
         "max_batch_size": max_batch_size,
@@ -167,7 +166,6 @@ def serve(
         "policy": None if policy is None else str(policy),
         "log_level": log_level.value,
         "log_sample_rate": log_sample_rate,
-        "artifacts": settings.artifacts,
     }
     sock = _bind(host, port)
     try:
@@ -201,11 +199,8 @@ def serve(
             uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
         else:
             del app
-            os.environ[_ENV_SPEC] = json.dumps(spec)
-            _run_workers(
-                uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **common),
-                sock,
-            )
+            factory = functools.partial(worker_app, json.dumps(spec), settings_to_json(settings))
+            _run_workers(uvicorn.Config(factory, factory=True, workers=workers, **common), sock)
     finally:
         sock.close()
 
@@ -216,9 +211,15 @@ def _drained(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def worker_app() -> FastAPI:
-    """The app of one worker process of ``mloop serve --workers N``."""
-    return _create(json.loads(os.environ[_ENV_SPEC]))
+def worker_app(spec: str, settings: str) -> FastAPI:
+    """The app of one worker process of ``mloop serve --workers N``: ``spec`` and
+    ``settings`` (JSON) are the parent's, pickled into the process by uvicorn, so the worker
+    neither reads the environment nor ``mloop.toml``."""
+    from mloop._core._config import settings_from_json
+    from mloop.store._context import set_default
+
+    set_default(settings_from_json(settings))
+    return _create(json.loads(spec))
 
 
 def _banner(app: FastAPI, host: str, port: int, workers: int) -> None:

@@ -6,7 +6,7 @@ clear message; with ``--workers N`` the same socket is shared by N uvicorn worke
 
 from __future__ import annotations
 
-import os
+import functools
 import socket
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,10 +21,6 @@ from mloop.errors import InvalidArgument, MloopError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-# How the parent hands the store to worker processes (``--workers N``): explicit variables, so
-# neither mloop.toml nor MLOOP_* in the workers' environment can point them elsewhere.
-_ENV_DB = "_MLOOP_SERVER_DB"
-_ENV_ARTIFACTS = "_MLOOP_SERVER_ARTIFACTS"
 SERVER_EXTRA_HINT = "pip install 'mloop[server]'"
 
 
@@ -69,6 +65,7 @@ def server(
             "pass --backend-store-uri sqlite:///path or postgresql://..."
         )
     artifacts = artifacts_uri or settings.artifacts
+    settings = settings.model_copy(update={"tracking_uri": db, "artifacts": artifacts})
     sock = _bind(host, port)
     try:
         try:
@@ -80,6 +77,7 @@ def server(
                 f"mloop server needs FastAPI and uvicorn ({exc.name} is missing): "
                 f"{SERVER_EXTRA_HINT}"
             ) from None
+        from mloop._core._config import settings_to_json
         from mloop.store import SqlStore
 
         # Opening the store migrates the schema once, here, before any worker starts.
@@ -99,26 +97,27 @@ def server(
             uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
         else:
             store.close()
-            os.environ[_ENV_DB] = db
-            os.environ[_ENV_ARTIFACTS] = artifacts
             _banner(None, host, actual_port, store, artifacts, workers)
-            _run_workers(
-                uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **common),
-                sock,
-            )
+            # The settings travel in the factory's argument, pickled into each worker by
+            # uvicorn: neither mloop.toml nor MLOOP_* in a worker's environment can point it
+            # at another store.
+            factory = functools.partial(worker_app, settings_to_json(settings))
+            _run_workers(uvicorn.Config(factory, factory=True, workers=workers, **common), sock)
     finally:
         sock.close()
 
 
-def worker_app() -> FastAPI:
-    """The app of one worker process of ``mloop server --workers N``."""
-    from mloop._core import load_settings
+def worker_app(settings_json: str) -> FastAPI:
+    """The app of one worker process of ``mloop server --workers N``, over the parent's
+    settings (JSON)."""
+    from mloop._core._config import settings_from_json
     from mloop.server import create_app
     from mloop.store import SqlStore
+    from mloop.store._context import set_default
 
-    db, artifacts = os.environ[_ENV_DB], os.environ[_ENV_ARTIFACTS]
-    settings = load_settings(tracking_uri=db, artifacts=artifacts)
-    return create_app(SqlStore(db, artifacts), settings=settings)
+    settings = settings_from_json(settings_json)
+    set_default(settings)
+    return create_app(SqlStore(settings.tracking_uri, settings.artifacts), settings=settings)
 
 
 def _run_workers(config: Any, sock: socket.socket) -> None:

@@ -20,19 +20,18 @@ stored version keeps verifying, because loading checks the sha256 of the stored 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from mloop._core import load_settings
 from mloop.errors import ArtifactNotFound, DataError, DatasetNotFound, InvalidArgument, InvalidData
-from mloop.store import DatasetVersion, Store, open_store
+from mloop.store import DatasetVersion, Store
+from mloop.store._context import current
 from mloop.store._datasets_base import (
     DATA_SUFFIX,
     PROFILE_SUFFIX,
@@ -354,17 +353,9 @@ def digest_of(data: Any) -> str:
 # -- the store ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _use(store: Store | None) -> Iterator[Store]:
-    """``store``, or the one the settings name (closed afterwards)."""
-    if store is not None:
-        yield store
-        return
-    opened = open_store(load_settings())
-    try:
-        yield opened
-    finally:
-        opened.close()
+def _store(store: Store | None) -> Store:
+    """``store``, or the current one (:func:`mloop.store.current`)."""
+    return store if store is not None else current().store
 
 
 def resolve(ref: Any, store: Store) -> DatasetVersion:
@@ -416,7 +407,7 @@ def register(
         name: the dataset, e.g. ``"churn-train"`` (letters, digits, ``_ . -``).
         description: free text for the version.
         tags: key-value tags for the version.
-        store: the store; default the one the settings name (``MLOOP_TRACKING_URI``).
+        store: the store; default the current one (:func:`mloop.store.current`).
 
     Returns:
         The registered version.
@@ -446,25 +437,25 @@ def register_dataset(
     table = canonical_table(read_table(data))
     payload = encode(table)
     digest = hashlib.sha256(payload).hexdigest()
-    with _use(store) as s:
-        try:
-            return Dataset.from_version(s.get_dataset_version_by_digest(name, digest)), False
-        except DatasetNotFound:
-            pass
-        s.put_dataset_file(name, f"{digest}{DATA_SUFFIX}", io.BytesIO(payload))
-        profile = _profile_bytes(table, name)
-        if profile is not None:
-            s.put_dataset_file(name, f"{digest}{PROFILE_SUFFIX}", io.BytesIO(profile))
-        version = s.create_dataset_version(
-            name,
-            digest=digest,
-            num_rows=table.num_rows,
-            num_columns=table.num_columns,
-            columns=[(f.name, str(f.type)) for f in table.schema],
-            size_bytes=len(payload),
-            description=description,
-            tags=tags,
-        )
+    s = _store(store)
+    try:
+        return Dataset.from_version(s.get_dataset_version_by_digest(name, digest)), False
+    except DatasetNotFound:
+        pass
+    s.put_dataset_file(name, f"{digest}{DATA_SUFFIX}", io.BytesIO(payload))
+    profile = _profile_bytes(table, name)
+    if profile is not None:
+        s.put_dataset_file(name, f"{digest}{PROFILE_SUFFIX}", io.BytesIO(profile))
+    version = s.create_dataset_version(
+        name,
+        digest=digest,
+        num_rows=table.num_rows,
+        num_columns=table.num_columns,
+        columns=[(f.name, str(f.type)) for f in table.schema],
+        size_bytes=len(payload),
+        description=description,
+        tags=tags,
+    )
     return Dataset.from_version(version), True
 
 
@@ -494,7 +485,7 @@ def load(ref: Any, *, as_arrow: bool = False, store: Store | None = None) -> Any
         ref: ``datasets:/name/3``, ``datasets:/name@latest``, ``datasets:/name@<digest-prefix>``
             (at least 8 hex characters) or a :class:`Dataset`.
         as_arrow: return a pyarrow Table instead of a pandas DataFrame.
-        store: the store; default the one the settings name.
+        store: the store; default the current one (:func:`mloop.store.current`).
 
     Raises:
         DatasetNotFound: no such dataset or version.
@@ -508,9 +499,9 @@ def load(ref: Any, *, as_arrow: bool = False, store: Store | None = None) -> Any
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with _use(store) as s:
-        version = resolve(ref, s)
-        payload = _read_verified(s, version)
+    s = _store(store)
+    version = resolve(ref, s)
+    payload = _read_verified(s, version)
     try:
         table = pq.read_table(pa.BufferReader(payload))
     except pa.ArrowException as exc:  # pragma: no cover - the digest matched
@@ -560,6 +551,6 @@ def list_datasets(name: str | None = None, *, store: Store | None = None) -> lis
         for ds in mloop.data.list_datasets():
             print(ds.name, ds.version, ds.num_rows)
     """
-    with _use(store) as s:
-        versions = s.list_datasets() if name is None else s.list_dataset_versions(name)
+    s = _store(store)
+    versions = s.list_datasets() if name is None else s.list_dataset_versions(name)
     return [Dataset.from_version(v) for v in versions]

@@ -1,6 +1,7 @@
-"""The drift report as one self-contained HTML page: inline CSS and SVG, no script, no network.
+"""A drift result (:class:`DriftResult`: per-column verdicts and the dataset's) and its report
+as one self-contained HTML page: inline CSS and SVG, no script, no network.
 
-A summary comes first (dataset verdict, drifted share, sizes, the multivariate test), then a
+The page has a summary first (dataset verdict, drifted share, sizes, the multivariate test), then a
 table of every column, drifted first, then one card per tested column with the reference and
 current distributions overlaid, then the skipped columns with their reasons.
 """
@@ -10,10 +11,217 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from mloop.data._drift import ColumnDrift, DriftResult, Plot
+from mloop.data._drift_multivariate import MultivariateDrift
+
+__all__ = ["DEFAULT_RULES", "ColumnDrift", "DriftResult", "Plot", "SideSummary", "render_html"]
+
+DEFAULT_RULES: dict[str, str] = {
+    "numeric, reference <= 1000 values": "ks (p <= 0.05); chisquare for 3-5 values, "
+    "ztest for <= 2 (p < 0.05)",
+    "numeric, reference > 1000 values": "wasserstein / reference std >= 0.1; "
+    "jensenshannon >= 0.1 for <= 5 values",
+    "categorical, reference <= 1000 values": "chisquare (p < 0.05); ztest for <= 2 values",
+    "categorical, reference > 1000 values": "jensenshannon >= 0.1",
+    "dataset": "drift when the share of drifted columns >= share (0.5)",
+}
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SideSummary:
+    """One side of a column, for the report."""
+
+    rows: int
+    nulls: int
+    values: int  # the values tested (non-null, finite)
+    n_inf: int = 0
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    distinct: int | None = None
+    source: str = "table"  # or "profile"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _json_float(v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Plot:
+    """Reference and current shares on common bins (numbers) or categories."""
+
+    kind: Literal["histogram", "bars"]
+    reference: tuple[float, ...]
+    current: tuple[float, ...]
+    edges: tuple[float, ...] = ()  # histogram: len(reference) + 1 edges
+    labels: tuple[str, ...] = ()  # bars: one label per bar
+    datetime: bool = False
+    clipped: bool = False  # histogram: values beyond the edges are counted in the end bins
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "reference": list(self.reference),
+            "current": list(self.current),
+        }
+        if self.kind == "histogram":
+            out["edges"] = list(self.edges)
+            out["datetime"] = self.datetime
+            out["clipped"] = self.clipped
+        else:
+            out["labels"] = list(self.labels)
+        return out
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """The verdict on one column; ``status`` is ``"skipped"`` with a ``reason`` when the column
+    could not be tested (missing on one side, empty, of another kind, an identifier ...)."""
+
+    name: str
+    kind: str
+    status: Literal["tested", "skipped"]
+    drifted: bool = False
+    method: str | None = None
+    statistic: float | None = None
+    p_value: float | None = None
+    threshold: float | None = None
+    reason: str | None = None
+    notes: tuple[str, ...] = ()
+    binning: str | None = None
+    reference: SideSummary | None = None
+    current: SideSummary | None = None
+    plot: Plot | None = None
+
+    @property
+    def tested(self) -> bool:
+        return self.status == "tested"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "drifted": self.drifted,
+            "method": self.method,
+            "statistic": _json_float(self.statistic),
+            "p_value": _json_float(self.p_value),
+            "threshold": self.threshold,
+            "reason": self.reason,
+            "notes": list(self.notes),
+            "binning": self.binning,
+            "reference": self.reference.to_dict() if self.reference else None,
+            "current": self.current.to_dict() if self.current else None,
+            "plot": self.plot.to_dict() if self.plot else None,
+        }
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Per-column verdicts and the dataset's.
+
+    Example::
+
+        result = drift(train_df, live_df)
+        result.dataset_drift, result.drifted_columns
+        result.to_html("drift.html")
+    """
+
+    columns: tuple[ColumnDrift, ...]
+    share: float
+    drifted_share: float
+    dataset_drift: bool
+    reference_rows: int
+    current_rows: int
+    reference_source: Literal["table", "profile"]
+    methods: dict[str, list[str]] = field(default_factory=dict)
+    multivariate: MultivariateDrift | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def tested(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if c.tested]
+
+    @property
+    def skipped(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if not c.tested]
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.drifted]
+
+    @property
+    def n_drifted(self) -> int:
+        return sum(1 for c in self.columns if c.drifted)
+
+    def column(self, name: str) -> ColumnDrift:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"no column {name!r} in this result")
+
+    def __getitem__(self, name: str) -> ColumnDrift:
+        return self.column(name)
+
+    def __repr__(self) -> str:
+        return (
+            f"DriftResult(dataset_drift={self.dataset_drift}, drifted={self.n_drifted}/"
+            f"{len(self.tested)} tested, skipped={len(self.skipped)})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset_drift": self.dataset_drift,
+            "drifted_share": self.drifted_share,
+            "share": self.share,
+            "n_columns": len(self.columns),
+            "n_tested": len(self.tested),
+            "n_drifted": self.n_drifted,
+            "n_skipped": len(self.skipped),
+            "drifted_columns": self.drifted_columns,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "reference_source": self.reference_source,
+            "methods": self.methods,
+            "defaults": DEFAULT_RULES,
+            "elapsed_s": self.elapsed_s,
+            "multivariate": self.multivariate.to_dict() if self.multivariate else None,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+
+    def to_json(self, path: str | Path | None = None, *, indent: bool = True) -> str:
+        """The result as JSON (an infinite statistic as ``"Infinity"``); written to ``path`` if
+        given."""
+        import orjson
+
+        text = orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2 if indent else 0).decode()
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def to_html(self, path: str | Path | None = None, *, title: str = "Drift report") -> str:
+        """A self-contained HTML report (inline SVG, no script, no network); written to ``path``
+        if given."""
+        html = render_html(self, title=title)
+        if path is not None:
+            Path(path).write_text(html, encoding="utf-8")
+        return html
+
+
+def _json_float(v: Any) -> Any:
+    # As the REST API writes them: JSON has no NaN or infinity.
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+# -- the HTML report --------------------------------------------------------------------------
 
 REF_COLOR = "#4C78A8"
 CUR_COLOR = "#E45756"

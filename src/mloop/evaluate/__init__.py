@@ -7,8 +7,9 @@ import types
 from typing import Any
 
 from mloop.evaluate._evaluate import evaluate
-from mloop.evaluate._gate import GateResult, gate
-from mloop.evaluate._policy import GatePolicy, load_policy
+from mloop.evaluate._gate import gate
+from mloop.evaluate._gate_report import GateResult
+from mloop.evaluate._policy import GatePolicy, load_gate_policy, load_policy
 from mloop.evaluate._promote import promote
 from mloop.evaluate._result import EvaluationResult
 
@@ -18,6 +19,7 @@ __all__ = [
     "GateResult",
     "evaluate",
     "gate",
+    "load_gate_policy",
     "load_policy",
     "promote",
 ]

@@ -11,6 +11,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from mloop._core._tags import (
+    TAG_EVALUATION_DATA,
+    TAG_EVALUATION_MODEL_URI,
+    TAG_VERSION_EVALUATION_RUN,
+)
 from mloop.errors import InvalidEvaluationInput, ModelError
 from mloop.evaluate._result import ConfusionMatrix, EvaluationResult, SliceResult
 
@@ -20,9 +25,6 @@ Task = Literal["classification", "regression"]
 #: A numeric slice column with more distinct values than this is cut into quantile bins.
 MAX_SLICE_VALUES = 10
 RESULT_ARTIFACT = "evaluation.json"
-TAG_MODEL_URI = "mloop.evaluation.model_uri"
-TAG_DATA = "mloop.evaluation.data"
-TAG_VERSION_RUN = "mloop.evaluation_run"
 
 
 def evaluate(
@@ -340,7 +342,10 @@ def _num(value: float) -> str:
 def _log(result: EvaluationResult) -> EvaluationResult:
     from mloop import tracking
 
-    tags = {TAG_MODEL_URI: result.model_uri[:5000], TAG_DATA: result.data[:5000]}
+    tags = {
+        TAG_EVALUATION_MODEL_URI: result.model_uri[:5000],
+        TAG_EVALUATION_DATA: result.data[:5000],
+    }
     nested = tracking.active_run() is not None
     with tracking.start_run(run_name="evaluation", nested=nested, tags=tags) as run:
         result = result.model_copy(update={"run_id": run.run_id})
@@ -352,10 +357,13 @@ def _log(result: EvaluationResult) -> EvaluationResult:
     if result.model_uri.startswith("models:/"):
         from mloop.registry import Registry
 
-        client = tracking.Client(tracking.get_tracking_uri())
-        registry = Registry(client.store)
+        registry = Registry()
         version = registry.resolve(result.model_uri)
         registry.store.set_model_version_tag(
-            version.name, version.version, TAG_VERSION_RUN, run.run_id, actor=registry.actor
+            version.name,
+            version.version,
+            TAG_VERSION_EVALUATION_RUN,
+            run.run_id,
+            actor=registry.actor,
         )
     return result

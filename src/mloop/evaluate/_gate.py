@@ -3,102 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mloop.evaluate._policy import GatePolicy, RuleResult, load_policy
-from mloop.evaluate._result import EvaluationResult
+from mloop.evaluate._gate_report import GateResult, Promotion
+from mloop.evaluate._policy import GatePolicy, load_gate_policy
 
 __all__ = ["GateResult", "Promotion", "gate"]
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """What :func:`mloop.evaluate.promote` did with the alias after the gate."""
-
-    name: str
-    from_alias: str
-    to_alias: str
-    version: int
-    previous_version: int | None
-    moved: bool
-    forced: bool
-    reason: str = ""
-
-    def summary(self) -> str:
-        target = f"`{self.name}@{self.to_alias}`"
-        before = "" if self.previous_version is None else f" (was v{self.previous_version})"
-        if self.moved and self.forced:
-            return f"**FORCED**: {target} moved to v{self.version}{before} despite the gate."
-        if self.moved:
-            return f"{target} moved to v{self.version}{before}."
-        return f"{target} not moved: v{self.version} stays `{self.from_alias}`{before}."
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "from_alias": self.from_alias,
-            "to_alias": self.to_alias,
-            "version": self.version,
-            "previous_version": self.previous_version,
-            "moved": self.moved,
-            "forced": self.forced,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """Every rule of a policy applied to a challenger's (and a champion's) evaluation.
-
-    Attributes:
-        passed: every rule passed.
-        rules: one :class:`RuleResult` per rule, in the policy's order.
-        challenger, champion: the evaluations (``champion`` is None without a champion).
-        promotion: what :func:`promote` did, when the gate ran for it.
-    """
-
-    challenger_uri: str
-    champion_uri: str | None
-    policy: GatePolicy
-    rules: tuple[RuleResult, ...]
-    challenger: EvaluationResult
-    champion: EvaluationResult | None = None
-    promotion: Promotion | None = field(default=None)
-
-    @property
-    def passed(self) -> bool:
-        return all(rule.passed for rule in self.rules)
-
-    @property
-    def failed_rules(self) -> list[RuleResult]:
-        return [rule for rule in self.rules if not rule.passed]
-
-    def to_markdown(self) -> str:
-        """A summary for a pull-request comment: the verdict and one table row per rule."""
-        from mloop.evaluate._gate_report import gate_markdown
-
-        return gate_markdown(self)
-
-    def to_html(self) -> str:
-        """A self-contained HTML report: the rules and both evaluations with their plots."""
-        from mloop.evaluate._gate_report import gate_html
-
-        return gate_html(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data."""
-        return {
-            "passed": self.passed,
-            "challenger_uri": self.challenger_uri,
-            "champion_uri": self.champion_uri,
-            "policy": self.policy.source,
-            "rules": [rule.to_dict() for rule in self.rules],
-            "challenger": self.challenger.to_dict(),
-            "champion": None if self.champion is None else self.champion.to_dict(),
-            "promotion": None if self.promotion is None else self.promotion.to_dict(),
-        }
 
 
 def _merged(*groups: Sequence[str]) -> list[str]:
@@ -145,7 +56,7 @@ def gate(
                       champion_uri="models:/churn@champion", target="churned")
         print(result.to_markdown())
     """
-    policy = load_policy(policy)
+    policy = load_gate_policy(policy)
     policy.require_champion(champion_uri is not None)
     return run_gate(
         challenger_uri,

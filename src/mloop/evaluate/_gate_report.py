@@ -1,16 +1,104 @@
-"""A gate's result as Markdown (for a CI comment) and as a self-contained HTML report."""
+"""A gate's result (:class:`GateResult`, with the :class:`Promotion` that may follow it) and
+its reports: Markdown for a CI comment, and a self-contained HTML page."""
 
 from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
-if TYPE_CHECKING:
-    from mloop.evaluate._gate import GateResult
-    from mloop.evaluate._result import EvaluationResult
+from mloop.evaluate._policy import GatePolicy, RuleResult
+from mloop.evaluate._result import EvaluationResult
 
-__all__ = ["gate_html", "gate_markdown"]
+__all__ = ["GateResult", "Promotion", "gate_html", "gate_markdown"]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What :func:`mloop.evaluate.promote` did with the alias after the gate."""
+
+    name: str
+    from_alias: str
+    to_alias: str
+    version: int
+    previous_version: int | None
+    moved: bool
+    forced: bool
+    reason: str = ""
+
+    def summary(self) -> str:
+        target = f"`{self.name}@{self.to_alias}`"
+        before = "" if self.previous_version is None else f" (was v{self.previous_version})"
+        if self.moved and self.forced:
+            return f"**FORCED**: {target} moved to v{self.version}{before} despite the gate."
+        if self.moved:
+            return f"{target} moved to v{self.version}{before}."
+        return f"{target} not moved: v{self.version} stays `{self.from_alias}`{before}."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "from_alias": self.from_alias,
+            "to_alias": self.to_alias,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "moved": self.moved,
+            "forced": self.forced,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Every rule of a policy applied to a challenger's (and a champion's) evaluation.
+
+    Attributes:
+        passed: every rule passed.
+        rules: one :class:`RuleResult` per rule, in the policy's order.
+        challenger, champion: the evaluations (``champion`` is None without a champion).
+        promotion: what :func:`promote` did, when the gate ran for it.
+    """
+
+    challenger_uri: str
+    champion_uri: str | None
+    policy: GatePolicy
+    rules: tuple[RuleResult, ...]
+    challenger: EvaluationResult
+    champion: EvaluationResult | None = None
+    promotion: Promotion | None = field(default=None)
+
+    @property
+    def passed(self) -> bool:
+        return all(rule.passed for rule in self.rules)
+
+    @property
+    def failed_rules(self) -> list[RuleResult]:
+        return [rule for rule in self.rules if not rule.passed]
+
+    def to_markdown(self) -> str:
+        """A summary for a pull-request comment: the verdict and one table row per rule."""
+        return gate_markdown(self)
+
+    def to_html(self) -> str:
+        """A self-contained HTML report: the rules and both evaluations with their plots."""
+        return gate_html(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {
+            "passed": self.passed,
+            "challenger_uri": self.challenger_uri,
+            "champion_uri": self.champion_uri,
+            "policy": self.policy.source,
+            "rules": [rule.to_dict() for rule in self.rules],
+            "challenger": self.challenger.to_dict(),
+            "champion": None if self.champion is None else self.champion.to_dict(),
+            "promotion": None if self.promotion is None else self.promotion.to_dict(),
+        }
+
+
+# -- the reports ------------------------------------------------------------------------------
 
 PASS, FAIL = "✅", "❌"
 #: Metrics shown side by side under the rules, at most this many.

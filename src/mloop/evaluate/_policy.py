@@ -30,10 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mloop._core._yaml import load_yaml_with_lines
 from mloop.errors import PolicyError
 from mloop.evaluate._result import FAIRNESS_NAMES
 
-__all__ = ["GatePolicy", "MetricSource", "Rule", "RuleResult", "load_policy"]
+__all__ = [
+    "GatePolicy",
+    "MetricSource",
+    "Rule",
+    "RuleResult",
+    "load_gate_policy",
+    "load_policy",
+]
 
 CHAMPION_PREFIX = "champion."
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
@@ -51,6 +59,15 @@ _NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _NAME_START = re.compile(r"[A-Za-z_]")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_.]")
 _RULE_KEYS = ("rule", "name")
+
+
+def _scalar_text(value: Any) -> str:
+    """A YAML scalar as the text it was written as (``true``, not ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 #: What ``class[<label>].<metric>`` may name.
 CLASS_METRICS = ("precision", "recall", "f1", "support")
 
@@ -466,52 +483,43 @@ class GatePolicy:
     def from_yaml(cls, text: str, *, source: str = "<policy>") -> GatePolicy:
         """Parse a policy's YAML; errors name the line and the column in the rule.
 
+        Read with the shared YAML-with-lines loader (:mod:`mloop._core._yaml`), so a key given
+        twice is refused too.
+
         Raises:
             PolicyError: malformed YAML, a missing ``rules`` list, a rule that does not parse.
         """
-        import yaml
-
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise PolicyError(f"{source}{at}: not valid YAML: {problem}") from exc
-        if not isinstance(root, yaml.MappingNode):
+        data, lines = load_yaml_with_lines(text, source=source, error=PolicyError)
+        if not isinstance(data, dict):
             raise PolicyError(f"{source}: expected a mapping with a 'rules' list")
-        items: yaml.Node | None = None
-        for key, value in root.value:
-            if key.value == "rules":
-                items = value
-            else:
+        for key in data:
+            if key != "rules":
                 raise PolicyError(
-                    f"{source} line {key.start_mark.line + 1}: unknown key {key.value!r}; "
-                    "a policy has only 'rules'"
+                    f"{source} line {lines[(key,)]}: unknown key {key!r}; a policy has only 'rules'"
                 )
-        if not isinstance(items, yaml.SequenceNode) or not items.value:
-            line = f" line {items.start_mark.line + 1}" if items is not None else ""
-            raise PolicyError(f"{source}{line}: 'rules' must be a non-empty list of rules")
+        items = data.get("rules")
+        if not isinstance(items, list) or not items:
+            at = f" line {lines[('rules',)]}" if "rules" in data else ""
+            raise PolicyError(f"{source}{at}: 'rules' must be a non-empty list of rules")
         rules: list[Rule] = []
-        for node in items.value:
-            line = node.start_mark.line + 1
-            if isinstance(node, yaml.ScalarNode):
-                rules.append(Rule.parse(str(node.value), line=line, source=source))
+        for i, item in enumerate(items):
+            line = lines[("rules", i)]
+            if not isinstance(item, dict | list):
+                rules.append(Rule.parse(_scalar_text(item), line=line, source=source))
                 continue
-            if not isinstance(node, yaml.MappingNode):
+            if not isinstance(item, dict):
                 raise PolicyError(f"{source} line {line}: expected a rule string or a mapping")
             fields: dict[str, tuple[str, int]] = {}
-            for key, value in node.value:
-                if key.value not in _RULE_KEYS:
+            for key, value in item.items():
+                key_line = lines[("rules", i, key)]
+                if key not in _RULE_KEYS:
                     raise PolicyError(
-                        f"{source} line {key.start_mark.line + 1}: unknown key {key.value!r} "
+                        f"{source} line {key_line}: unknown key {key!r} "
                         f"in a rule; expected {', '.join(_RULE_KEYS)}"
                     )
-                if not isinstance(value, yaml.ScalarNode):
-                    raise PolicyError(
-                        f"{source} line {value.start_mark.line + 1}: {key.value!r} must be text"
-                    )
-                fields[key.value] = (str(value.value), value.start_mark.line + 1)
+                if isinstance(value, dict | list):
+                    raise PolicyError(f"{source} line {key_line}: {key!r} must be text")
+                fields[key] = (_scalar_text(value), key_line)
             if "rule" not in fields:
                 raise PolicyError(f"{source} line {line}: a rule mapping needs 'rule: <text>'")
             text, rule_line = fields["rule"]
@@ -613,12 +621,14 @@ class GatePolicy:
         return [rule.apply(challenger, champion) for rule in self.rules]
 
 
-def load_policy(policy: GatePolicy | str | Path | Sequence[str | Mapping[str, Any]]) -> GatePolicy:
+def load_gate_policy(
+    policy: GatePolicy | str | Path | Sequence[str | Mapping[str, Any]],
+) -> GatePolicy:
     """A :class:`GatePolicy` from a YAML file, a list of rules, or a policy (returned as is).
 
     Example::
 
-        policy = load_policy("gate.yaml")
+        policy = load_gate_policy("gate.yaml")
 
     Raises:
         PolicyError: the file is missing, not valid YAML, or a rule does not parse.
@@ -635,3 +645,8 @@ def load_policy(policy: GatePolicy | str | Path | Sequence[str | Mapping[str, An
             raise PolicyError(f"{path}: cannot read it: {exc}") from exc
         return GatePolicy.from_yaml(text, source=str(path))
     return GatePolicy.from_rules(policy)
+
+
+#: The former name of :func:`load_gate_policy`, kept as an alias (``mloop.serve`` has a
+#: ``load_policy`` of its own, for deploy policies: :func:`mloop.serve.load_deploy_policy`).
+load_policy = load_gate_policy

@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloop._core._tags import TAG_VERSION_GATE
 from mloop.errors import InvalidArgument, ModelVersionNotFound
 from mloop.evaluate._gate import GateResult, Promotion, run_gate
-from mloop.evaluate._policy import GatePolicy, load_policy
+from mloop.evaluate._policy import GatePolicy, load_gate_policy
 
 if TYPE_CHECKING:
     from mloop.registry import Registry
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["GATE_TAG", "promote"]
 
 #: The version tag that holds the last gate report of a version (its change is audited).
-GATE_TAG = "mloop.gate.last"
+GATE_TAG = TAG_VERSION_GATE
 #: The store's limit on an audit reason (``MAX_REASON`` of the registry store).
 REASON_LIMIT = 4_096
 #: The store's limit on a tag value.
@@ -78,7 +79,7 @@ def promote(
         raise InvalidArgument("--force needs a --reason: say why the gate is overridden")
     if from_alias == to_alias:
         raise InvalidArgument(f"from and to are the same alias {from_alias!r}")
-    policy = load_policy(policy)
+    policy = load_gate_policy(policy)
     if registry is None:
         from mloop.registry import Registry
 

@@ -303,10 +303,10 @@ def _load(uri: str, depth: int) -> LoadedModel:
     if uri.startswith("runs:/"):
         from mloop._core import parse_runs_uri
         from mloop.models._cache import RunFetcher
-        from mloop.tracking import Client, get_tracking_uri
+        from mloop.tracking import Client
 
         parsed = parse_runs_uri(uri)
-        client = Client(get_tracking_uri())
+        client = Client()
         return _load_cached(RunFetcher(client, parsed.run_id, parsed.path, uri))
     if uri.startswith("file://"):
         return load_folder(Path(uri[len("file://") :]))
@@ -318,10 +318,10 @@ def _load(uri: str, depth: int) -> LoadedModel:
 
 
 def _load_cached(fetcher: Any) -> LoadedModel:
-    from mloop._core import load_settings
     from mloop.models._cache import fetch
+    from mloop.store._context import current
 
-    root = load_settings().home / "cache" / "models"
+    root = current().settings.home / "cache" / "models"
     try:
         return load_folder(fetch(fetcher, root))
     except ModelIntegrityError:

@@ -4,102 +4,81 @@ from __future__ import annotations
 
 import sys
 import types
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from mloop.pipeline._errors import (
-    InvalidPipeline,
-    PipelineError,
-    StepFailed,
-    StepTimeout,
-    UnpicklableResult,
-)
-from mloop.pipeline._model import Pipeline, Step, StepOptions, StepRef, pipeline, step
+from mloop._core._lazy import lazy_names
+from mloop.pipeline._errors import InvalidPipeline as InvalidPipeline
+from mloop.pipeline._errors import PipelineError as PipelineError
+from mloop.pipeline._errors import StepFailed as StepFailed
+from mloop.pipeline._errors import StepTimeout as StepTimeout
+from mloop.pipeline._errors import UnpicklableResult as UnpicklableResult
+from mloop.pipeline._model import Step as Step
+from mloop.pipeline._model import StepOptions as StepOptions
+from mloop.pipeline._model import StepRef as StepRef
+from mloop.pipeline._model import step as step
+from mloop.pipeline._pipeline import Pipeline as Pipeline
+from mloop.pipeline._pipeline import pipeline as pipeline
 
 if TYPE_CHECKING:
-    from mloop.pipeline._executor import Executor, LocalExecutor
-    from mloop.pipeline._explain import StepExplanation, explain
-    from mloop.pipeline._ray import RayExecutor
-    from mloop.pipeline._reproduce import (
-        Difference,
-        MetricComparison,
-        ReproduceReport,
-        reproduce,
-    )
-    from mloop.pipeline._runner import PipelineRun, StepResult, run
-    from mloop.pipeline._task import StepTask, TaskOutcome
-    from mloop.pipeline._tune import TrialContext, TrialPruned, TuneResult, tune
-    from mloop.pipeline._tune_journal import journal_storage
+    from mloop.pipeline._executor import Executor as Executor
+    from mloop.pipeline._executor import LocalExecutor as LocalExecutor
+    from mloop.pipeline._explain import StepExplanation as StepExplanation
+    from mloop.pipeline._explain import explain as explain
+    from mloop.pipeline._ray import RayExecutor as RayExecutor
+    from mloop.pipeline._reproduce import reproduce as reproduce
+    from mloop.pipeline._reproduce_checks import Difference as Difference
+    from mloop.pipeline._reproduce_checks import MetricComparison as MetricComparison
+    from mloop.pipeline._reproduce_checks import ReproduceReport as ReproduceReport
+    from mloop.pipeline._runner import PipelineRun as PipelineRun
+    from mloop.pipeline._runner import StepResult as StepResult
+    from mloop.pipeline._runner import run as run
+    from mloop.pipeline._task import StepTask as StepTask
+    from mloop.pipeline._task import TaskOutcome as TaskOutcome
+    from mloop.pipeline._tune import TrialContext as TrialContext
+    from mloop.pipeline._tune import TrialPruned as TrialPruned
+    from mloop.pipeline._tune import TuneResult as TuneResult
+    from mloop.pipeline._tune import tune as tune
+    from mloop.pipeline._tune_journal import journal_storage as journal_storage
 
-# Loaded on first use: a pipeline file that only declares steps does not pay for the stores.
-_LAZY = {
-    "Executor": "mloop.pipeline._executor",
-    "LocalExecutor": "mloop.pipeline._executor",
-    "RayExecutor": "mloop.pipeline._ray",
-    "StepExplanation": "mloop.pipeline._explain",
-    "explain": "mloop.pipeline._explain",
-    "PipelineRun": "mloop.pipeline._runner",
-    "StepResult": "mloop.pipeline._runner",
-    "run": "mloop.pipeline._runner",
-    "StepTask": "mloop.pipeline._task",
-    "TaskOutcome": "mloop.pipeline._task",
-    "Difference": "mloop.pipeline._reproduce",
-    "MetricComparison": "mloop.pipeline._reproduce",
-    "ReproduceReport": "mloop.pipeline._reproduce",
-    "reproduce": "mloop.pipeline._reproduce",
-    # Tuning imports Optuna (the `tune` extra): only when used.
-    "TrialContext": "mloop.pipeline._tune",
-    "TrialPruned": "mloop.pipeline._tune",
-    "TuneResult": "mloop.pipeline._tune",
-    "tune": "mloop.pipeline._tune",
-    "journal_storage": "mloop.pipeline._tune_journal",
-}
-
-__all__ = [
-    "Difference",
-    "Executor",
-    "InvalidPipeline",
-    "LocalExecutor",
-    "MetricComparison",
-    "Pipeline",
-    "PipelineError",
-    "PipelineRun",
-    "RayExecutor",
-    "ReproduceReport",
-    "Step",
-    "StepExplanation",
-    "StepFailed",
-    "StepOptions",
-    "StepRef",
-    "StepResult",
-    "StepTask",
-    "StepTimeout",
-    "TaskOutcome",
-    "TrialContext",
-    "TrialPruned",
-    "TuneResult",
-    "UnpicklableResult",
-    "explain",
-    "journal_storage",
-    "pipeline",
-    "reproduce",
-    "run",
-    "step",
-    "tune",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mloop.pipeline' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+# Loaded on first use: a pipeline file that only declares steps does not pay for the stores,
+# and tuning imports Optuna (the `tune` extra) only when used.
+__getattr__, __dir__, __all__ = lazy_names(
+    __name__,
+    {
+        "Executor": "._executor",
+        "LocalExecutor": "._executor",
+        "RayExecutor": "._ray",
+        "StepExplanation": "._explain",
+        "explain": "._explain",
+        "PipelineRun": "._runner",
+        "StepResult": "._runner",
+        "run": "._runner",
+        "StepTask": "._task",
+        "TaskOutcome": "._task",
+        "Difference": "._reproduce_checks",
+        "MetricComparison": "._reproduce_checks",
+        "ReproduceReport": "._reproduce_checks",
+        "reproduce": "._reproduce",
+        "TrialContext": "._tune",
+        "TrialPruned": "._tune",
+        "TuneResult": "._tune",
+        "tune": "._tune",
+        "journal_storage": "._tune_journal",
+    },
+    eager=(
+        "InvalidPipeline",
+        "Pipeline",
+        "PipelineError",
+        "Step",
+        "StepFailed",
+        "StepOptions",
+        "StepRef",
+        "StepTimeout",
+        "UnpicklableResult",
+        "pipeline",
+        "step",
+    ),
+)
 
 
 class _CallableModule(types.ModuleType):

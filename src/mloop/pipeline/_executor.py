@@ -11,6 +11,7 @@ up (a thread cannot be stopped).
 
 from __future__ import annotations
 
+import contextvars
 import os
 import pickle
 import signal
@@ -96,7 +97,10 @@ class LocalExecutor(Executor):
     def _submit(self, task: StepTask) -> Future[TaskOutcome]:
         if task.timeout is not None:
             return self._pool.submit(self._run_child, task)
-        return self._pool.submit(execute_task, task, self.client, keep_value=True)
+        # The step runs in a copy of the submitter's context: the current store (a
+        # ``mloop.store.use`` block around the pipeline run) holds in the step's thread too.
+        context = contextvars.copy_context()
+        return self._pool.submit(context.run, execute_task, task, self.client, keep_value=True)
 
     def _run_child(self, task: StepTask) -> TaskOutcome:
         import time

@@ -12,10 +12,10 @@ from typing import Any
 
 from mloop.pipeline._codehash import is_project_module
 from mloop.pipeline._errors import InvalidPipeline
-from mloop.pipeline._model import Pipeline
+from mloop.pipeline._model import PipelineSpec
 
 
-def load_target(target: Any) -> tuple[Pipeline, str]:
+def load_target(target: Any) -> tuple[PipelineSpec, str]:
     """The pipeline named by ``target`` and its description for the ``mloop.pipeline.target``
     tag (``path.py:name``, the path relative to the git root when inside a repository).
 
@@ -25,7 +25,7 @@ def load_target(target: Any) -> tuple[Pipeline, str]:
     Raises:
         InvalidPipeline: no such file, no such name, or the name is not a ``@pipeline``.
     """
-    if isinstance(target, Pipeline):
+    if isinstance(target, PipelineSpec):
         try:
             source = inspect.getsourcefile(target.fn)
         except TypeError:
@@ -43,11 +43,11 @@ def load_target(target: Any) -> tuple[Pipeline, str]:
     module = load_file(path)
     obj = getattr(module, name, None)
     if obj is None:
-        found = sorted(k for k, v in vars(module).items() if isinstance(v, Pipeline))
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, PipelineSpec))
         raise InvalidPipeline(
             f"{path_text} has no {name!r}; pipelines there: {', '.join(found) or '(none)'}"
         )
-    if not isinstance(obj, Pipeline):
+    if not isinstance(obj, PipelineSpec):
         raise InvalidPipeline(
             f"{path_text}:{name} is a {type(obj).__name__}, not a pipeline; mark it @mloop.pipeline"
         )

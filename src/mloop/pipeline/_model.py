@@ -1,4 +1,6 @@
-"""Steps, pipelines and the trace that turns a pipeline function into a graph of step calls.
+"""Steps, pipeline definitions and the trace that turns a pipeline function into a graph of
+step calls (the runner sits above this module; :mod:`._pipeline`, above the runner, makes a
+pipeline run when called).
 
 Inside a pipeline, calling a step does not run it: it returns a :class:`StepRef`, a promise of
 the step's output, after binding the arguments against the step's signature. Tracing the whole
@@ -212,7 +214,7 @@ class Graph:
     """A traced pipeline: its step calls in call order (a topological order), its params and
     its output (with :class:`StepRef` inside)."""
 
-    pipeline: Pipeline
+    pipeline: PipelineSpec
     params: dict[str, Any]
     nodes: list[Node]
     output: Any
@@ -273,8 +275,9 @@ class Tracer:
         return StepRef(self.id, node.index, step_id)
 
 
-class Pipeline:
-    """A function marked with :func:`pipeline`: calls steps and returns their outputs."""
+class PipelineSpec:
+    """What a pipeline is to the tracer, the loader and the runner: its function, name and
+    params. The public :class:`~mloop.pipeline.Pipeline` adds running it when called."""
 
     _mloop_pipeline = True
 
@@ -285,40 +288,17 @@ class Pipeline:
         self.name = name or fn.__name__
         self.signature = inspect.signature(fn)
         self.target: str | None = None
-        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _tracer.get() is not None:  # a pipeline called from a pipeline: inline its steps
-            return self.fn(*args, **kwargs)
-        from mloop.pipeline._runner import run
 
-        bound = self.signature.bind(*args, **kwargs)
-        return run(self, dict(bound.arguments)).output
+def tracing() -> bool:
+    """Whether a pipeline is being traced in this context (its step calls become refs)."""
+    return _tracer.get() is not None
 
 
-def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
-    """Mark a function as a pipeline: it calls steps, and what it returns is the pipeline's
-    output. Its parameters are the pipeline's params.
-
-    Example::
-
-        @mloop.pipeline
-        def train_all(alphas: list = [0.1, 1.0]):
-            data = load()
-            models = [train(data, a) for a in alphas]   # fan-out: run in parallel
-            return pick_best(models)
-    """
-
-    def wrap(f: Callable[..., Any]) -> Pipeline:
-        return Pipeline(f, name)
-
-    return wrap if fn is None else wrap(fn)
-
-
-def trace(pipe: Pipeline, params: Mapping[str, Any] | None = None) -> Graph:
+def trace(pipe: PipelineSpec, params: Mapping[str, Any] | None = None) -> Graph:
     """Call the pipeline function with ``params`` and record its step calls.
 
     Raises:
@@ -413,7 +393,7 @@ def topological_order(nodes: Sequence[Node]) -> list[int]:
     return order
 
 
-def describe_params(pipe: Pipeline) -> str:
+def describe_params(pipe: PipelineSpec) -> str:
     """``alpha: float = 0.1, n: int`` for error messages."""
     parts = []
     for p in pipe.signature.parameters.values():

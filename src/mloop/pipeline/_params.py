@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from mloop.pipeline._errors import InvalidPipeline
-from mloop.pipeline._model import Pipeline, describe_params
+from mloop.pipeline._model import PipelineSpec, describe_params
 
 _TRUE = {"true", "1", "yes", "on", "y", "t"}
 _FALSE = {"false", "0", "no", "off", "n", "f"}
 
 
-def _hints(pipe: Pipeline) -> dict[str, Any]:
+def _hints(pipe: PipelineSpec) -> dict[str, Any]:
     try:
         return typing.get_type_hints(pipe.fn)
     except Exception:  # annotations that do not evaluate: fall back to their text
@@ -79,7 +79,7 @@ def convert(name: str, text: str, kind: str) -> Any:
         return text
 
 
-def parse_params(pipe: Pipeline, items: Sequence[str]) -> dict[str, Any]:
+def parse_params(pipe: PipelineSpec, items: Sequence[str]) -> dict[str, Any]:
     """``["alpha=0.2", "tags=[\\"a\\"]"]`` -> ``{"alpha": 0.2, "tags": ["a"]}``.
 
     Raises:

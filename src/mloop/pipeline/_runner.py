@@ -16,6 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from mloop._core import current_user, now_ms, validate_param_value
+from mloop._core._tags import (
+    TAG_ERROR,
+    TAG_PIPELINE_ENGINE,
+    TAG_PIPELINE_NAME,
+    TAG_PIPELINE_TARGET,
+    TAG_STEP_ATTEMPTS,
+    TAG_STEP_CACHE_KEY,
+    TAG_STEP_CACHED,
+    TAG_STEP_CACHED_FROM,
+    TAG_STEP_ID,
+    TAG_STEP_INPUTS,
+    TAG_STEP_NAME,
+    TAG_STEP_OUTPUT_PATH,
+    TAG_STEP_OUTPUT_SHA,
+    TAG_USER,
+)
 from mloop.errors import InvalidArgument
 from mloop.pipeline._cache import StoredResult, cache_store
 from mloop.pipeline._errors import InvalidPipeline, StepFailed, StepTimeout, UnpicklableResult
@@ -24,20 +40,6 @@ from mloop.pipeline._keys import KeyMaker
 from mloop.pipeline._load import load_target
 from mloop.pipeline._model import Graph, StepRef, replace_refs, select, trace
 from mloop.pipeline._task import InputRef, MissingResult, StepTask, TaskOutcome, load_result
-
-TAG_TARGET = "mloop.pipeline.target"
-TAG_PIPELINE = "mloop.pipeline.name"
-TAG_ENGINE = "mloop.pipeline.engine"
-TAG_STEP_NAME = "mloop.step.name"
-TAG_STEP_ID = "mloop.step.id"
-TAG_CACHE_KEY = "mloop.step.cache_key"
-TAG_CACHED = "mloop.step.cached"
-TAG_CACHED_FROM = "mloop.step.cached_from"
-TAG_INPUTS = "mloop.step.inputs"
-TAG_OUTPUT_SHA = "mloop.step.output.sha256"
-TAG_OUTPUT_PATH = "mloop.step.output.path"
-TAG_ATTEMPTS = "mloop.step.attempts"
-TAG_ERROR = "mloop.error"
 
 ENGINES = ("local", "ray")
 MAX_RETRY_DELAY_S = 60.0
@@ -268,12 +270,12 @@ class _Runner:
         base = {
             TAG_STEP_NAME: node.step.name,
             TAG_STEP_ID: node.step_id,
-            TAG_PIPELINE: self.pipe.name,
-            "mloop.user": self.user,
+            TAG_PIPELINE_NAME: self.pipe.name,
+            TAG_USER: self.user,
         }
         inputs = self.parts[i].inputs
         if inputs:
-            base[TAG_INPUTS] = json.dumps(inputs, sort_keys=True)[:7_900]
+            base[TAG_STEP_INPUTS] = json.dumps(inputs, sort_keys=True)[:7_900]
         base.update(tags)
         return self.store.create_run(
             self.experiment_id,
@@ -307,9 +309,9 @@ class _Runner:
             tags={
                 # The git state of the pipeline's file, not of wherever `mloop` is installed.
                 **self._source_tags(source_context),
-                TAG_TARGET: self.target,
-                TAG_PIPELINE: self.pipe.name,
-                TAG_ENGINE: self.engine,
+                TAG_PIPELINE_TARGET: self.target,
+                TAG_PIPELINE_NAME: self.pipe.name,
+                TAG_PIPELINE_ENGINE: self.engine,
             },
         )
         self.run_id = active.run_id
@@ -391,7 +393,7 @@ class _Runner:
             if meta is not None:
                 self._reuse(i, key, meta)
                 return
-        run = self._create_step_run(i, {TAG_CACHE_KEY: key, TAG_CACHED: "false"})
+        run = self._create_step_run(i, {TAG_STEP_CACHE_KEY: key, TAG_STEP_CACHED: "false"})
         r.run_id = run.info.run_id
         arguments = {
             name: replace_refs(value, self._input_ref) for name, value in node.arguments.items()
@@ -433,11 +435,11 @@ class _Runner:
         run = self._create_step_run(
             i,
             {
-                TAG_CACHE_KEY: key,
-                TAG_CACHED: "true",
-                TAG_CACHED_FROM: str(meta["run_id"]),
-                TAG_OUTPUT_SHA: result.sha256,
-                TAG_OUTPUT_PATH: result.path,
+                TAG_STEP_CACHE_KEY: key,
+                TAG_STEP_CACHED: "true",
+                TAG_STEP_CACHED_FROM: str(meta["run_id"]),
+                TAG_STEP_OUTPUT_SHA: result.sha256,
+                TAG_STEP_OUTPUT_PATH: result.path,
             },
         )
         self._end_run_async(run.info.run_id, "FINISHED")
@@ -485,9 +487,9 @@ class _Runner:
             self.client.set_tags(
                 run_id,
                 {
-                    TAG_OUTPUT_SHA: stored.sha256,
-                    TAG_OUTPUT_PATH: stored.path,
-                    TAG_ATTEMPTS: str(task.attempt),
+                    TAG_STEP_OUTPUT_SHA: stored.sha256,
+                    TAG_STEP_OUTPUT_PATH: stored.path,
+                    TAG_STEP_ATTEMPTS: str(task.attempt),
                 },
             )
             self._end_run_async(run_id, "FINISHED")
@@ -512,7 +514,7 @@ class _Runner:
         r.error = outcome.error
         r.duration_s = time.perf_counter() - self.started[i]
         self.client.set_tags(
-            run_id, {TAG_ERROR: outcome.error[:7_900], TAG_ATTEMPTS: str(task.attempt)}
+            run_id, {TAG_ERROR: outcome.error[:7_900], TAG_STEP_ATTEMPTS: str(task.attempt)}
         )
         if outcome.traceback:
             self.store.put_artifact(

@@ -278,10 +278,13 @@ def run_remote(task: StepTask) -> TaskOutcome:
     for p in task.sys_path:
         if p not in sys.path:
             sys.path.append(p)
+    from mloop.store._context import use
     from mloop.tracking import Client
 
     client = Client(tracking_uri=task.tracking_uri, artifacts=task.artifacts)
     try:
-        return execute_task(task, client)
+        # The step's own calls (mloop.data.load, mloop.models.load, ...) use the run's store.
+        with use(client.settings):
+            return execute_task(task, client)
     finally:
         client.flush()

@@ -7,6 +7,7 @@ that reaches the tracking URI takes part, and a study resumes after its process 
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import json
 import os
@@ -28,6 +29,21 @@ from optuna.storages import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from mloop._core import Settings
+from mloop._core._tags import (
+    TAG_ERROR,
+    TAG_TUNE_BEST_MODEL_SOURCE,
+    TAG_TUNE_BEST_PARAMS,
+    TAG_TUNE_BEST_TRIAL,
+    TAG_TUNE_BEST_TRIAL_RUN_ID,
+    TAG_TUNE_DIRECTIONS,
+    TAG_TUNE_ENGINE,
+    TAG_TUNE_N_TRIALS,
+    TAG_TUNE_PRUNER,
+    TAG_TUNE_SAMPLER,
+    TAG_TUNE_SPACE,
+    TAG_TUNE_STATE,
+    TAG_TUNE_STUDY,
+)
 from mloop.errors import InvalidArgument, NotFound
 from mloop.pipeline._tune_journal import StoreJournalBackend
 from mloop.pipeline._tune_space import SearchSpace, parse_space
@@ -36,9 +52,6 @@ from mloop.pipeline._tune_trial import (
     ATTR_PARENT,
     ATTR_RERUN,
     LIVE_SESSIONS,
-    TAG_ERROR,
-    TAG_STATE,
-    TAG_STUDY,
     Objective,
     StudySpec,
     TrialContext,
@@ -277,7 +290,7 @@ def _mark_stale_trials(study: optuna.Study, client: Client) -> int:
                 client.set_tags(
                     run_id,
                     {
-                        TAG_STATE: "FAILED",
+                        TAG_TUNE_STATE: "FAILED",
                         TAG_ERROR: "the process running this trial died; the study resumed "
                         "and runs its parameters again",
                     },
@@ -351,10 +364,10 @@ def _finish(
     )
     if best is not None:
         best_run = trial_run_id(best)
-        tags["mloop.tune.best_trial"] = best.number
-        tags["mloop.tune.best_params"] = json.dumps(best.params, sort_keys=True, default=str)
+        tags[TAG_TUNE_BEST_TRIAL] = best.number
+        tags[TAG_TUNE_BEST_PARAMS] = json.dumps(best.params, sort_keys=True, default=str)
         if isinstance(best_run, str):
-            tags["mloop.tune.best_trial_run_id"] = best_run
+            tags[TAG_TUNE_BEST_TRIAL_RUN_ID] = best_run
         if len(directions) == 1:
             client.log_metric(parent, "best_objective", float(best.values[0]))
             for name, value in best.params.items():
@@ -364,7 +377,7 @@ def _finish(
             with tempfile.TemporaryDirectory(prefix="mloop-best-") as tmp:
                 local = client.download_artifacts(best_run, model_name, tmp)
                 client.log_artifacts(parent, local, BEST_MODEL)
-            tags["mloop.tune.best_model_source"] = f"runs:/{best_run}/{model_name}"
+            tags[TAG_TUNE_BEST_MODEL_SOURCE] = f"runs:/{best_run}/{model_name}"
             best_model_uri = f"runs:/{parent}/{BEST_MODEL}"
     if tags:
         client.set_tags(parent, tags)
@@ -444,7 +457,13 @@ def _run_local(
     if n_jobs == 1:
         work()
     else:
-        threads = [threading.Thread(target=work, name=f"mloop-tune-{i}") for i in range(n_jobs)]
+        # Each thread runs in a copy of this one's context: the current store, a bound run.
+        threads = [
+            threading.Thread(
+                target=contextvars.copy_context().run, args=(work,), name=f"mloop-tune-{i}"
+            )
+            for i in range(n_jobs)
+        ]
         for th in threads:
             th.start()
         try:
@@ -501,7 +520,8 @@ def tune(
         pruner: ``median``, ``hyperband``, ``none`` or an optuna pruner.
         engine: ``local`` (threads of this process) or ``ray`` (one Ray task per trial).
         parallelism: trials in flight at once (threads, or Ray tasks).
-        address: the Ray cluster (default ``MLOOP_RAY_ADDRESS``, else a local Ray is started).
+        address: the Ray cluster (default the settings' ``ray_address``, ``MLOOP_RAY_ADDRESS``;
+            else a local Ray is started).
         timeout: seconds after which no new trial starts.
         experiment: the experiment of the runs; default the active run's, the one chosen with
             ``mloop.set_experiment``, or ``default``.
@@ -509,7 +529,8 @@ def tune(
             ``best_model``.
         seed: the sampler's seed (each parallel worker gets its own stream from it).
         on_trial: called with each :class:`TrialOutcome` as trials finish (progress display).
-        settings: the store to use; default the fluent API's (``mloop.set_tracking_uri``).
+        settings: the store to use; default the current one (:func:`mloop.store.current`). The
+            objective runs with it current, in every thread and Ray worker.
 
     Returns:
         A :class:`TuneResult`.
@@ -552,12 +573,11 @@ def tune(
         raise InvalidArgument("pruning works with one objective only: use pruner='none'")
     if len(dirs) > 1:
         pruner_obj = optuna.pruners.NopPruner()
-    if engine == "ray":
-        address = address or os.environ.get("MLOOP_RAY_ADDRESS") or None
-
     # The fluent API's client unless told otherwise: one store connection per process, not
     # one more per call.
     client = Client(settings=settings) if settings is not None else current_client()
+    if engine == "ray":
+        address = address or client.settings.ray_address or None
     experiment_id = _experiment_id(client, experiment)
     journal_key = f"{experiment_id}:{name}"
     storage = JournalStorage(
@@ -578,13 +598,13 @@ def tune(
             "choose another study_name"
         )
     parent_tags = {
-        TAG_STUDY: name,
-        "mloop.tune.space": json.dumps(parsed.to_dict(), sort_keys=True),
-        "mloop.tune.directions": ",".join(dirs),
-        "mloop.tune.sampler": sampler if isinstance(sampler, str) else type(sampler).__name__,
-        "mloop.tune.pruner": pruner if isinstance(pruner, str) else type(pruner).__name__,
-        "mloop.tune.engine": engine,
-        "mloop.tune.n_trials": str(n_trials),
+        TAG_TUNE_STUDY: name,
+        TAG_TUNE_SPACE: json.dumps(parsed.to_dict(), sort_keys=True),
+        TAG_TUNE_DIRECTIONS: ",".join(dirs),
+        TAG_TUNE_SAMPLER: sampler if isinstance(sampler, str) else type(sampler).__name__,
+        TAG_TUNE_PRUNER: pruner if isinstance(pruner, str) else type(pruner).__name__,
+        TAG_TUNE_ENGINE: engine,
+        TAG_TUNE_N_TRIALS: str(n_trials),
     }
     parent_run_id = _parent_run(study, client, experiment_id, parent_tags)
     session = uuid.uuid4().hex

@@ -14,10 +14,11 @@ from typing import Any
 from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
 
-from mloop._core import Settings, load_settings
+from mloop._core import Settings
 from mloop.errors import StoreError
 from mloop.store import Store
 from mloop.store._base import MAX_JOURNAL_LOGS, validate_journal_key
+from mloop.store._context import derive, shared_store
 
 
 class StoreJournalBackend(BaseJournalBackend):
@@ -30,7 +31,8 @@ class StoreJournalBackend(BaseJournalBackend):
 
     Args:
         key: the journal (a namespace of studies), e.g. ``"churn-search"``.
-        settings: where the store is; default the environment's (``MLOOP_TRACKING_URI``).
+        settings: where the store is; default the current store's (:func:`mloop.store.current`),
+            taken when the backend is made, so a copy reopens the same store.
         store: an open store to use (it is not pickled; copies reopen one from ``settings``).
     """
 
@@ -38,19 +40,16 @@ class StoreJournalBackend(BaseJournalBackend):
         self, key: str, *, settings: Settings | None = None, store: Store | None = None
     ) -> None:
         self.key = validate_journal_key(key)
-        self._settings = settings
+        self._settings = settings if settings is not None else derive()
         self._store = store
 
     def __getstate__(self) -> dict[str, Any]:
-        settings = self._settings or load_settings()
-        return {"key": self.key, "_settings": settings, "_store": None}
+        return {"key": self.key, "_settings": self._settings, "_store": None}
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            from mloop.tracking import Client
-
-            self._store = Client(settings=self._settings or load_settings()).store
+            self._store = shared_store(self._settings)
         return self._store
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
@@ -89,8 +88,8 @@ def journal_storage(
 
     Args:
         key: the journal; one journal holds any number of studies (by study name).
-        tracking_uri, artifacts: the store; default the environment's.
+        tracking_uri, artifacts: the store; default the current one (:func:`mloop.store.current`).
         store: an open store instead.
     """
-    settings = load_settings(tracking_uri=tracking_uri, artifacts=artifacts)
+    settings = derive(tracking_uri, artifacts)
     return JournalStorage(StoreJournalBackend(key, settings=settings, store=store))

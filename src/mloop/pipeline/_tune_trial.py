@@ -19,18 +19,22 @@ import optuna
 from optuna.trial import TrialState
 
 from mloop._core import Settings
+from mloop._core._tags import (
+    TAG_ERROR,
+    TAG_TUNE_PRUNED_STEP,
+    TAG_TUNE_STATE,
+    TAG_TUNE_STUDY,
+    TAG_TUNE_TRACEBACK,
+    TAG_TUNE_TRIAL,
+)
 from mloop.store import Run, RunStatus
+from mloop.store._context import use
 from mloop.tracking import Client, bind_run
 
 if TYPE_CHECKING:
     from mloop.models import ModelInfo, Signature
 
 #: Run tags of trials and of the study's parent run.
-TAG_STUDY = "mloop.tune.study"
-TAG_TRIAL = "mloop.tune.trial"
-TAG_STATE = "mloop.tune.state"
-TAG_PRUNED_STEP = "mloop.tune.pruned_step"
-TAG_ERROR = "mloop.error"
 #: Metric keys of a trial run: the objective's value, and what it reported along the way.
 METRIC_OBJECTIVE = "objective"
 METRIC_INTERMEDIATE = "intermediate_objective"
@@ -285,7 +289,7 @@ def _run_trial(
         spec.experiment_id,
         run_name=f"{spec.study_name}-{trial.number}",
         parent_run_id=spec.parent_run_id,
-        tags={TAG_STUDY: spec.study_name, TAG_TRIAL: str(trial.number)},
+        tags={TAG_TUNE_STUDY: spec.study_name, TAG_TUNE_TRIAL: str(trial.number)},
     )
     run_id = run.info.run_id
     trial.set_user_attr(ATTR_TRIAL, {"run_id": run_id, "owner": spec.owner})
@@ -295,22 +299,23 @@ def _run_trial(
     values: tuple[float, ...] | None = None
     error: str | None = None
     try:
-        # mloop.log_metric & co. inside the objective land on this trial's run, in whichever
-        # thread or Ray worker it runs.
-        with bind_run(run, client):
+        # mloop.log_metric & co. inside the objective land on this trial's run, and the rest of
+        # mloop (models, datasets, the registry) uses the study's store, in whichever thread or
+        # Ray worker it runs.
+        with use(client.settings), bind_run(run, client):
             values = _as_values(objective(params, ctx), spec.n_objectives)
     except optuna.TrialPruned:
         state = TrialState.PRUNED
     except Exception as exc:
         state, error = TrialState.FAIL, _error_text(exc)
-        client.set_tag(run_id, "mloop.tune.traceback", traceback.format_exc()[-8000:])
+        client.set_tag(run_id, TAG_TUNE_TRACEBACK, traceback.format_exc()[-8000:])
     except BaseException as exc:
         # Interrupted: not the objective's failure. Fail it for the record and run its
         # parameters again when the study resumes.
         trial.set_user_attr(ATTR_RERUN, True)
         study.tell(trial, state=TrialState.FAIL)
         study.enqueue_trial(params)
-        client.set_tags(run_id, {TAG_STATE: "FAILED", TAG_ERROR: _error_text(exc)})
+        client.set_tags(run_id, {TAG_TUNE_STATE: "FAILED", TAG_ERROR: _error_text(exc)})
         client.set_terminated(run_id, RunStatus.KILLED)
         raise
     else:
@@ -318,14 +323,14 @@ def _run_trial(
     ended = time.time()
     frozen = study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     state_name = _STATE_NAMES.get(frozen.state, frozen.state.name)
-    tags: dict[str, Any] = {TAG_STATE: state_name}
+    tags: dict[str, Any] = {TAG_TUNE_STATE: state_name}
     if values is not None and frozen.state == TrialState.COMPLETE:
         for key, v in zip(metric_names(spec.n_objectives), values, strict=True):
             client.log_metric(run_id, key, v, 0)
     else:
         values = None
     if state == TrialState.PRUNED and ctx.last_step is not None:
-        tags[TAG_PRUNED_STEP] = ctx.last_step
+        tags[TAG_TUNE_PRUNED_STEP] = ctx.last_step
     if error is not None:
         tags[TAG_ERROR] = error
     client.set_tags(run_id, tags)

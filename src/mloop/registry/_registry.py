@@ -1,24 +1,25 @@
 """``mloop.registry``: register model versions, move aliases, read the audit log.
 
-The module-level functions use the store named by the settings (``MLOOP_TRACKING_URI``, ...);
-:class:`Registry` binds the same methods to any store.
+The module-level functions use the current store (:func:`mloop.store.current`: a
+``mloop.store.use`` block, ``mloop.set_tracking_uri``, ``MLOOP_TRACKING_URI``, ...);
+:class:`Registry` binds the same methods to one store.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 
-from mloop._core import Settings, current_user, load_settings, parse_models_uri, parse_runs_uri
+from mloop._core import current_user, parse_models_uri, parse_runs_uri
 from mloop.errors import InvalidArgument
-from mloop.store import AuditEntry, ModelVersion, RegisteredModel, Store, open_store
+from mloop.store import AuditEntry, ModelVersion, RegisteredModel, Store
+from mloop.store._context import current
 
 
 class Registry:
     """The model registry on one store.
 
     Args:
-        store: the store; default the one the settings name.
+        store: the store; default the current one (:func:`mloop.store.current`), bound now.
         actor: who the audit log records for changes; default the current user.
 
     Example::
@@ -30,7 +31,7 @@ class Registry:
     """
 
     def __init__(self, store: Store | None = None, *, actor: str | None = None) -> None:
-        self.store = store if store is not None else open_store(load_settings())
+        self.store = store if store is not None else current().store
         self.actor = current_user() if actor is None else actor
 
     def register_model(
@@ -97,18 +98,9 @@ class Registry:
         return self.store.get_audit_log(name)
 
 
-_default: dict[tuple[str, str], Registry] = {}
-_lock = threading.Lock()
-
-
-def _registry(settings: Settings | None = None) -> Registry:
-    settings = settings or load_settings()
-    key = (settings.tracking_uri, settings.artifacts)
-    with _lock:
-        found = _default.get(key)
-        if found is None:
-            found = _default[key] = Registry(open_store(settings))
-        return found
+def _registry() -> Registry:
+    """The registry of the current store."""
+    return Registry(current().store)
 
 
 def register_model(

@@ -1,12 +1,16 @@
-"""Serving: an inference server with adaptive batching, alias following and traffic policies."""
+"""Serving: an inference server with adaptive batching, alias following and traffic policies.
+
+The prediction log it writes lives in :mod:`mloop.monitor`; ``PredictionLog`` and
+``read_predictions`` are re-exported here as well.
+"""
 
 from __future__ import annotations
 
+from mloop.monitor._predlog import PredictionLog
+from mloop.monitor._predread import read_predictions
 from mloop.serve._app import PredictionHook, create_serve_app
-from mloop.serve._feedback import feedback_router
-from mloop.serve._policy import DeployPolicy, load_policy
-from mloop.serve._predlog import PredictionLog
-from mloop.serve._predread import read_predictions
+from mloop.serve._feedback_api import feedback_router
+from mloop.serve._policy import DeployPolicy, load_deploy_policy, load_policy
 from mloop.serve._slot import ModelSlot, ServedModel, ServedVersion
 
 __all__ = [
@@ -18,6 +22,7 @@ __all__ = [
     "ServedVersion",
     "create_serve_app",
     "feedback_router",
+    "load_deploy_policy",
     "load_policy",
     "read_predictions",
 ]

@@ -2,7 +2,7 @@
 
 Handlers take the raw :class:`~starlette.requests.Request` and parse the body with orjson (the
 body is documented in OpenAPI through ``openapi_extra``): pydantic per request would cost more
-than the model. Errors use the server's one JSON shape (``mloop.server._errors``).
+than the model. Errors use the server's one JSON shape (``mloop._web._errors``).
 """
 
 from __future__ import annotations
@@ -23,13 +23,24 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mloop import __version__
+from mloop._web._errors import (
+    ERROR_RESPONSES,
+    TOO_LARGE_RESPONSE,
+    JsonResponse,
+    error_response,
+    install_error_handlers,
+    internal_error_response,
+    status_for,
+)
+from mloop._web._request_id import REQUEST_ID_PATTERN
 from mloop.errors import (
     InvalidArgument,
     MloopError,
     PayloadTooLarge,
     ServedModelNotFound,
 )
-from mloop.serve._feedback import feedback_router
+from mloop.monitor import PredictionLog
+from mloop.serve._feedback_api import feedback_router
 from mloop.serve._follow import Follower
 from mloop.serve._heap import freeze_heap
 from mloop.serve._metrics import ServeMetrics
@@ -41,8 +52,7 @@ from mloop.serve._payload import (
     v2_outputs,
     v2_tensor_metadata,
 )
-from mloop.serve._policy import DeployPolicy, Router, Shadow, load_policy, version_uri
-from mloop.serve._predlog import PredictionLog
+from mloop.serve._policy import DeployPolicy, Router, Shadow, load_deploy_policy, version_uri
 from mloop.serve._slot import (
     ModelSlot,
     ServedModel,
@@ -51,16 +61,6 @@ from mloop.serve._slot import (
     add_track,
     load_slot,
 )
-from mloop.server._errors import (
-    ERROR_RESPONSES,
-    TOO_LARGE_RESPONSE,
-    JsonResponse,
-    error_response,
-    install_error_handlers,
-    internal_error_response,
-    status_for,
-)
-from mloop.server._middleware import REQUEST_ID_PATTERN
 
 __all__ = ["PredictionHook", "create_serve_app"]
 
@@ -417,7 +417,7 @@ def create_serve_app(
         raise InvalidArgument(
             f"poll_interval_s must be a positive number of seconds (or None), got {poll_interval_s}"
         )
-    deploy = load_policy(policy) if policy is not None else None
+    deploy = load_deploy_policy(policy) if policy is not None else None
     max_wait_s = max_wait_ms / 1000.0
     metrics = ServeMetrics()
     slots: dict[str, ModelSlot] = {}

@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from mloop.serve._predlog import PredictionLog
+    from mloop.monitor import PredictionLog
 
 __all__ = ["ServeMetrics", "VersionMetrics"]
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mloop.errors import InvalidPayload
 from mloop.models import ColSpec, Signature, TensorSpec
+from mloop.monitor._predformat import RequestRows
 
 __all__ = [
     "OIP_DATATYPES",
@@ -36,17 +37,11 @@ V1_FORMATS = (
 )
 
 
-class Inputs:
-    """One request's rows: ``columns`` (name -> values) or ``array``; ``rows`` counts them."""
+class Inputs(RequestRows):
+    """One request's rows: ``columns`` (name -> values) or ``array``; ``rows`` counts them.
+    The prediction log records them as they are (:class:`~mloop.monitor.RequestRows`)."""
 
-    __slots__ = ("array", "columns", "rows")
-
-    def __init__(
-        self, rows: int, columns: dict[str, list[Any]] | None, array: np.ndarray | None = None
-    ) -> None:
-        self.rows = rows
-        self.columns = columns
-        self.array = array
+    __slots__ = ()
 
     def to_model_input(self, all_float: bool = False) -> Any:
         if self.columns is not None:

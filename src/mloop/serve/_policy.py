@@ -55,6 +55,7 @@ __all__ = [
     "ModelPolicy",
     "Router",
     "Shadow",
+    "load_deploy_policy",
     "load_policy",
     "version_uri",
 ]
@@ -121,7 +122,9 @@ class DeployPolicy(BaseModel):
     source: str = Field(default="policy", exclude=True)
 
 
-def load_policy(policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolicy) -> DeployPolicy:
+def load_deploy_policy(
+    policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolicy,
+) -> DeployPolicy:
     """Read and validate a traffic policy.
 
     Args:
@@ -133,7 +136,7 @@ def load_policy(policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolic
 
     Example::
 
-        policy = load_policy("deploy.yaml")
+        policy = load_deploy_policy("deploy.yaml")
         policy.models["churn"].canary
     """
     if isinstance(policy, DeployPolicy):
@@ -473,3 +476,8 @@ def _same(x: Any, y: Any) -> bool:
     if isinstance(x, list) and isinstance(y, list):
         return len(x) == len(y) and all(_same(p, q) for p, q in zip(x, y, strict=True))
     return bool(x == y)
+
+
+#: The former name of :func:`load_deploy_policy`, kept as an alias (``mloop.evaluate`` has a
+#: ``load_policy`` of its own, for gate policies: :func:`mloop.evaluate.load_gate_policy`).
+load_policy = load_deploy_policy

@@ -8,8 +8,8 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from mloop._core import Settings
+from mloop._web._errors import ERROR_RESPONSES, install_error_handlers
 from mloop.server import _datasets, _metrics, _registry, _tracking, _tune
-from mloop.server._errors import ERROR_RESPONSES, install_error_handlers
 from mloop.server._metrics import ServerMetrics
 from mloop.server._middleware import RequestMiddleware
 from mloop.store import Store

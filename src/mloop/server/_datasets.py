@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
-from mloop.server._errors import ERROR_RESPONSES
+from mloop._web._errors import ERROR_RESPONSES
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.server._tracking import StoreDep, _Body

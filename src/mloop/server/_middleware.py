@@ -5,7 +5,6 @@ answer to unexpected exceptions."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 from typing import Any
@@ -14,16 +13,15 @@ import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mloop.server._errors import BodyTooLarge, internal_error_response
+from mloop._web._errors import BodyTooLarge, internal_error_response
+from mloop._web._request_id import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from mloop.server._metrics import UNMATCHED, ServerMetrics
 
 logger = logging.getLogger("mloop.server")
 
-REQUEST_ID_HEADER = "X-Request-ID"
 #: Scope key holding the body limit in bytes for this request; a route that streams its
 #: body (artifact upload) sets it to ``None`` before reading.
 BODY_LIMIT_KEY = "mloop.max_body_size"
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def request_id_of(scope: Scope) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from mloop.server._errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from mloop._web._errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from mloop.server._tracking import StoreDep, _Body
 from mloop.store import AuditEntry, ModelVersion, RegisteredModel
 

@@ -14,13 +14,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from mloop.errors import InvalidArgument, UnsafeArtifactPath
-from mloop.server._errors import (
+from mloop._web._errors import (
     CONFLICT_RESPONSE,
     ERROR_RESPONSES,
     TOO_LARGE_RESPONSE,
     JsonResponse,
 )
+from mloop.errors import InvalidArgument, UnsafeArtifactPath
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (

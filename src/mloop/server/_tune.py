@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from mloop.server._errors import ERROR_RESPONSES
+from mloop._web._errors import ERROR_RESPONSES
 from mloop.server._tracking import StoreDep, _Body
 from mloop.store._base import MAX_JOURNAL_LOGS, decode_journal_log, encode_journal_log
 

@@ -17,7 +17,6 @@ import builtins
 import hashlib
 import os
 import posixpath
-import re
 import secrets
 import stat
 from abc import ABC, abstractmethod
@@ -34,9 +33,21 @@ from mloop.errors import (
     InvalidArgument,
     MloopError,
     StoreError,
-    UnsafeArtifactPath,
 )
 from mloop.store._entities import ArtifactInfo
+from mloop.store._localfs import (
+    MAX_ARTIFACT_PATH,
+    TMP_PREFIX,
+    escapes,
+    is_inside,
+    join,
+    make_dirs_inside,
+    safe_relpath,
+    upload_plan,
+    walk_real_tree,
+    writable_relpath,
+    write_local_atomic,
+)
 
 __all__ = [
     "CHUNK_SIZE",
@@ -51,198 +62,7 @@ __all__ = [
 CHUNK_SIZE = 1024 * 1024
 """Bytes read and written at a time: streams are copied in chunks, never held whole in memory."""
 
-MAX_ARTIFACT_PATH = 1024
-"""The longest artifact path accepted, in characters."""
-
-_TMP_PREFIX = ".mloop-tmp-"
-_DRIVE = re.compile(r"^[A-Za-z]:")
 _Kind = Literal["file", "dir"]
-
-
-# -- paths -------------------------------------------------------------------------------------
-
-
-def _unsafe(path: str, why: str) -> UnsafeArtifactPath:
-    shown = path if len(path) <= 80 else path[:80] + "..."
-    return UnsafeArtifactPath(
-        f"unsafe artifact path {shown!r}: {why}; give a relative path with forward slashes "
-        "that stays inside the artifact root",
-        details={"path": shown, "reason": why},
-    )
-
-
-def safe_relpath(path: str) -> str:
-    """Normalize an artifact path, relative to an artifact root, or refuse it.
-
-    The result uses forward slashes, has no leading ``./`` and no trailing ``/``, and is ``""``
-    for the root itself. Empty segments and ``.`` segments are collapsed, as POSIX does:
-    ``"a//b"`` and ``"a/./b"`` both become ``"a/b"``.
-
-    Args:
-        path: a path such as ``"model/weights.bin"``.
-
-    Returns:
-        The normalized path.
-
-    Raises:
-        InvalidArgument: ``path`` is not a string.
-        UnsafeArtifactPath: the path is absolute (``/x``, ``C:x``, ``\\\\server\\share``), has a
-            ``..`` segment, a backslash, a NUL or another control character, or is longer than
-            :data:`MAX_ARTIFACT_PATH` characters.
-
-    Example::
-
-        >>> safe_relpath("./model//weights.bin/")
-        'model/weights.bin'
-    """
-    if not isinstance(path, str):
-        raise InvalidArgument(f"an artifact path must be a string, got {type(path).__name__}")
-    if len(path) > MAX_ARTIFACT_PATH:
-        raise _unsafe(path, f"longer than {MAX_ARTIFACT_PATH} characters ({len(path)})")
-    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in path):
-        bad = next(ch for ch in path if ord(ch) < 32 or 127 <= ord(ch) < 160)
-        raise _unsafe(path, f"contains the control character {bad!r}")
-    if path.startswith("\\\\"):
-        raise _unsafe(path, "is an absolute Windows network path")
-    if "\\" in path:
-        raise _unsafe(path, "contains a backslash (use '/' to separate folders)")
-    if path.startswith("/"):
-        raise _unsafe(path, "is absolute")
-    if _DRIVE.match(path):
-        raise _unsafe(path, "starts with a Windows drive")
-    segments = [s for s in path.split("/") if s not in ("", ".")]
-    if ".." in segments:
-        raise _unsafe(path, "has a '..' segment")
-    return "/".join(segments)
-
-
-def _join(rel: str, name: str) -> str:
-    return f"{rel}/{name}" if rel else name
-
-
-def _is_inside(real: str, real_base: str) -> bool:
-    try:
-        return os.path.commonpath([real, real_base]) == real_base
-    except ValueError:  # different drives on Windows
-        return False
-
-
-# -- local helpers, shared by the local store and by every download ------------------------------
-
-
-def _escapes(rel: str, target: str, base: str = "the root") -> UnsafeArtifactPath:
-    return _unsafe(rel, f"a symbolic link on the way leads outside {base} (to {target!r})")
-
-
-def _make_dirs_inside(base_real: str, rel: str, *, include_last: bool) -> str:
-    """Create the folders of ``rel`` below the real folder ``base_real``, one at a time, and
-    check after each that its real path is still inside (a planted link is never followed to
-    create anything outside). Returns the real path of the deepest folder."""
-    os.makedirs(base_real, exist_ok=True)
-    segments = rel.split("/") if rel else []
-    if not include_last:
-        segments = segments[:-1]
-    current = base_real
-    for i, segment in enumerate(segments):
-        candidate = os.path.join(current, segment)
-        with suppress(FileExistsError):
-            # mkdir does not follow a link in the last component: a link, even a dangling one,
-            # makes it fail with EEXIST, and the check below decides.
-            os.mkdir(candidate)
-        real = os.path.realpath(candidate)
-        if not _is_inside(real, base_real):
-            raise _escapes(rel, real)
-        if not os.path.isdir(real):
-            prefix = "/".join(segments[: i + 1])
-            raise InvalidArgument(f"cannot write {rel!r}: {prefix!r} is a file, not a folder")
-        current = real
-    return current
-
-
-def _fsync_dir(path: str) -> None:
-    # Makes the rename itself durable; not possible on Windows, where opening a folder fails.
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return
-    try:
-        with suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_local_atomic(base_real: str, rel: str, chunks: Iterable[bytes]) -> None:
-    """Write ``chunks`` to ``base_real/rel``: a temporary file in the destination folder,
-    fsynced, then renamed over the destination. A failure leaves the destination untouched."""
-    parent = _make_dirs_inside(base_real, rel, include_last=False)
-    dest = os.path.join(parent, rel.rsplit("/", 1)[-1])
-    tmp = os.path.join(parent, _TMP_PREFIX + secrets.token_hex(8))
-    flags = (
-        os.O_WRONLY
-        | os.O_CREAT
-        | os.O_EXCL
-        | getattr(os, "O_NOFOLLOW", 0)
-        | getattr(os, "O_BINARY", 0)
-    )
-    fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
-    try:
-        with open(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            # os.replace renames over a link itself, never through it.
-            os.replace(tmp, dest)
-        except IsADirectoryError as exc:
-            raise InvalidArgument(f"cannot write {rel!r}: a folder exists at that path") from exc
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(parent)
-
-
-def _walk_real_tree(
-    top_real: str, base_real: str, rel: str, *, strict: bool, base: str = "the root"
-) -> Iterator[tuple[str, str, int]]:
-    """Yield ``(relative path, real path, size)`` of every regular file below the real folder
-    ``top_real`` (whose relative path is ``rel``).
-
-    Symbolic links are followed only when their target is inside ``base_real``; one that leads
-    outside raises :class:`UnsafeArtifactPath`, one that leads back to a folder being walked
-    raises :class:`InvalidArgument`. Other kinds of files (sockets, FIFOs, dangling links) raise
-    with ``strict``, and are skipped otherwise. Temporary files of unfinished writes are skipped.
-    """
-    stack: list[tuple[str, str, frozenset[str]]] = [(top_real, rel, frozenset({top_real}))]
-    while stack:
-        dir_real, dir_rel, ancestors = stack.pop()
-        with os.scandir(dir_real) as it:
-            entries = list(it)
-        for entry in entries:
-            if entry.name.startswith(_TMP_PREFIX):
-                continue
-            child_rel = _join(dir_rel, entry.name)
-            real = os.path.join(dir_real, entry.name)
-            if entry.is_symlink():
-                real = os.path.realpath(real)
-                if not _is_inside(real, base_real):
-                    raise _escapes(child_rel, real, base)
-            if entry.is_dir():
-                if real in ancestors:
-                    raise InvalidArgument(
-                        f"{child_rel!r} is a symbolic link to a folder that contains it (a loop)"
-                    )
-                stack.append((real, child_rel, ancestors | {real}))
-            elif entry.is_file():
-                yield child_rel, real, entry.stat().st_size
-            elif strict:
-                raise InvalidArgument(
-                    f"{child_rel!r} is not a regular file or folder (a socket, a FIFO, a device or "
-                    "a dangling link)"
-                )
 
 
 def _read_chunks(stream: IO[bytes], on_error: Callable[[BaseException], None]) -> Iterator[bytes]:
@@ -310,7 +130,7 @@ class ArtifactStore(ABC):
                 ``dest``, or a file exists where a parent folder should be.
             StoreError: the filesystem failed.
         """
-        rel = self._writable(dest)
+        rel = writable_relpath(dest)
         digest = hashlib.sha256()
         size = 0
         source_errors: list[BaseException] = []
@@ -336,7 +156,7 @@ class ArtifactStore(ABC):
             StoreError: the filesystem failed.
         """
         local = Path(local)
-        rel = self._writable(dest)
+        rel = writable_relpath(dest)
         if not local.is_file():
             raise InvalidArgument(f"not a file: {str(local)!r}")
         with local.open("rb") as f:
@@ -364,13 +184,10 @@ class ArtifactStore(ABC):
             StoreError: the filesystem failed.
         """
         local = Path(local)
-        base = safe_relpath(dest)
+        safe_relpath(dest)  # an unsafe destination is refused first
         if not local.is_dir():
             raise InvalidArgument(f"not a folder: {str(local)!r}")
-        local_real = os.path.realpath(local)
-        walk = _walk_real_tree(local_real, local_real, "", strict=True, base=f"{str(local)!r}")
-        files = sorted(walk)
-        plan = [(self._writable(_join(base, rel)), real) for rel, real, _ in files]
+        plan = upload_plan(local, dest)
         out: builtins.list[ArtifactInfo] = []
         for rel, real in plan:
             with open(real, "rb") as f:
@@ -489,11 +306,11 @@ class ArtifactStore(ABC):
             os.makedirs(dst_dir, exist_ok=True)
             dst_real = os.path.realpath(dst_dir)
             if kind == "dir" or rel == "":
-                _make_dirs_inside(dst_real, rel, include_last=True)
+                make_dirs_inside(dst_real, rel, include_last=True)
             for info in files:
                 out_rel = safe_relpath(info.path)  # names listed by the store are checked too
                 with self._open(info.path) as src:
-                    _write_local_atomic(dst_real, out_rel, _read_chunks(src, lambda _: None))
+                    write_local_atomic(dst_real, out_rel, _read_chunks(src, lambda _: None))
         return Path(dst_dir, *rel.split("/")) if rel else Path(dst_dir)
 
     # -- hooks -------------------------------------------------------------------------------
@@ -523,17 +340,6 @@ class ArtifactStore(ABC):
         """Every file below the folder ``rel``."""
 
     # -- shared machinery --------------------------------------------------------------------
-
-    def _writable(self, dest: str) -> str:
-        rel = safe_relpath(dest)
-        if rel == "":
-            raise InvalidArgument("an artifact destination must name a file, not the root")
-        if any(segment.startswith(_TMP_PREFIX) for segment in rel.split("/")):
-            raise InvalidArgument(
-                f"cannot write {rel!r}: names starting with {_TMP_PREFIX!r} are reserved for the "
-                "store's temporary files"
-            )
-        return rel
 
     def _not_found(self, rel: str, what: str = "no artifact") -> ArtifactNotFound:
         return ArtifactNotFound(
@@ -599,8 +405,8 @@ class LocalArtifactStore(ArtifactStore):
         if not rel:
             return root_real
         real = os.path.realpath(os.path.join(root_real, *rel.split("/")))
-        if not _is_inside(real, root_real):
-            raise _escapes(rel, real)
+        if not is_inside(real, root_real):
+            raise escapes(rel, real)
         return real
 
     def _kind(self, rel: str) -> _Kind | None:
@@ -615,7 +421,7 @@ class LocalArtifactStore(ArtifactStore):
     def _put_stream(self, chunks: Iterable[bytes], rel: str) -> None:
         os.makedirs(self.root, exist_ok=True)
         self._resolve(rel)  # refuse before creating anything
-        _write_local_atomic(self._root_real(), rel, chunks)
+        write_local_atomic(self._root_real(), rel, chunks)
 
     def _open(self, rel: str) -> IO[bytes]:
         return open(self._resolve(rel), "rb")  # the caller closes it
@@ -629,13 +435,13 @@ class LocalArtifactStore(ArtifactStore):
         with os.scandir(self._resolve(rel)) as it:
             entries = list(it)
         for entry in entries:
-            if entry.name.startswith(_TMP_PREFIX):
+            if entry.name.startswith(TMP_PREFIX):
                 continue
-            child = _join(rel, entry.name)
+            child = join(rel, entry.name)
             if entry.is_symlink():
                 real = os.path.realpath(entry.path)
-                if not _is_inside(real, root_real):
-                    raise _escapes(child, real)
+                if not is_inside(real, root_real):
+                    raise escapes(child, real)
             if entry.is_dir():
                 out.append(ArtifactInfo(path=child, is_dir=True))
             elif entry.is_file():
@@ -643,7 +449,7 @@ class LocalArtifactStore(ArtifactStore):
         return out
 
     def _walk_files(self, rel: str) -> list[ArtifactInfo]:
-        found = _walk_real_tree(self._resolve(rel), self._root_real(), rel, strict=False)
+        found = walk_real_tree(self._resolve(rel), self._root_real(), rel, strict=False)
         return [ArtifactInfo(path=p, is_dir=False, size=size) for p, _, size in found]
 
 
@@ -707,7 +513,7 @@ class FsspecArtifactStore(ArtifactStore):
         dest = self._full(rel)
         parent = posixpath.dirname(dest)
         self.fs.makedirs(parent, exist_ok=True)
-        tmp = posixpath.join(parent, _TMP_PREFIX + secrets.token_hex(8))
+        tmp = posixpath.join(parent, TMP_PREFIX + secrets.token_hex(8))
         try:
             with self.fs.open(tmp, "wb") as f:
                 for chunk in chunks:
@@ -753,7 +559,7 @@ class FsspecArtifactStore(ArtifactStore):
         for entry in self.fs.ls(self._full(rel), detail=True):
             name = self.fs._strip_protocol(entry["name"]).rstrip("/")
             # some object stores list a folder's own placeholder object
-            if name == here or posixpath.basename(name).startswith(_TMP_PREFIX):
+            if name == here or posixpath.basename(name).startswith(TMP_PREFIX):
                 continue
             out.append(self._info(name, entry))
         return out
@@ -763,7 +569,7 @@ class FsspecArtifactStore(ArtifactStore):
         return [
             self._info(name, entry)
             for name, entry in found.items()
-            if not posixpath.basename(name).startswith(_TMP_PREFIX)
+            if not posixpath.basename(name).startswith(TMP_PREFIX)
             and entry.get("type") != "directory"
         ]
 

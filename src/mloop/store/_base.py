@@ -22,6 +22,7 @@ from mloop._core import (
     validate_tag_value,
 )
 from mloop.errors import InvalidArgument
+from mloop.store._checks import check_count, check_id, check_int, check_mapping, check_tags
 from mloop.store._datasets_base import DatasetStore
 from mloop.store._entities import (
     ArtifactInfo,
@@ -45,19 +46,6 @@ MAX_JOURNAL_LOGS = 10_000
 #: The largest journal log, as JSON text.
 MAX_JOURNAL_LOG_BYTES = 1_000_000
 _JOURNAL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,255}$")
-_INT64 = 2**63
-
-
-def _check_id(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise InvalidArgument(f"{what} must be a non-empty string of at most 64 characters")
-    return value
-
-
-def _check_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
-        raise InvalidArgument(f"{what} must be a 64-bit integer, got {value!r:.40}")
-    return value
 
 
 def normalize_metrics(metrics: Iterable[Any]) -> list[Metric]:
@@ -76,25 +64,13 @@ def normalize_metrics(metrics: Iterable[Any]) -> list[Metric]:
             Metric(
                 key,
                 validate_metric_value(key, value),
-                _check_int(step, f"step of metric {key!r}"),
-                _check_int(ts, f"timestamp of metric {key!r}"),
+                check_int(step, f"step of metric {key!r}"),
+                check_int(ts, f"timestamp of metric {key!r}"),
             )
         )
     if len(out) > MAX_BATCH_METRICS:
         raise InvalidArgument(f"a batch holds at most {MAX_BATCH_METRICS} metric points")
     return out
-
-
-def _normalize_mapping(
-    items: Mapping[str, Any] | None, what: str, limit: int, check_value: Any
-) -> dict[str, str]:
-    if not items:
-        return {}
-    if not isinstance(items, Mapping):
-        raise InvalidArgument(f"{what}s must be a mapping of key to value")
-    if len(items) > limit:
-        raise InvalidArgument(f"a batch holds at most {limit} {what}s, got {len(items)}")
-    return {validate_key(k, f"{what} key"): check_value(k, v) for k, v in items.items()}
 
 
 def validate_journal_key(key: Any) -> str:
@@ -162,12 +138,12 @@ class Store(RegistryStore, DatasetStore, ABC):
             ExperimentAlreadyExists: an experiment (active or deleted) has that name.
         """
         name = validate_experiment_name(name)
-        tag_map = _normalize_mapping(tags, "tag", MAX_BATCH_TAGS, validate_tag_value)
+        tag_map = check_tags(tags, MAX_BATCH_TAGS)
         return self._create_experiment(name, tag_map, artifact_location)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """Raises: ExperimentNotFound."""
-        return self._get_experiment(_check_id(str(experiment_id), "experiment id"))
+        return self._get_experiment(check_id(str(experiment_id), "experiment id"))
 
     def get_experiment_by_name(self, name: str) -> Experiment:
         """Raises: ExperimentNotFound."""
@@ -180,21 +156,21 @@ class Store(RegistryStore, DatasetStore, ABC):
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         """Raises: ExperimentNotFound, ExperimentAlreadyExists."""
         return self._rename_experiment(
-            _check_id(str(experiment_id), "experiment id"), validate_experiment_name(new_name)
+            check_id(str(experiment_id), "experiment id"), validate_experiment_name(new_name)
         )
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Soft-delete an experiment and hide its runs; :meth:`restore_experiment` undoes it."""
-        self._set_experiment_stage(_check_id(str(experiment_id), "experiment id"), "deleted")
+        self._set_experiment_stage(check_id(str(experiment_id), "experiment id"), "deleted")
 
     def restore_experiment(self, experiment_id: str) -> None:
         """Bring back a soft-deleted experiment."""
-        self._set_experiment_stage(_check_id(str(experiment_id), "experiment id"), "active")
+        self._set_experiment_stage(check_id(str(experiment_id), "experiment id"), "active")
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         key = validate_key(key, "tag key")
         self._set_experiment_tag(
-            _check_id(str(experiment_id), "experiment id"), key, validate_tag_value(key, value)
+            check_id(str(experiment_id), "experiment id"), key, validate_tag_value(key, value)
         )
 
     # -- runs ----------------------------------------------------------------------------------
@@ -216,19 +192,19 @@ class Store(RegistryStore, DatasetStore, ABC):
             RunNotFound: ``parent_run_id`` names no run.
         """
         return self._create_run(
-            _check_id(str(experiment_id), "experiment id"),
+            check_id(str(experiment_id), "experiment id"),
             run_name=None if run_name is None else validate_run_name(run_name),
             parent_run_id=None
             if parent_run_id is None
-            else _check_id(parent_run_id, "parent run id"),
-            start_time=None if start_time is None else _check_int(start_time, "start_time"),
-            tags=_normalize_mapping(tags, "tag", MAX_BATCH_TAGS, validate_tag_value),
+            else check_id(parent_run_id, "parent run id"),
+            start_time=None if start_time is None else check_int(start_time, "start_time"),
+            tags=check_tags(tags, MAX_BATCH_TAGS),
             user=str(user)[:256],
         )
 
     def get_run(self, run_id: str) -> Run:
         """Raises: RunNotFound."""
-        return self._get_run(_check_id(run_id, "run id"))
+        return self._get_run(check_id(run_id, "run id"))
 
     def update_run(
         self,
@@ -246,17 +222,17 @@ class Store(RegistryStore, DatasetStore, ABC):
                 f"status must be one of {', '.join(s.value for s in RunStatus)}, got {status!r}"
             ) from None
         return self._update_run(
-            _check_id(run_id, "run id"),
+            check_id(run_id, "run id"),
             status=status_v,
-            end_time=None if end_time is None else _check_int(end_time, "end_time"),
+            end_time=None if end_time is None else check_int(end_time, "end_time"),
             run_name=None if run_name is None else validate_run_name(run_name),
         )
 
     def delete_run(self, run_id: str) -> None:
-        self._set_run_stage(_check_id(run_id, "run id"), "deleted")
+        self._set_run_stage(check_id(run_id, "run id"), "deleted")
 
     def restore_run(self, run_id: str) -> None:
-        self._set_run_stage(_check_id(run_id, "run id"), "active")
+        self._set_run_stage(check_id(run_id, "run id"), "active")
 
     def log_batch(
         self,
@@ -277,20 +253,20 @@ class Store(RegistryStore, DatasetStore, ABC):
             ParamConflict: a param exists with another value (nothing of the batch is written).
         """
         self._log_batch(
-            _check_id(run_id, "run id"),
+            check_id(run_id, "run id"),
             normalize_metrics(metrics),
-            _normalize_mapping(params, "param", MAX_BATCH_PARAMS, validate_param_value),
-            _normalize_mapping(tags, "tag", MAX_BATCH_TAGS, validate_tag_value),
-            None if batch_id is None else _check_id(batch_id, "batch id"),
+            check_mapping(params, "param", validate_param_value, MAX_BATCH_PARAMS),
+            check_tags(tags, MAX_BATCH_TAGS),
+            None if batch_id is None else check_id(batch_id, "batch id"),
         )
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Raises: RunNotFound, or NotFound when the run has no such tag."""
-        self._delete_tag(_check_id(run_id, "run id"), validate_key(key, "tag key"))
+        self._delete_tag(check_id(run_id, "run id"), validate_key(key, "tag key"))
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         """Every point of one metric, ordered by step then timestamp. Raises: RunNotFound."""
-        return self._get_metric_history(_check_id(run_id, "run id"), validate_key(key))
+        return self._get_metric_history(check_id(run_id, "run id"), validate_key(key))
 
     def search_runs(
         self,
@@ -313,7 +289,7 @@ class Store(RegistryStore, DatasetStore, ABC):
         """
         if isinstance(experiment_ids, str):
             experiment_ids = [experiment_ids]
-        ids = [_check_id(str(e), "experiment id") for e in (experiment_ids or [])]
+        ids = [check_id(str(e), "experiment id") for e in (experiment_ids or [])]
         if isinstance(order_by, str):
             order_by = [order_by] if order_by.strip() else []
         if not isinstance(filter, str):
@@ -339,26 +315,26 @@ class Store(RegistryStore, DatasetStore, ABC):
         local = Path(local_path)
         if not local.exists():
             raise InvalidArgument(f"no such file or folder: {str(local)!r}")
-        return self._log_artifact(_check_id(run_id, "run id"), local, artifact_path or "")
+        return self._log_artifact(check_id(run_id, "run id"), local, artifact_path or "")
 
     def put_artifact(self, run_id: str, path: str, stream: IO[bytes]) -> ArtifactInfo:
         """Store the bytes read from ``stream`` as the file ``path`` (streamed, never all in
         memory)."""
-        return self._put_artifact(_check_id(run_id, "run id"), path, stream)
+        return self._put_artifact(check_id(run_id, "run id"), path, stream)
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactInfo]:
         """Files and folders directly under ``path`` in the run's artifact root."""
-        return self._list_artifacts(_check_id(run_id, "run id"), path or "")
+        return self._list_artifacts(check_id(run_id, "run id"), path or "")
 
     def download_artifacts(self, run_id: str, path: str, dst_dir: str | Path) -> Path:
         """Copy an artifact file or folder into ``dst_dir``; returns the local path."""
         dst = Path(dst_dir)
         dst.mkdir(parents=True, exist_ok=True)
-        return self._download_artifacts(_check_id(run_id, "run id"), path or "", dst)
+        return self._download_artifacts(check_id(run_id, "run id"), path or "", dst)
 
     def open_artifact(self, run_id: str, path: str) -> IO[bytes]:
         """A binary stream of one artifact file; close it when done."""
-        return self._open_artifact(_check_id(run_id, "run id"), path)
+        return self._open_artifact(check_id(run_id, "run id"), path)
 
     # -- tuning journals -----------------------------------------------------------------------
 
@@ -398,8 +374,7 @@ class Store(RegistryStore, DatasetStore, ABC):
             InvalidArgument: a bad key, a negative start, a limit outside 1..10,000.
         """
         key = validate_journal_key(key)
-        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < _INT64:
-            raise InvalidArgument(f"start must be a non-negative integer, got {start!r:.40}")
+        check_count(start, "start")
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise InvalidArgument(f"limit must be an integer, got {limit!r:.40}")
         if not 1 <= limit <= MAX_JOURNAL_LOGS:

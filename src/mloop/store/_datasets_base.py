@@ -18,15 +18,13 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from mloop._core import (
-    validate_key,
-    validate_tag_value,
     validate_uri_name,
     validate_version_number,
 )
 from mloop.errors import DatasetNotFound, InvalidArgument, InvalidData
+from mloop.store._checks import MAX_DESCRIPTION, check_count, check_tags, check_text
 from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
 
-MAX_DESCRIPTION = 50_000
 MAX_COLUMNS = 100_000
 MAX_INPUTS = 1_000
 MIN_DIGEST_PREFIX = 8
@@ -137,30 +135,6 @@ def parse_datasets_uri(uri: Any) -> DatasetUri:
     return DatasetUri(name, digest_prefix=validate_digest_prefix(ref))
 
 
-def _text(value: Any, what: str, limit: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
-    if len(value) > limit:
-        raise InvalidArgument(f"{what} is {len(value)} characters; at most {limit}")
-    return value
-
-
-def _count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise InvalidArgument(f"{what} must be a non-negative integer, got {value!r:.40}")
-    return value
-
-
-def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
-    if not tags:
-        return {}
-    if not isinstance(tags, Mapping):
-        raise InvalidArgument("tags must be a mapping of key to value")
-    return {validate_key(k, "tag key"): validate_tag_value(k, v) for k, v in tags.items()}
-
-
 def _columns(columns: Iterable[Any]) -> list[DatasetColumn]:
     out: list[DatasetColumn] = []
     for i, col in enumerate(columns):
@@ -240,7 +214,7 @@ class DatasetStore(ABC):
             InvalidArgument: the file was not uploaded first, or an argument is not valid.
         """
         cols = _columns(columns)
-        num_columns = _count(num_columns, "num_columns")
+        num_columns = check_count(num_columns, "num_columns")
         if num_columns != len(cols):
             raise InvalidArgument(f"num_columns is {num_columns} but {len(cols)} columns are given")
         if format != "parquet":
@@ -249,12 +223,12 @@ class DatasetStore(ABC):
             validate_dataset_name(name),
             validate_digest(digest),
             format,
-            _count(num_rows, "num_rows"),
+            check_count(num_rows, "num_rows"),
             num_columns,
             cols,
-            _count(size_bytes, "size_bytes"),
-            _text(description, "description", MAX_DESCRIPTION),
-            _tags(tags),
+            check_count(size_bytes, "size_bytes"),
+            check_text(description, "description", MAX_DESCRIPTION),
+            check_tags(tags),
         )
 
     def get_dataset_version(self, name: str, version: int) -> DatasetVersion:

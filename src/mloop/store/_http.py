@@ -7,11 +7,8 @@ JSON error body; a server that cannot be reached raises :class:`StoreUnavailable
 
 from __future__ import annotations
 
-import io
 import math
 import os
-import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -19,19 +16,10 @@ from typing import IO, Any
 import httpx
 import orjson
 
-from mloop import errors
 from mloop.errors import (
     ArtifactNotFound,
-    Conflict,
-    Forbidden,
-    InvalidArgument,
-    MloopError,
-    NotFound,
-    PayloadTooLarge,
     StoreUnavailable,
-    Unauthorized,
 )
-from mloop.store._artifacts import safe_relpath
 from mloop.store._base import Store
 from mloop.store._entities import (
     ArtifactInfo,
@@ -46,98 +34,22 @@ from mloop.store._entities import (
     encode_float,
 )
 from mloop.store._http_datasets import HttpDatasets
-from mloop.store._http_registry import HttpRegistry, _seg
+from mloop.store._http_registry import HttpRegistry
+from mloop.store._http_transport import (
+    CHUNK,
+    error_from_response,
+    open_stream,
+    path_of,
+    seg,
+    unreachable,
+)
 from mloop.store._http_tune import HttpTune
-
-_CHUNK = 1024 * 1024
-
-
-def _error_classes() -> dict[str, type[MloopError]]:
-    table: dict[str, type[MloopError]] = {}
-    for name in errors.__all__:
-        cls = getattr(errors, name)
-        if isinstance(cls, type) and issubclass(cls, MloopError):
-            table[cls.code] = cls
-    return table
-
-
-#: The reverse of the server's table: the ``code`` of an error body -> the class that has it.
-ERROR_BY_CODE: dict[str, type[MloopError]] = _error_classes()
-
-#: When the code is unknown (another server version, a proxy): the generic class of the status.
-ERROR_BY_STATUS: dict[int, type[MloopError]] = {
-    400: InvalidArgument,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-    422: InvalidArgument,
-    502: StoreUnavailable,
-    503: StoreUnavailable,
-    504: StoreUnavailable,
-}
-
-
-def error_from_response(status: int, body: bytes) -> MloopError:
-    """The exception an error response stands for."""
-    code, message, details = None, None, None
-    try:
-        data = orjson.loads(body)
-        err = data["error"]
-        code, message, details = err.get("code"), err.get("message"), err.get("details")
-    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-        pass
-    cls = ERROR_BY_CODE.get(code) if isinstance(code, str) else None
-    if cls is None:
-        cls = ERROR_BY_STATUS.get(status, MloopError)
-    if not isinstance(message, str):
-        text = body[:300].decode("utf-8", "replace").strip()
-        message = f"the server answered HTTP {status}" + (f": {text}" if text else "")
-    return cls(message, details=details)
-
-
-def _path(value: str) -> str:
-    """A path of segments (tag keys, artifact paths), each encoded with :func:`_seg`."""
-    return "/".join(_seg(part) for part in value.split("/"))
+from mloop.store._localfs import make_dirs_inside, safe_relpath, upload_plan, write_local_atomic
 
 
 def _metric_rows(metrics: list[Metric]) -> list[list[Any]]:
     isfinite = math.isfinite
     return [[m[0], m[1] if isfinite(m[1]) else encode_float(m[1]), m[2], m[3]] for m in metrics]
-
-
-class _ResponseStream(io.RawIOBase):
-    """A readable binary stream over a streamed ``httpx.Response``; closing it closes the
-    response."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self._chunks: Iterator[bytes] = response.iter_bytes(_CHUNK)
-        self._buffer = b""
-        self._offset = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while self._offset >= len(self._buffer):
-            try:
-                self._buffer, self._offset = next(self._chunks), 0
-            except StopIteration:
-                return 0
-            except httpx.TransportError as exc:
-                raise StoreUnavailable(f"the download broke off: {exc}") from exc
-        view = memoryview(b).cast("B")
-        n = min(len(view), len(self._buffer) - self._offset)
-        view[:n] = self._buffer[self._offset : self._offset + n]
-        self._offset += n
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._response.close()
-        super().close()
 
 
 class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
@@ -192,10 +104,7 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
                 method, url, content=content, params=params, headers=headers
             )
         except httpx.TransportError as exc:  # connect, read, write errors and timeouts
-            raise StoreUnavailable(
-                f"cannot reach the mloop server at {self.uri}: {type(exc).__name__}: {exc}",
-                details={"uri": self.uri},
-            ) from exc
+            raise unreachable(self.uri, exc) from exc
         if response.is_error:
             raise error_from_response(response.status_code, response.content)
         return response
@@ -218,11 +127,11 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
         return Experiment.model_validate_json(response.content)
 
     def _get_experiment(self, experiment_id: str) -> Experiment:
-        response = self._request("GET", f"/experiments/{_seg(experiment_id)}")
+        response = self._request("GET", f"/experiments/{seg(experiment_id)}")
         return Experiment.model_validate_json(response.content)
 
     def _get_experiment_by_name(self, name: str) -> Experiment:
-        response = self._request("GET", f"/experiments/by-name/{_path(name)}")
+        response = self._request("GET", f"/experiments/by-name/{path_of(name)}")
         return Experiment.model_validate_json(response.content)
 
     def _list_experiments(self, view: ViewType) -> list[Experiment]:
@@ -231,19 +140,19 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
 
     def _rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         response = self._request(
-            "PATCH", f"/experiments/{_seg(experiment_id)}", json={"name": new_name}
+            "PATCH", f"/experiments/{seg(experiment_id)}", json={"name": new_name}
         )
         return Experiment.model_validate_json(response.content)
 
     def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
         if stage == "deleted":
-            self._request("DELETE", f"/experiments/{_seg(experiment_id)}")
+            self._request("DELETE", f"/experiments/{seg(experiment_id)}")
         else:
-            self._request("POST", f"/experiments/{_seg(experiment_id)}/restore")
+            self._request("POST", f"/experiments/{seg(experiment_id)}/restore")
 
     def _set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         self._request(
-            "PUT", f"/experiments/{_seg(experiment_id)}/tags/{_path(key)}", json={"value": value}
+            "PUT", f"/experiments/{seg(experiment_id)}/tags/{path_of(key)}", json={"value": value}
         )
 
     # -- runs ----------------------------------------------------------------------------------
@@ -270,7 +179,7 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
         return Run.model_validate_json(response.content)
 
     def _get_run(self, run_id: str) -> Run:
-        response = self._request("GET", f"/runs/{_seg(run_id)}")
+        response = self._request("GET", f"/runs/{seg(run_id)}")
         return Run.model_validate_json(response.content)
 
     def _update_run(
@@ -288,14 +197,14 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
             body["end_time"] = end_time
         if run_name is not None:
             body["run_name"] = run_name
-        response = self._request("PATCH", f"/runs/{_seg(run_id)}", json=body)
+        response = self._request("PATCH", f"/runs/{seg(run_id)}", json=body)
         return RunInfo.model_validate_json(response.content)
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
         if stage == "deleted":
-            self._request("DELETE", f"/runs/{_seg(run_id)}")
+            self._request("DELETE", f"/runs/{seg(run_id)}")
         else:
-            self._request("POST", f"/runs/{_seg(run_id)}/restore")
+            self._request("POST", f"/runs/{seg(run_id)}/restore")
 
     def _log_batch(
         self,
@@ -314,13 +223,13 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
             body["params"] = params
         if tags:
             body["tags"] = tags
-        self._request("POST", f"/runs/{_seg(run_id)}/batch", json=body)
+        self._request("POST", f"/runs/{seg(run_id)}/batch", json=body)
 
     def _delete_tag(self, run_id: str, key: str) -> None:
-        self._request("DELETE", f"/runs/{_seg(run_id)}/tags/{_path(key)}")
+        self._request("DELETE", f"/runs/{seg(run_id)}/tags/{path_of(key)}")
 
     def _get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        response = self._request("GET", f"/runs/{_seg(run_id)}/metrics/{_path(key)}/history")
+        response = self._request("GET", f"/runs/{seg(run_id)}/metrics/{path_of(key)}/history")
         return MetricHistory.from_json_dict(orjson.loads(response.content))
 
     def _search_runs(
@@ -346,11 +255,11 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
     # -- artifacts -----------------------------------------------------------------------------
 
     def _artifact_url(self, run_id: str, path: str) -> str:
-        return f"/runs/{_seg(run_id)}/artifacts/{_path(path)}"
+        return f"/runs/{seg(run_id)}/artifacts/{path_of(path)}"
 
     def _put_artifact(self, run_id: str, path: str, stream: IO[bytes]) -> ArtifactInfo:
         def chunks() -> Iterator[bytes]:
-            while chunk := stream.read(_CHUNK):
+            while chunk := stream.read(CHUNK):
                 yield chunk
 
         response = self._request(
@@ -362,81 +271,46 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
         return ArtifactInfo.model_validate_json(response.content)
 
     def _log_artifact(self, run_id: str, local: Path, artifact_path: str) -> list[ArtifactInfo]:
-        # As SqlStore: a file goes to <artifact_path>/<name>, a folder's content under
-        # <artifact_path>; empty folders are not stored.
-        base = safe_relpath(artifact_path)
-        if local.is_dir():
-            files = [
-                (f, _join(base, f.relative_to(local).as_posix()))
-                for f in sorted(local.rglob("*"))
-                if f.is_file()
-            ]
-        elif local.is_file():
-            files = [(local, _join(base, local.name))]
-        else:
-            raise InvalidArgument(f"not a file or folder: {str(local)!r}")
+        # What SqlStore stores, checked the same way before the first upload.
         out = []
-        for src, dst in files:
-            with src.open("rb") as fh:
-                out.append(self._put_artifact(run_id, dst, fh))
+        for dest, src in upload_plan(local, artifact_path):
+            with open(src, "rb") as fh:
+                out.append(self._put_artifact(run_id, dest, fh))
         return out
 
     def _list_artifacts(self, run_id: str, path: str) -> list[ArtifactInfo]:
         params = {"path": path} if path else None
-        response = self._request("GET", f"/runs/{_seg(run_id)}/artifacts", params=params)
+        response = self._request("GET", f"/runs/{seg(run_id)}/artifacts", params=params)
         return [ArtifactInfo.model_validate(a) for a in orjson.loads(response.content)]
 
     def _open_artifact(self, run_id: str, path: str) -> IO[bytes]:
-        request = self._client.build_request("GET", self._artifact_url(run_id, path))
-        try:
-            response = self._client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise StoreUnavailable(
-                f"cannot reach the mloop server at {self.uri}: {type(exc).__name__}: {exc}",
-                details={"uri": self.uri},
-            ) from exc
-        if response.is_error:
-            try:
-                body = response.read()
-            finally:
-                response.close()
-            raise error_from_response(response.status_code, body)
-        return io.BufferedReader(_ResponseStream(response), buffer_size=_CHUNK)
+        return open_stream(self._client, self.uri, self._artifact_url(run_id, path))
 
     def _download_artifacts(self, run_id: str, path: str, dst: Path) -> Path:
         # As SqlStore: the relative path is kept, download("m/w.bin", d) writes d/m/w.bin.
         rel = safe_relpath(path)
-        target = Path(dst, *rel.split("/")) if rel else Path(dst)
         entries = self._list_artifacts(run_id, rel)  # ArtifactNotFound when nothing is there
+        os.makedirs(dst, exist_ok=True)
+        dst_real = os.path.realpath(dst)
         if rel and not entries:
             try:  # a file lists as empty, and so does an empty folder
-                self._download_file(run_id, rel, dst)
+                self._download_file(run_id, rel, dst_real)
             except ArtifactNotFound:
-                target.mkdir(parents=True, exist_ok=True)
-            return target
-        target.mkdir(parents=True, exist_ok=True)
+                make_dirs_inside(dst_real, rel, include_last=True)
+            return Path(dst, *rel.split("/"))
+        make_dirs_inside(dst_real, rel, include_last=True)
         pending = list(entries)
         while pending:
             entry = pending.pop()
             if entry.is_dir:
                 pending.extend(self._list_artifacts(run_id, entry.path))
             else:
-                self._download_file(run_id, entry.path, dst)
-        return target
+                self._download_file(run_id, entry.path, dst_real)
+        return Path(dst, *rel.split("/")) if rel else Path(dst)
 
-    def _download_file(self, run_id: str, path: str, dst: Path) -> None:
-        """Write the artifact ``path`` to ``dst/path``, atomically (a temporary file renamed
-        into place); a name the server sends is checked, so nothing lands outside ``dst``."""
-        target = Path(dst, *safe_relpath(path).split("/"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".mloop-tmp-{secrets.token_hex(8)}")
-        try:
-            with self._open_artifact(run_id, path) as src, tmp.open("wb") as out:
-                shutil.copyfileobj(src, out, _CHUNK)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-
-def _join(base: str, name: str) -> str:
-    return f"{base}/{name}" if base else name
+    def _download_file(self, run_id: str, path: str, dst_real: str) -> None:
+        """Write the artifact ``path`` to ``dst_real/path`` atomically, as every download does;
+        a name the server sends is checked, so nothing lands outside ``dst_real``."""
+        rel = safe_relpath(path)
+        with self._open_artifact(run_id, rel) as src:
+            write_local_atomic(dst_real, rel, iter(lambda: src.read(CHUNK), b""))

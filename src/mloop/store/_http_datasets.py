@@ -6,18 +6,14 @@ shared server needs no credentials for the object store behind it.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import httpx
 import orjson
 
-from mloop.errors import StoreUnavailable
 from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
-from mloop.store._http_registry import _seg
-
-_CHUNK = 1024 * 1024
+from mloop.store._http_transport import CHUNK, open_stream, seg
 
 
 class HttpDatasets:
@@ -28,7 +24,7 @@ class HttpDatasets:
     _request: Callable[..., httpx.Response]
 
     def _dataset_url(self, name: str) -> str:
-        return f"/datasets/{_seg(name)}"
+        return f"/datasets/{seg(name)}"
 
     def _create_dataset_version(
         self,
@@ -79,43 +75,27 @@ class HttpDatasets:
 
     def _put_dataset_file(self, name: str, filename: str, stream: IO[bytes]) -> ArtifactInfo:
         def chunks() -> Iterator[bytes]:
-            while chunk := stream.read(_CHUNK):
+            while chunk := stream.read(CHUNK):
                 yield chunk
 
         response = self._request(
             "PUT",
-            f"{self._dataset_url(name)}/files/{_seg(filename)}",
+            f"{self._dataset_url(name)}/files/{seg(filename)}",
             content=chunks(),
             headers={"Content-Type": "application/octet-stream"},
         )
         return ArtifactInfo.model_validate_json(response.content)
 
     def _open_dataset_file(self, name: str, filename: str) -> IO[bytes]:
-        # Imported here: _http imports this module to build HttpStore.
-        from mloop.store._http import _ResponseStream, error_from_response
-
-        url = f"{self._dataset_url(name)}/files/{_seg(filename)}"
-        try:
-            response = self._client.send(self._client.build_request("GET", url), stream=True)
-        except httpx.TransportError as exc:
-            raise StoreUnavailable(
-                f"cannot reach the mloop server at {self.uri}: {type(exc).__name__}: {exc}",
-                details={"uri": self.uri},
-            ) from exc
-        if response.is_error:
-            try:
-                body = response.read()
-            finally:
-                response.close()
-            raise error_from_response(response.status_code, body)
-        return io.BufferedReader(_ResponseStream(response), buffer_size=_CHUNK)
+        url = f"{self._dataset_url(name)}/files/{seg(filename)}"
+        return open_stream(self._client, self.uri, url)
 
     def _log_inputs(self, run_id: str, inputs: list[tuple[str, int, str]]) -> None:
         body = {
             "inputs": [{"name": n, "version": v, "context": c} for n, v, c in inputs],
         }
-        self._request("POST", f"/runs/{_seg(run_id)}/inputs", json=body)
+        self._request("POST", f"/runs/{seg(run_id)}/inputs", json=body)
 
     def _get_run_inputs(self, run_id: str) -> list[RunInput]:
-        response = self._request("GET", f"/runs/{_seg(run_id)}/inputs")
+        response = self._request("GET", f"/runs/{seg(run_id)}/inputs")
         return [RunInput.model_validate(i) for i in orjson.loads(response.content)]

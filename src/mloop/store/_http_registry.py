@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import orjson
 
 from mloop.store._entities import AuditEntry, ModelVersion, RegisteredModel
-
-
-def _seg(value: str) -> str:
-    """One URL path segment; a dot segment is percent-encoded so that no one resolves it."""
-    out = quote(value, safe="")
-    return out.replace(".", "%2E") if value in (".", "..") else out
+from mloop.store._http_transport import seg
 
 
 class HttpRegistry:
@@ -24,7 +18,7 @@ class HttpRegistry:
     _request: Callable[..., httpx.Response]
 
     def _model_url(self, name: str) -> str:
-        return f"/registered-models/{_seg(name)}"
+        return f"/registered-models/{seg(name)}"
 
     def _create_registered_model(
         self, name: str, description: str, tags: dict[str, str], actor: str, reason: str
@@ -57,7 +51,7 @@ class HttpRegistry:
     def _set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None:
         self._request(
             "PUT",
-            f"{self._model_url(name)}/tags/{_seg(key)}",
+            f"{self._model_url(name)}/tags/{seg(key)}",
             json={"value": value, "actor": actor},
         )
 
@@ -95,7 +89,7 @@ class HttpRegistry:
     ) -> None:
         self._request(
             "PUT",
-            f"{self._model_url(name)}/versions/{version}/tags/{_seg(key)}",
+            f"{self._model_url(name)}/versions/{version}/tags/{seg(key)}",
             json={"value": value, "actor": actor},
         )
 
@@ -114,7 +108,7 @@ class HttpRegistry:
     ) -> ModelVersion:
         response = self._request(
             "PUT",
-            f"{self._model_url(name)}/aliases/{_seg(alias)}",
+            f"{self._model_url(name)}/aliases/{seg(alias)}",
             json={"version": version, "actor": actor, "reason": reason},
         )
         return ModelVersion.model_validate_json(response.content)
@@ -122,12 +116,12 @@ class HttpRegistry:
     def _delete_alias(self, name: str, alias: str, actor: str, reason: str) -> None:
         self._request(
             "DELETE",
-            f"{self._model_url(name)}/aliases/{_seg(alias)}",
+            f"{self._model_url(name)}/aliases/{seg(alias)}",
             params={"actor": actor, "reason": reason},
         )
 
     def _get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        response = self._request("GET", f"{self._model_url(name)}/aliases/{_seg(alias)}")
+        response = self._request("GET", f"{self._model_url(name)}/aliases/{seg(alias)}")
         return ModelVersion.model_validate_json(response.content)
 
     def _get_latest_version(self, name: str) -> ModelVersion:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 import orjson
 
-from mloop.store._http_registry import _seg
+from mloop.store._http_transport import seg
 
 
 class HttpTune:
@@ -20,13 +20,13 @@ class HttpTune:
     _request: Callable[..., httpx.Response]
 
     def _append_tune_journal(self, key: str, texts: list[str]) -> int:
-        response = self._request("POST", f"/tune/journals/{_seg(key)}/logs", json={"logs": texts})
+        response = self._request("POST", f"/tune/journals/{seg(key)}/logs", json={"logs": texts})
         return int(orjson.loads(response.content)["first_index"])
 
     def _read_tune_journal(self, key: str, start: int, limit: int) -> list[tuple[int, str]]:
         response = self._request(
             "GET",
-            f"/tune/journals/{_seg(key)}/logs",
+            f"/tune/journals/{seg(key)}/logs",
             params={"start": str(start), "limit": str(limit)},
         )
         return [(int(e["index"]), e["log"]) for e in orjson.loads(response.content)["logs"]]

@@ -18,9 +18,9 @@ from mloop._core import (
     validate_version_number,
 )
 from mloop.errors import InvalidArgument
+from mloop.store._checks import MAX_ACTOR, MAX_DESCRIPTION, check_tags, check_text
 from mloop.store._entities import AuditEntry, ModelVersion, RegisteredModel
 
-MAX_DESCRIPTION = 50_000
 MAX_SOURCE = 4_096
 MAX_REASON = 4_096
 RESERVED_ALIASES = frozenset({"latest"})
@@ -49,24 +49,6 @@ def validate_version(version: Any) -> int:
     return validate_version_number(version, "model version")
 
 
-def _text(value: Any, what: str, limit: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
-    if len(value) > limit:
-        raise InvalidArgument(f"{what} is {len(value)} characters; at most {limit}")
-    return value
-
-
-def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
-    if not tags:
-        return {}
-    if not isinstance(tags, Mapping):
-        raise InvalidArgument("tags must be a mapping of key to value")
-    return {validate_key(k, "tag key"): validate_tag_value(k, v) for k, v in tags.items()}
-
-
 class RegistryStore(ABC):
     """Registered models, their versions and aliases, and the append-only audit log."""
 
@@ -82,10 +64,10 @@ class RegistryStore(ABC):
         """Raises: RegisteredModelAlreadyExists."""
         return self._create_registered_model(
             validate_model_name(name),
-            _text(description, "description", MAX_DESCRIPTION),
-            _tags(tags),
-            _text(actor, "actor", 256),
-            _text(reason, "reason", MAX_REASON),
+            check_text(description, "description", MAX_DESCRIPTION),
+            check_tags(tags),
+            check_text(actor, "actor", MAX_ACTOR),
+            check_text(reason, "reason", MAX_REASON),
         )
 
     def get_registered_model(self, name: str) -> RegisteredModel:
@@ -101,9 +83,9 @@ class RegistryStore(ABC):
     ) -> RegisteredModel:
         return self._update_registered_model(
             validate_model_name(name),
-            _text(description, "description", MAX_DESCRIPTION),
-            _text(actor, "actor", 256),
-            _text(reason, "reason", MAX_REASON),
+            check_text(description, "description", MAX_DESCRIPTION),
+            check_text(actor, "actor", MAX_ACTOR),
+            check_text(reason, "reason", MAX_REASON),
         )
 
     def set_registered_model_tag(self, name: str, key: str, value: str, *, actor: str = "") -> None:
@@ -112,7 +94,7 @@ class RegistryStore(ABC):
             validate_model_name(name),
             key,
             validate_tag_value(key, value),
-            _text(actor, "actor", 256),
+            check_text(actor, "actor", MAX_ACTOR),
         )
 
     def create_model_version(
@@ -133,7 +115,7 @@ class RegistryStore(ABC):
         Raises:
             RunNotFound: ``run_id`` names no run.
         """
-        source = _text(source, "source", MAX_SOURCE).strip()
+        source = check_text(source, "source", MAX_SOURCE).strip()
         if not source:
             raise InvalidArgument("a model version needs a source URI")
         if run_id is not None and (not isinstance(run_id, str) or not run_id):
@@ -142,10 +124,10 @@ class RegistryStore(ABC):
             validate_model_name(name),
             source,
             run_id,
-            _text(description, "description", MAX_DESCRIPTION),
-            _tags(tags),
-            _text(actor, "actor", 256),
-            _text(reason, "reason", MAX_REASON),
+            check_text(description, "description", MAX_DESCRIPTION),
+            check_tags(tags),
+            check_text(actor, "actor", MAX_ACTOR),
+            check_text(reason, "reason", MAX_REASON),
         )
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
@@ -165,7 +147,7 @@ class RegistryStore(ABC):
             validate_version(version),
             key,
             validate_tag_value(key, value),
-            _text(actor, "actor", 256),
+            check_text(actor, "actor", MAX_ACTOR),
         )
 
     def archive_model_version(
@@ -179,8 +161,8 @@ class RegistryStore(ABC):
         return self._archive_model_version(
             validate_model_name(name),
             validate_version(version),
-            _text(actor, "actor", 256),
-            _text(reason, "reason", MAX_REASON),
+            check_text(actor, "actor", MAX_ACTOR),
+            check_text(reason, "reason", MAX_REASON),
         )
 
     def set_alias(
@@ -196,8 +178,8 @@ class RegistryStore(ABC):
             validate_model_name(name),
             validate_alias(alias),
             validate_version(version),
-            _text(actor, "actor", 256),
-            _text(reason, "reason", MAX_REASON),
+            check_text(actor, "actor", MAX_ACTOR),
+            check_text(reason, "reason", MAX_REASON),
         )
 
     def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> None:
@@ -205,8 +187,8 @@ class RegistryStore(ABC):
         self._delete_alias(
             validate_model_name(name),
             validate_alias(alias),
-            _text(actor, "actor", 256),
-            _text(reason, "reason", MAX_REASON),
+            check_text(actor, "actor", MAX_ACTOR),
+            check_text(reason, "reason", MAX_REASON),
         )
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:

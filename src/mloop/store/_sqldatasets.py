@@ -1,4 +1,4 @@
-"""The datasets half of ``SqlStore``: dataset versions, their files, and run inputs.
+"""The datasets part of ``SqlStore``: dataset versions, their files, and run inputs.
 
 Version numbers come from ``max(version) + 1`` in the registering transaction. Writers of one
 name are serialized: by ``BEGIN IMMEDIATE`` on SQLite, by a transaction-scoped advisory lock on
@@ -9,20 +9,19 @@ also when two processes race on it (the loser retries and finds the winner's row
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
 import sqlalchemy as sa
 
 from mloop._core import now_ms
-from mloop.errors import Conflict, DatasetNotFound, InvalidArgument
+from mloop.errors import DatasetNotFound, InvalidArgument
 from mloop.store import _schema as t
 from mloop.store._artifacts import ArtifactStore, open_artifact_store
 from mloop.store._datasets_base import DATA_SUFFIX, dataset_file_path
 from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
+from mloop.store._sqldb import Database, active_run_pk, run_row
 
-_CONFLICT_RETRIES = 8
 #: The first key of PostgreSQL advisory locks taken per dataset name ("mld").
 _PG_LOCK_CLASS = 0x6D6C64
 
@@ -53,14 +52,12 @@ def _version(r: Any) -> DatasetVersion:
 
 
 class SqlDatasets:
-    """Mixed into ``SqlStore``; uses its ``_read``, ``_write``, run lookups and artifact root."""
+    """Dataset versions and run inputs in the database ``db``, their files under
+    ``<artifacts_uri>/datasets/`` (``SqlStore`` delegates to it)."""
 
-    _sqlite: bool
-    artifacts_uri: str
-    _read: Callable[..., Any]
-    _write: Callable[..., Any]
-    _run_row: Callable[[sa.Connection, str], Any]
-    _active_run_pk: Callable[[sa.Connection, str], int]
+    def __init__(self, db: Database, artifacts_uri: str) -> None:
+        self.db = db
+        self.artifacts_uri = artifacts_uri
 
     def _dataset_artifacts(self) -> ArtifactStore:
         return open_artifact_store(self.artifacts_uri)
@@ -69,7 +66,7 @@ class SqlDatasets:
         row = conn.execute(sa.select(t.datasets).where(where)).first()
         return None if row is None else _version(row)
 
-    def _create_dataset_version(
+    def create_dataset_version(
         self,
         name: str,
         digest: str,
@@ -95,10 +92,7 @@ class SqlDatasets:
         source = f"{self.artifacts_uri}/{path}"
 
         def fn(conn: sa.Connection) -> DatasetVersion:
-            if not self._sqlite:
-                conn.execute(
-                    sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_CLASS, sa.func.hashtext(name)))
-                )
+            self.db.lock(conn, _PG_LOCK_CLASS, name)
             found = self._one_dataset(conn, sa.and_(d.name == name, d.digest == digest))
             if found is not None:
                 return found
@@ -130,28 +124,22 @@ class SqlDatasets:
             assert created is not None
             return created
 
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                return self._write(f"registering a version of dataset {name!r}", fn)  # type: ignore[no-any-return]
-            except Conflict as exc:
-                # A bare constraint violation is a race on (name, version) or (name, digest):
-                # retried, the transaction finds what the other writer stored.
-                if type(exc) is not Conflict or attempt == _CONFLICT_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        # A race on (name, version) or (name, digest) is retried: the transaction then finds
+        # what the other writer stored.
+        return self.db.write_retrying(f"registering a version of dataset {name!r}", fn)
 
-    def _get_dataset_version(self, name: str, version: int) -> DatasetVersion:
+    def get_dataset_version(self, name: str, version: int) -> DatasetVersion:
         d = t.datasets.c
-        with self._read("reading a dataset version") as conn:
+        with self.db.read("reading a dataset version") as conn:
             found = self._one_dataset(conn, sa.and_(d.name == name, d.version == version))
             if found is None:
                 exists = conn.execute(sa.select(d.dataset_pk).where(d.name == name)).first()
                 raise _not_found(name, version if exists else None)
         return found
 
-    def _get_latest_dataset_version(self, name: str) -> DatasetVersion:
+    def get_latest_dataset_version(self, name: str) -> DatasetVersion:
         d = t.datasets.c
-        with self._read("reading the latest dataset version") as conn:
+        with self.db.read("reading the latest dataset version") as conn:
             row = conn.execute(
                 sa.select(t.datasets).where(d.name == name).order_by(d.version.desc()).limit(1)
             ).first()
@@ -159,9 +147,9 @@ class SqlDatasets:
             raise _not_found(name)
         return _version(row)
 
-    def _find_dataset_versions(self, name: str, digest_prefix: str) -> list[DatasetVersion]:
+    def find_dataset_versions(self, name: str, digest_prefix: str) -> list[DatasetVersion]:
         d = t.datasets.c
-        with self._read("finding a dataset version by digest") as conn:
+        with self.db.read("finding a dataset version by digest") as conn:
             if not conn.execute(sa.select(d.dataset_pk).where(d.name == name)).first():
                 raise _not_found(name)
             rows = conn.execute(
@@ -171,9 +159,9 @@ class SqlDatasets:
             ).all()
         return [_version(r) for r in rows]
 
-    def _list_dataset_versions(self, name: str) -> list[DatasetVersion]:
+    def list_dataset_versions(self, name: str) -> list[DatasetVersion]:
         d = t.datasets.c
-        with self._read("listing dataset versions") as conn:
+        with self.db.read("listing dataset versions") as conn:
             rows = conn.execute(
                 sa.select(t.datasets).where(d.name == name).order_by(d.version.desc())
             ).all()
@@ -181,12 +169,12 @@ class SqlDatasets:
             raise _not_found(name)
         return [_version(r) for r in rows]
 
-    def _list_datasets(self) -> list[DatasetVersion]:
+    def list_datasets(self) -> list[DatasetVersion]:
         d = t.datasets.c
         latest = (
             sa.select(d.name, sa.func.max(d.version).label("version")).group_by(d.name).subquery()
         )
-        with self._read("listing datasets") as conn:
+        with self.db.read("listing datasets") as conn:
             rows = conn.execute(
                 sa.select(t.datasets)
                 .join(latest, sa.and_(d.name == latest.c.name, d.version == latest.c.version))
@@ -194,17 +182,17 @@ class SqlDatasets:
             ).all()
         return [_version(r) for r in rows]
 
-    def _put_dataset_file(self, name: str, filename: str, stream: IO[bytes]) -> ArtifactInfo:
+    def put_dataset_file(self, name: str, filename: str, stream: IO[bytes]) -> ArtifactInfo:
         return self._dataset_artifacts().put_stream(stream, dataset_file_path(name, filename))
 
-    def _open_dataset_file(self, name: str, filename: str) -> IO[bytes]:
+    def open_dataset_file(self, name: str, filename: str) -> IO[bytes]:
         return self._dataset_artifacts().open(dataset_file_path(name, filename))
 
-    def _log_inputs(self, run_id: str, inputs: list[tuple[str, int, str]]) -> None:
+    def log_inputs(self, run_id: str, inputs: list[tuple[str, int, str]]) -> None:
         d = t.datasets.c
 
         def fn(conn: sa.Connection) -> None:
-            run_pk = self._active_run_pk(conn, run_id)
+            run_pk = active_run_pk(conn, run_id)
             if not inputs:
                 return
             wanted = {(n, v) for n, v, _ in inputs}
@@ -218,13 +206,9 @@ class SqlDatasets:
             missing = sorted(wanted - pks.keys())
             if missing:
                 raise _not_found(*missing[0])
-            if self._sqlite:
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
             now = now_ms()
             conn.execute(
-                insert(t.run_inputs).on_conflict_do_nothing(
+                self.db.insert(t.run_inputs).on_conflict_do_nothing(
                     index_elements=["run_pk", "dataset_pk", "context"]
                 ),
                 [
@@ -238,12 +222,12 @@ class SqlDatasets:
                 ],
             )
 
-        self._write(f"logging inputs of run {run_id}", fn)
+        self.db.write(f"logging inputs of run {run_id}", fn)
 
-    def _get_run_inputs(self, run_id: str) -> list[RunInput]:
+    def get_run_inputs(self, run_id: str) -> list[RunInput]:
         d, i = t.datasets.c, t.run_inputs.c
-        with self._read("reading run inputs") as conn:
-            run_pk = self._run_row(conn, run_id).run_pk
+        with self.db.read("reading run inputs") as conn:
+            run_pk = run_row(conn, run_id).run_pk
             rows = conn.execute(
                 sa.select(d.name, d.version, d.digest, i.context, i.creation_time)
                 .select_from(t.run_inputs)

@@ -1,4 +1,4 @@
-"""The registry half of ``SqlStore``: registered models, versions, aliases, the audit log.
+"""The registry part of ``SqlStore``: registered models, versions, aliases, the audit log.
 
 Every change and its audit entry are written in one transaction. Version numbers come from
 ``max(version) + 1`` under a lock on the model's row (``SELECT ... FOR UPDATE`` on PostgreSQL;
@@ -8,7 +8,6 @@ consecutive numbers with no gaps.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -31,8 +30,7 @@ from mloop.store._entities import (
     ModelVersionStatus,
     RegisteredModel,
 )
-
-_CONFLICT_RETRIES = 8
+from mloop.store._sqldb import Database
 
 
 def _model_not_found(name: str) -> RegisteredModelNotFound:
@@ -46,18 +44,16 @@ def _version_not_found(name: str, version: int) -> ModelVersionNotFound:
 
 
 class SqlRegistry:
-    """Mixed into ``SqlStore``; uses its ``_read``, ``_write`` and ``_upsert``."""
+    """The model registry in the database ``db`` (``SqlStore`` delegates to it)."""
 
-    _sqlite: bool
-    _read: Callable[..., Any]
-    _write: Callable[..., Any]
-    _upsert: Callable[..., None]
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- helpers -------------------------------------------------------------------------------
 
     def _model_row(self, conn: sa.Connection, name: str, *, lock: bool = False) -> Any:
         query = sa.select(t.registered_models).where(t.registered_models.c.name == name)
-        if lock and not self._sqlite:
+        if lock and not self.db.sqlite:
             query = query.with_for_update()
         row = conn.execute(query).first()
         if row is None:
@@ -220,21 +216,9 @@ class SqlRegistry:
             .values(last_update_time=now_ms())
         )
 
-    def _retrying(self, what: str, fn: Callable[[sa.Connection], Any]) -> Any:
-        """A write that two processes may race on a unique key: retried from the start."""
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                return self._write(what, fn)
-            except Conflict as exc:
-                # A domain error (e.g. the name exists) is final; a bare constraint violation
-                # from a race is retried, and then finds the state the other writer left.
-                if type(exc) is not Conflict or attempt == _CONFLICT_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
     # -- registered models ---------------------------------------------------------------------
 
-    def _create_registered_model(
+    def create_registered_model(
         self, name: str, description: str, tags: dict[str, str], actor: str, reason: str
     ) -> RegisteredModel:
         def fn(conn: sa.Connection) -> None:
@@ -248,27 +232,27 @@ class SqlRegistry:
             self._insert_model(conn, name, description, tags, actor, reason)
 
         try:
-            self._write("registering a model", fn)
+            self.db.write("registering a model", fn)
         except AlreadyExists:
             raise
         except Conflict as exc:
             raise RegisteredModelAlreadyExists(
                 f"a registered model named {name!r} exists already", details={"name": name}
             ) from exc
-        return self._get_registered_model(name)
+        return self.get_registered_model(name)
 
-    def _get_registered_model(self, name: str) -> RegisteredModel:
-        with self._read("reading a registered model") as conn:
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        with self.db.read("reading a registered model") as conn:
             found = self._load_models(conn, t.registered_models.c.name == name)
         if not found:
             raise _model_not_found(name)
         return found[0]
 
-    def _list_registered_models(self) -> list[RegisteredModel]:
-        with self._read("listing registered models") as conn:
+    def list_registered_models(self) -> list[RegisteredModel]:
+        with self.db.read("listing registered models") as conn:
             return self._load_models(conn, sa.true())
 
-    def _update_registered_model(
+    def update_registered_model(
         self, name: str, description: str, actor: str, reason: str
     ) -> RegisteredModel:
         def fn(conn: sa.Connection) -> None:
@@ -289,10 +273,10 @@ class SqlRegistry:
                 after={"description": description},
             )
 
-        self._write("updating a registered model", fn)
-        return self._get_registered_model(name)
+        self.db.write("updating a registered model", fn)
+        return self.get_registered_model(name)
 
-    def _set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None:
+    def set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None:
         def fn(conn: sa.Connection) -> None:
             row = self._model_row(conn, name, lock=True)
             old = conn.execute(
@@ -301,7 +285,7 @@ class SqlRegistry:
                     t.registered_model_tags.c.key == key,
                 )
             ).scalar()
-            self._upsert(
+            self.db.upsert(
                 conn,
                 t.registered_model_tags,
                 [{"model_pk": row.model_pk, "key": key, "value": value}],
@@ -318,11 +302,11 @@ class SqlRegistry:
                 after={key: value},
             )
 
-        self._write("tagging a registered model", fn)
+        self.db.write("tagging a registered model", fn)
 
     # -- versions ------------------------------------------------------------------------------
 
-    def _create_model_version(
+    def create_model_version(
         self,
         name: str,
         source: str,
@@ -393,20 +377,20 @@ class SqlRegistry:
             )
             return self._one_version(conn, name, version_pk)
 
-        return self._retrying(f"registering a version of {name!r}", fn)  # type: ignore[no-any-return]
+        return self.db.write_retrying(f"registering a version of {name!r}", fn)
 
-    def _get_model_version(self, name: str, version: int) -> ModelVersion:
-        with self._read("reading a model version") as conn:
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        with self.db.read("reading a model version") as conn:
             model_pk = self._model_row(conn, name).model_pk
             row = self._version_row(conn, model_pk, name, version)
             return self._one_version(conn, name, row.version_pk)
 
-    def _list_model_versions(self, name: str) -> list[ModelVersion]:
-        with self._read("listing model versions") as conn:
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        with self.db.read("listing model versions") as conn:
             model_pk = self._model_row(conn, name).model_pk
             return self._load_versions(conn, name, t.model_versions.c.model_pk == model_pk)
 
-    def _set_model_version_tag(
+    def set_model_version_tag(
         self, name: str, version: int, key: str, value: str, actor: str
     ) -> None:
         def fn(conn: sa.Connection) -> None:
@@ -416,7 +400,7 @@ class SqlRegistry:
             old = conn.execute(
                 sa.select(mvt.c.value).where(mvt.c.version_pk == row.version_pk, mvt.c.key == key)
             ).scalar()
-            self._upsert(
+            self.db.upsert(
                 conn,
                 mvt,
                 [{"version_pk": row.version_pk, "key": key, "value": value}],
@@ -433,9 +417,9 @@ class SqlRegistry:
                 after={key: value},
             )
 
-        self._write("tagging a model version", fn)
+        self.db.write("tagging a model version", fn)
 
-    def _archive_model_version(
+    def archive_model_version(
         self, name: str, version: int, actor: str, reason: str
     ) -> ModelVersion:
         def fn(conn: sa.Connection) -> ModelVersion:
@@ -474,11 +458,11 @@ class SqlRegistry:
                 )
             return self._one_version(conn, name, row.version_pk)
 
-        return self._write("archiving a model version", fn)  # type: ignore[no-any-return]
+        return self.db.write("archiving a model version", fn)  # type: ignore[no-any-return]
 
     # -- aliases -------------------------------------------------------------------------------
 
-    def _set_alias(
+    def set_alias(
         self, name: str, alias: str, version: int, actor: str, reason: str
     ) -> ModelVersion:
         def fn(conn: sa.Connection) -> ModelVersion:
@@ -525,9 +509,9 @@ class SqlRegistry:
             )
             return self._one_version(conn, name, row.version_pk)
 
-        return self._retrying(f"moving @{alias} of {name!r}", fn)  # type: ignore[no-any-return]
+        return self.db.write_retrying(f"moving @{alias} of {name!r}", fn)
 
-    def _delete_alias(self, name: str, alias: str, actor: str, reason: str) -> None:
+    def delete_alias(self, name: str, alias: str, actor: str, reason: str) -> None:
         def fn(conn: sa.Connection) -> None:
             model_pk = self._model_row(conn, name, lock=True).model_pk
             a, v = t.model_aliases, t.model_versions
@@ -553,10 +537,10 @@ class SqlRegistry:
                 after=None,
             )
 
-        self._write("deleting an alias", fn)
+        self.db.write("deleting an alias", fn)
 
-    def _get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        with self._read("resolving an alias") as conn:
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        with self.db.read("resolving an alias") as conn:
             model_pk = self._model_row(conn, name).model_pk
             version_pk = conn.execute(
                 sa.select(t.model_aliases.c.version_pk).where(
@@ -569,8 +553,8 @@ class SqlRegistry:
                 )
             return self._one_version(conn, name, version_pk)
 
-    def _get_latest_version(self, name: str) -> ModelVersion:
-        with self._read("reading the latest version") as conn:
+    def get_latest_version(self, name: str) -> ModelVersion:
+        with self.db.read("reading the latest version") as conn:
             model_pk = self._model_row(conn, name).model_pk
             v = t.model_versions
             version_pk = conn.execute(
@@ -585,8 +569,8 @@ class SqlRegistry:
                 )
             return self._one_version(conn, name, version_pk)
 
-    def _get_audit_log(self, name: str) -> list[AuditEntry]:
-        with self._read("reading the audit log") as conn:
+    def get_audit_log(self, name: str) -> list[AuditEntry]:
+        with self.db.read("reading the audit log") as conn:
             self._model_row(conn, name)
             rows = conn.execute(
                 sa.select(t.registry_audit)

@@ -1,15 +1,14 @@
 """``SqlStore``: metadata in SQLite or PostgreSQL (SQLAlchemy 2 Core), artifacts through fsspec.
 
-SQLAlchemy's exceptions are translated to mloop's in one place (:func:`_translate`); nothing
-outside this module sees them.
+The runs and experiments are here; the registry, datasets and tune journals are parts
+(:class:`SqlRegistry`, :class:`SqlDatasets`, :class:`SqlTune`) this store delegates to, each
+handed the one :class:`~mloop.store._sqldb.Database` handle (engine, transactions, locks), which
+also translates SQLAlchemy's exceptions to mloop's.
 """
 
 from __future__ import annotations
 
-import contextlib
-import random
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,67 +22,48 @@ from mloop.errors import (
     ExperimentAlreadyExists,
     ExperimentNotFound,
     InvalidArgument,
-    MloopError,
     NotFound,
     ParamConflict,
-    RunNotFound,
-    StoreError,
-    StoreUnavailable,
 )
 from mloop.store import _schema as t
 from mloop.store._artifacts import ArtifactStore, open_artifact_store, safe_relpath
 from mloop.store._base import Store
-from mloop.store._engine import WRITE, create_engine, placeholder
 from mloop.store._entities import (
     ArtifactInfo,
+    AuditEntry,
+    DatasetColumn,
+    DatasetVersion,
     Experiment,
     LifecycleStage,
     Metric,
     MetricHistory,
     MetricValue,
+    ModelVersion,
+    RegisteredModel,
     Run,
     RunData,
     RunInfo,
+    RunInput,
     RunsPage,
     RunStatus,
     ViewType,
 )
+from mloop.store._localfs import upload_plan
 from mloop.store._migrate import ensure_schema
 from mloop.store._names import friendly_name
 from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
+from mloop.store._sqldb import Database, active_run_pk, run_not_found, run_row, translate
 from mloop.store._sqlregistry import SqlRegistry
 from mloop.store._sqltune import SqlTune
 
-_LOCK_RETRIES = 5
 _HISTORY_DTYPE = np.dtype(
     [("step", np.int64), ("timestamp", np.int64), ("value", np.float64), ("null", np.bool_)]
 )
 
 
-@contextlib.contextmanager
-def _translate(what: str) -> Iterator[None]:
-    """Map SQLAlchemy and driver errors to mloop's tree (the only place that sees them)."""
-    try:
-        yield
-    except MloopError:
-        raise
-    except sa.exc.IntegrityError as exc:
-        raise Conflict(f"{what}: conflicts with stored data ({exc.orig})") from exc
-    except sa.exc.OperationalError as exc:
-        raise StoreUnavailable(f"{what}: the database is unavailable ({exc.orig})") from exc
-    except sa.exc.InterfaceError as exc:
-        raise StoreUnavailable(f"{what}: the database connection failed ({exc.orig})") from exc
-    except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"{what}: database error ({exc})") from exc
-
-
-def _is_locked(exc: BaseException) -> bool:
-    return isinstance(exc, sa.exc.OperationalError) and "locked" in str(exc.orig).lower()
-
-
-class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
+class SqlStore(Store):
     """Experiments and runs in a SQL database, artifacts in a folder or object store.
 
     Args:
@@ -102,12 +82,14 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
     def __init__(self, db_uri: str, artifacts_uri: str, **engine_kwargs: Any) -> None:
         self.uri = db_uri
         self.artifacts_uri = artifacts_uri.rstrip("/")
-        self.engine = create_engine(db_uri, **engine_kwargs)
-        self._ph = placeholder(self.engine)
-        self._sqlite = self.engine.dialect.name == "sqlite"
-        with _translate("opening the store"):
+        self.db = Database(db_uri, **engine_kwargs)
+        self.engine = self.db.engine
+        with translate("opening the store"):
             ensure_schema(self.engine)
-        ph = self._ph
+        self._registry = SqlRegistry(self.db)
+        self._datasets = SqlDatasets(self.db, self.artifacts_uri)
+        self._tune = SqlTune(self.db)
+        ph = self.db.placeholder
         # Parameters in the order of a Metric tuple (key, value, step, timestamp), so
         # executemany binds the points as they are, with no per-row tuple built in Python; the
         # run's integer primary key is formatted in (it comes from the database, never a user).
@@ -134,38 +116,11 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
         return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.close()
 
     def _ping(self) -> None:
-        with self._read("checking the database") as conn:
+        with self.db.read("checking the database") as conn:
             conn.exec_driver_sql("SELECT 1")
-
-    # -- transactions --------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _read(self, what: str) -> Iterator[sa.Connection]:
-        with _translate(what), self.engine.connect() as conn:
-            yield conn
-
-    def _write(self, what: str, fn: Any) -> Any:
-        """Run ``fn(conn)`` in one write transaction, retrying if SQLite reports a lock
-        (the busy timeout normally absorbs contention; this covers the rare remainder)."""
-        for attempt in range(_LOCK_RETRIES):
-            try:
-                with _translate(what):
-                    try:
-                        with (
-                            self.engine.connect().execution_options(**WRITE) as conn,
-                            conn.begin(),
-                        ):
-                            return fn(conn)
-                    except sa.exc.OperationalError as exc:
-                        if _is_locked(exc) and attempt < _LOCK_RETRIES - 1:
-                            raise _Retry from exc
-                        raise
-            except _Retry:
-                time.sleep(0.05 * (2**attempt) * (1 + random.random()))
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- experiments ---------------------------------------------------------------------------
 
@@ -207,7 +162,7 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
             return str(exp_id)
 
         try:
-            exp_id = self._write("creating an experiment", fn)
+            exp_id = self.db.write("creating an experiment", fn)
         except Conflict as exc:
             if isinstance(exc, ExperimentAlreadyExists):
                 raise
@@ -253,21 +208,21 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
 
     def _get_experiment(self, experiment_id: str) -> Experiment:
         pk = self._experiment_pk(experiment_id)
-        with self._read("reading an experiment") as conn:
+        with self.db.read("reading an experiment") as conn:
             found = self._load_experiments(conn, t.experiments.c.experiment_id == pk)
         if not found:
             raise _experiment_not_found(experiment_id)
         return found[0]
 
     def _get_experiment_by_name(self, name: str) -> Experiment:
-        with self._read("reading an experiment") as conn:
+        with self.db.read("reading an experiment") as conn:
             found = self._load_experiments(conn, t.experiments.c.name == name)
         if not found:
             raise ExperimentNotFound(f"no experiment named {name!r}", details={"name": name})
         return found[0]
 
     def _list_experiments(self, view: ViewType) -> list[Experiment]:
-        with self._read("listing experiments") as conn:
+        with self.db.read("listing experiments") as conn:
             return self._load_experiments(conn, t.experiments.c.lifecycle_stage.in_(view.stages()))
 
     def _rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
@@ -290,7 +245,7 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
             if res.rowcount == 0:
                 raise _experiment_not_found(experiment_id)
 
-        self._write("renaming an experiment", fn)
+        self.db.write("renaming an experiment", fn)
         return self._get_experiment(experiment_id)
 
     def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
@@ -305,7 +260,7 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
             if res.rowcount == 0:
                 raise _experiment_not_found(experiment_id)
 
-        self._write(f"setting experiment {experiment_id} {stage}", fn)
+        self.db.write(f"setting experiment {experiment_id} {stage}", fn)
 
     def _set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         pk = self._experiment_pk(experiment_id)
@@ -320,25 +275,14 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                 is None
             ):
                 raise _experiment_not_found(experiment_id)
-            self._upsert(
+            self.db.upsert(
                 conn,
                 t.experiment_tags,
                 [{"experiment_id": pk, "key": key, "value": value}],
                 ["experiment_id", "key"],
             )
 
-        self._write("setting an experiment tag", fn)
-
-    def _upsert(
-        self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]
-    ) -> None:
-        if self._sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-        stmt = insert(table)
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={"value": stmt.excluded.value})
-        conn.execute(stmt, rows)
+        self.db.write("setting an experiment tag", fn)
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -369,7 +313,7 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                     f"experiment {experiment_id} is deleted; restore it before starting runs"
                 )
             if parent_run_id is not None:
-                self._run_row(conn, parent_run_id)
+                run_row(conn, parent_run_id)
             info = RunInfo(
                 run_id=run_id,
                 experiment_id=str(exp_pk),
@@ -404,18 +348,12 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                 )
             return info
 
-        info = self._write("creating a run", fn)
+        info = self.db.write("creating a run", fn)
         return Run(info=info, data=RunData(tags=dict(tags)))
 
-    def _run_row(self, conn: sa.Connection, run_id: str) -> Any:
-        row = conn.execute(sa.select(t.runs).where(t.runs.c.run_id == run_id)).first()
-        if row is None:
-            raise _run_not_found(run_id)
-        return row
-
     def _get_run(self, run_id: str) -> Run:
-        with self._read("reading a run") as conn:
-            row = self._run_row(conn, run_id)
+        with self.db.read("reading a run") as conn:
+            row = run_row(conn, run_id)
             return self._load_runs(conn, [row])[0]
 
     def _load_runs(self, conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
@@ -476,10 +414,10 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                     sa.update(t.runs).where(t.runs.c.run_id == run_id).values(**values)
                 )
                 if res.rowcount == 0:
-                    raise _run_not_found(run_id)
-            return _run_info(self._run_row(conn, run_id))
+                    raise run_not_found(run_id)
+            return _run_info(run_row(conn, run_id))
 
-        return self._write("updating a run", fn)  # type: ignore[no-any-return]
+        return self.db.write("updating a run", fn)  # type: ignore[no-any-return]
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
         def fn(conn: sa.Connection) -> None:
@@ -487,19 +425,9 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                 sa.update(t.runs).where(t.runs.c.run_id == run_id).values(lifecycle_stage=stage)
             )
             if res.rowcount == 0:
-                raise _run_not_found(run_id)
+                raise run_not_found(run_id)
 
-        self._write(f"setting run {run_id} {stage}", fn)
-
-    def _active_run_pk(self, conn: sa.Connection, run_id: str) -> int:
-        row = conn.execute(
-            sa.select(t.runs.c.run_pk, t.runs.c.lifecycle_stage).where(t.runs.c.run_id == run_id)
-        ).first()
-        if row is None:
-            raise _run_not_found(run_id)
-        if row.lifecycle_stage != "active":
-            raise InvalidArgument(f"run {run_id} is deleted; restore it before logging to it")
-        return int(row.run_pk)
+        self.db.write(f"setting run {run_id} {stage}", fn)
 
     def _log_batch(
         self,
@@ -510,8 +438,8 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
         batch_id: str | None = None,
     ) -> None:
         if not (metrics or params or tags):
-            with self._read("reading a run") as conn:
-                self._active_run_pk(conn, run_id)
+            with self.db.read("reading a run") as conn:
+                active_run_pk(conn, run_id)
             return
         # The latest point per key: highest step, then latest timestamp. Positional access:
         # callers may pass plain (key, value, step, timestamp) tuples.
@@ -523,13 +451,13 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                 latest[m[0]] = m
 
         def fn(conn: sa.Connection) -> None:
-            run_pk = self._active_run_pk(conn, run_id)
+            run_pk = active_run_pk(conn, run_id)
             if batch_id is not None and not self._claim_batch(conn, batch_id, run_pk):
                 return  # written before: acknowledge, write nothing
             if params:
                 self._insert_params(conn, run_id, run_pk, params)
             if tags:
-                self._upsert(
+                self.db.upsert(
                     conn,
                     t.tags,
                     [{"run_pk": run_pk, "key": k, "value": v} for k, v in tags.items()],
@@ -546,16 +474,12 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                 finally:
                     cur.close()
 
-        self._write(f"logging to run {run_id}", fn)
+        self.db.write(f"logging to run {run_id}", fn)
 
     def _claim_batch(self, conn: sa.Connection, batch_id: str, run_pk: int) -> bool:
         """Record a batch id in the batch's own transaction; False when it was recorded before."""
-        if self._sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         inserted = conn.execute(
-            insert(t.batch_receipts)
+            self.db.insert(t.batch_receipts)
             .values(batch_id=batch_id, run_pk=run_pk, created_time=now_ms())
             .on_conflict_do_nothing(index_elements=["batch_id"])
             .returning(t.batch_receipts.c.batch_id)
@@ -593,7 +517,7 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
 
     def _delete_tag(self, run_id: str, key: str) -> None:
         def fn(conn: sa.Connection) -> None:
-            run_pk = self._active_run_pk(conn, run_id)
+            run_pk = active_run_pk(conn, run_id)
             res = conn.execute(
                 sa.delete(t.tags).where(t.tags.c.run_pk == run_pk, t.tags.c.key == key)
             )
@@ -602,11 +526,11 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                     f"run {run_id} has no tag {key!r}", details={"run_id": run_id, "key": key}
                 )
 
-        self._write("deleting a tag", fn)
+        self.db.write("deleting a tag", fn)
 
     def _get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        with self._read("reading a metric history") as conn:
-            run_pk = self._run_row(conn, run_id).run_pk
+        with self.db.read("reading a metric history") as conn:
+            run_pk = run_row(conn, run_id).run_pk
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cur.execute(self._sql_history, (run_pk, key))
@@ -634,7 +558,7 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
         query = compile_search(
             experiment_ids=exp_pks, stages=view.stages(), filter=filter, order_by=order_by
         )
-        with self._read("searching runs") as conn:
+        with self.db.read("searching runs") as conn:
             pks = list(conn.execute(query.limit(max_results + 1).offset(offset)).scalars())
             more = len(pks) > max_results
             pks = pks[:max_results]
@@ -650,8 +574,8 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
     # -- artifacts -----------------------------------------------------------------------------
 
     def _artifact_root(self, run_id: str) -> tuple[int, ArtifactStore]:
-        with self._read("reading a run") as conn:
-            row = self._run_row(conn, run_id)
+        with self.db.read("reading a run") as conn:
+            row = run_row(conn, run_id)
         return int(row.run_pk), open_artifact_store(row.artifact_uri)
 
     def _record_artifacts(self, run_pk: int, infos: list[ArtifactInfo]) -> None:
@@ -661,11 +585,7 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
         now = now_ms()
 
         def fn(conn: sa.Connection) -> None:
-            if self._sqlite:
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-            stmt = insert(t.artifacts)
+            stmt = self.db.insert(t.artifacts)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_pk", "path"],
                 set_={
@@ -688,17 +608,12 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                 ],
             )
 
-        self._write("recording artifacts", fn)
+        self.db.write("recording artifacts", fn)
 
     def _log_artifact(self, run_id: str, local: Path, artifact_path: str) -> list[ArtifactInfo]:
-        dest_dir = safe_relpath(artifact_path)
+        plan = upload_plan(local, artifact_path)  # every path checked before a byte is written
         run_pk, store = self._artifact_root(run_id)
-        if local.is_dir():
-            dest = dest_dir if dest_dir else ""
-            infos = store.put_dir(local, dest)
-        else:
-            dest = f"{dest_dir}/{local.name}" if dest_dir else local.name
-            infos = [store.put_file(local, dest)]
+        infos = [store.put_file(Path(src), dest) for dest, src in plan]
         self._record_artifacts(run_pk, infos)
         return infos
 
@@ -719,7 +634,7 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
                 f"run {run_id} has no artifact {rel!r}", details={"run_id": run_id, "path": rel}
             )
         listed = store.list(rel)
-        with self._read("reading artifacts") as conn:
+        with self.db.read("reading artifacts") as conn:
             hashes: dict[str, str] = dict(
                 conn.execute(  # type: ignore[arg-type]
                     sa.select(t.artifacts.c.path, t.artifacts.c.sha256).where(
@@ -749,19 +664,128 @@ class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
         _, store = self._artifact_root(run_id)
         return store.open(rel)
 
+    # -- the registry, datasets and tune journals: delegated to the parts ----------------------
+
+    def _create_registered_model(
+        self, name: str, description: str, tags: dict[str, str], actor: str, reason: str
+    ) -> RegisteredModel:
+        return self._registry.create_registered_model(name, description, tags, actor, reason)
+
+    def _get_registered_model(self, name: str) -> RegisteredModel:
+        return self._registry.get_registered_model(name)
+
+    def _list_registered_models(self) -> list[RegisteredModel]:
+        return self._registry.list_registered_models()
+
+    def _update_registered_model(
+        self, name: str, description: str, actor: str, reason: str
+    ) -> RegisteredModel:
+        return self._registry.update_registered_model(name, description, actor, reason)
+
+    def _set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None:
+        self._registry.set_registered_model_tag(name, key, value, actor)
+
+    def _create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None,
+        description: str,
+        tags: dict[str, str],
+        actor: str,
+        reason: str,
+    ) -> ModelVersion:
+        return self._registry.create_model_version(
+            name, source, run_id, description, tags, actor, reason
+        )
+
+    def _get_model_version(self, name: str, version: int) -> ModelVersion:
+        return self._registry.get_model_version(name, version)
+
+    def _list_model_versions(self, name: str) -> list[ModelVersion]:
+        return self._registry.list_model_versions(name)
+
+    def _set_model_version_tag(
+        self, name: str, version: int, key: str, value: str, actor: str
+    ) -> None:
+        self._registry.set_model_version_tag(name, version, key, value, actor)
+
+    def _archive_model_version(
+        self, name: str, version: int, actor: str, reason: str
+    ) -> ModelVersion:
+        return self._registry.archive_model_version(name, version, actor, reason)
+
+    def _set_alias(
+        self, name: str, alias: str, version: int, actor: str, reason: str
+    ) -> ModelVersion:
+        return self._registry.set_alias(name, alias, version, actor, reason)
+
+    def _delete_alias(self, name: str, alias: str, actor: str, reason: str) -> None:
+        self._registry.delete_alias(name, alias, actor, reason)
+
+    def _get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return self._registry.get_model_version_by_alias(name, alias)
+
+    def _get_latest_version(self, name: str) -> ModelVersion:
+        return self._registry.get_latest_version(name)
+
+    def _get_audit_log(self, name: str) -> list[AuditEntry]:
+        return self._registry.get_audit_log(name)
+
+    def _create_dataset_version(
+        self,
+        name: str,
+        digest: str,
+        format: str,
+        num_rows: int,
+        num_columns: int,
+        columns: list[DatasetColumn],
+        size_bytes: int,
+        description: str,
+        tags: dict[str, str],
+    ) -> DatasetVersion:
+        return self._datasets.create_dataset_version(
+            name, digest, format, num_rows, num_columns, columns, size_bytes, description, tags
+        )
+
+    def _get_dataset_version(self, name: str, version: int) -> DatasetVersion:
+        return self._datasets.get_dataset_version(name, version)
+
+    def _get_latest_dataset_version(self, name: str) -> DatasetVersion:
+        return self._datasets.get_latest_dataset_version(name)
+
+    def _find_dataset_versions(self, name: str, digest_prefix: str) -> list[DatasetVersion]:
+        return self._datasets.find_dataset_versions(name, digest_prefix)
+
+    def _list_dataset_versions(self, name: str) -> list[DatasetVersion]:
+        return self._datasets.list_dataset_versions(name)
+
+    def _list_datasets(self) -> list[DatasetVersion]:
+        return self._datasets.list_datasets()
+
+    def _put_dataset_file(self, name: str, filename: str, stream: IO[bytes]) -> ArtifactInfo:
+        return self._datasets.put_dataset_file(name, filename, stream)
+
+    def _open_dataset_file(self, name: str, filename: str) -> IO[bytes]:
+        return self._datasets.open_dataset_file(name, filename)
+
+    def _log_inputs(self, run_id: str, inputs: list[tuple[str, int, str]]) -> None:
+        self._datasets.log_inputs(run_id, inputs)
+
+    def _get_run_inputs(self, run_id: str) -> list[RunInput]:
+        return self._datasets.get_run_inputs(run_id)
+
+    def _append_tune_journal(self, key: str, texts: list[str]) -> int:
+        return self._tune.append(key, texts)
+
+    def _read_tune_journal(self, key: str, start: int, limit: int) -> list[tuple[int, str]]:
+        return self._tune.read(key, start, limit)
+
 
 def _experiment_not_found(experiment_id: str) -> ExperimentNotFound:
     return ExperimentNotFound(
         f"no experiment with id {experiment_id!r}", details={"experiment_id": experiment_id}
     )
-
-
-def _run_not_found(run_id: str) -> RunNotFound:
-    return RunNotFound(f"no run with id {run_id!r}", details={"run_id": run_id})
-
-
-class _Retry(Exception):
-    pass
 
 
 def _run_info(r: Any) -> RunInfo:

@@ -1,4 +1,4 @@
-"""The tuning half of ``SqlStore``: Optuna journals in the ``tune_journal`` table.
+"""The tuning part of ``SqlStore``: Optuna journals in the ``tune_journal`` table.
 
 A journal's order must be the same for every reader, and a reader that has read up to index
 ``n`` must never later find a log below ``n`` appear. Appends to one key are therefore
@@ -11,33 +11,27 @@ would not do on PostgreSQL: values are handed out at insert, not at commit, so a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import sqlalchemy as sa
 
 from mloop._core import now_ms
 from mloop.store import _schema as t
+from mloop.store._sqldb import Database
 
 #: The first key of PostgreSQL advisory locks taken per journal key ("mlt").
 _PG_LOCK_CLASS = 0x6D6C74
 
 
 class SqlTune:
-    """Mixed into ``SqlStore``; uses its ``_read`` and ``_write``."""
+    """Tune journals in the database ``db`` (``SqlStore`` delegates to it)."""
 
-    _sqlite: bool
-    _read: Callable[..., Any]
-    _write: Callable[..., Any]
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    def _append_tune_journal(self, key: str, texts: list[str]) -> int:
+    def append(self, key: str, texts: list[str]) -> int:
         j = t.tune_journal.c
 
         def fn(conn: sa.Connection) -> int:
-            if not self._sqlite:
-                conn.execute(
-                    sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_CLASS, sa.func.hashtext(key)))
-                )
+            self.db.lock(conn, _PG_LOCK_CLASS, key)
             first = int(
                 conn.execute(
                     sa.select(sa.func.coalesce(sa.func.max(j.idx) + 1, 0)).where(
@@ -55,12 +49,11 @@ class SqlTune:
             )
             return first
 
-        result: int = self._write("appending to a tune journal", fn)
-        return result
+        return self.db.write("appending to a tune journal", fn)
 
-    def _read_tune_journal(self, key: str, start: int, limit: int) -> list[tuple[int, str]]:
+    def read(self, key: str, start: int, limit: int) -> list[tuple[int, str]]:
         j = t.tune_journal.c
-        with self._read("reading a tune journal") as conn:
+        with self.db.read("reading a tune journal") as conn:
             rows = conn.execute(
                 sa.select(j.idx, j.log)
                 .where(j.journal_key == key, j.idx >= start)

@@ -12,12 +12,12 @@ import numpy as np
 
 from mloop._core import (
     Settings,
-    load_settings,
     validate_key,
     validate_metric_value,
     validate_param_value,
     validate_tag_value,
 )
+from mloop._core._tags import TAG_USER
 from mloop.errors import (
     ExperimentAlreadyExists,
     ExperimentNotFound,
@@ -34,23 +34,26 @@ from mloop.store import (
     RunStatus,
     Store,
     ViewType,
-    open_store,
 )
+from mloop.store._context import derive, shared_store
 from mloop.tracking._context import run_context
 from mloop.tracking._writer import METRIC, PARAM, TAG, UPDATE, AsyncWriter, FlushStatus
 
-_backends: dict[tuple[str, str], tuple[Store, AsyncWriter]] = {}
-_backends_lock = threading.Lock()
+# One background writer per (tracking URI, artifacts) in a process, over the store the current
+# context shares for the same pair: the fluent API, every Client and every domain write to one
+# store (one connection pool, one SQLite writer) per URI.
+_writers: dict[tuple[str, str], AsyncWriter] = {}
+_writers_lock = threading.Lock()
 
 
 def _backend(settings: Settings) -> tuple[Store, AsyncWriter]:
-    """One store and one background writer per (tracking URI, artifacts) in a process."""
+    """The shared store of ``settings`` and the background writer over it."""
+    store = shared_store(settings)
     key = (settings.tracking_uri, settings.artifacts)
-    with _backends_lock:
-        found = _backends.get(key)
-        if found is None:
-            store = open_store(settings)
-            writer = AsyncWriter(
+    with _writers_lock:
+        writer = _writers.get(key)
+        if writer is None or writer.store is not store:  # first use, or the store was reopened
+            writer = _writers[key] = AsyncWriter(
                 store,
                 batch_size=settings.log_batch_size,
                 batch_wait_s=settings.log_batch_wait_ms / 1000,
@@ -58,8 +61,17 @@ def _backend(settings: Settings) -> tuple[Store, AsyncWriter]:
                 spool_dir=settings.home / "spool",
                 retry_s=settings.spool_retry_s,
             )
-            found = _backends[key] = (store, writer)
-        return found
+        return store, writer
+
+
+def close_writers(timeout: float = 10.0) -> None:
+    """Flush and close every writer (tests call it, with
+    :func:`mloop.store._context.close_stores`, between tests)."""
+    with _writers_lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for writer in writers:
+        writer.close(timeout=timeout)
 
 
 def _now_ms() -> int:
@@ -74,9 +86,15 @@ class Client:
 
     Args:
         tracking_uri: ``sqlite:///...``, ``postgresql://...`` or ``http(s)://host:port``;
-            default from ``MLOOP_TRACKING_URI`` / ``mloop.toml`` / ``./.mloop/mloop.db``.
-        artifacts: the artifact folder or fsspec URL for a SQL store.
+            default the current store's (:func:`mloop.store.current`: a ``mloop.store.use``
+            block, ``mloop.set_tracking_uri``, ``MLOOP_TRACKING_URI`` / ``mloop.toml`` /
+            ``./.mloop/mloop.db``).
+        artifacts: the artifact folder or fsspec URL for a SQL store (default: the current
+            one).
         settings: full settings, instead of the two above.
+
+    A client shares its store with every other client and context naming the same tracking
+    URI and artifacts in the process.
 
     Example::
 
@@ -95,7 +113,9 @@ class Client:
         artifacts: str | None = None,
         settings: Settings | None = None,
     ) -> None:
-        self.settings = settings or load_settings(tracking_uri=tracking_uri, artifacts=artifacts)
+        if settings is not None and (tracking_uri is not None or artifacts is not None):
+            raise InvalidArgument("Client takes settings or tracking_uri/artifacts, not both")
+        self.settings = settings if settings is not None else derive(tracking_uri, artifacts)
         self.store, self._writer = _backend(self.settings)
         # Per-process memory of what this process logged: step counters and params.
         self._steps: dict[str, dict[str, int]] = {}
@@ -162,14 +182,20 @@ class Client:
     ) -> Run:
         """Start a run. With ``capture_context``, records git commit, user, host, Python, entry
         point and the installed-packages hash as ``mloop.*`` tags."""
-        all_tags = run_context(top_level=parent_run_id is None) if capture_context else {}
+        all_tags = (
+            run_context(
+                top_level=parent_run_id is None, reproduces=self.settings.reproduce_of or None
+            )
+            if capture_context
+            else {}
+        )
         all_tags.update(tags or {})
         return self.store.create_run(
             experiment_id,
             run_name=run_name,
             parent_run_id=parent_run_id,
             tags=all_tags,
-            user=all_tags.get("mloop.user", ""),
+            user=all_tags.get(TAG_USER, ""),
         )
 
     def get_run(self, run_id: str) -> Run:

@@ -16,7 +16,8 @@ and so that ``mloop reproduce`` can tell what changed since and run the same com
   tag's limit continues in ``mloop.env.packages.2``, ``.3``, ...); read it back with
   :func:`decode_packages`. ``mloop.env.packages_sha256`` stays the quick equality test;
 - ``mloop.reproduces``: the run this process re-runs, when ``mloop reproduce`` started it with
-  ``MLOOP_REPRODUCE_OF`` in its environment (read once a process).
+  ``MLOOP_REPRODUCE_OF`` in its environment (``Settings.reproduce_of``, read with the rest of the
+  settings).
 
 The package list is computed once a process, git is asked once for each working folder, and
 after the first run a call costs about as much as before these tags (some 15 us).
@@ -41,25 +42,60 @@ from importlib import metadata
 from pathlib import Path
 
 from mloop._core import current_user
+from mloop._core._tags import (
+    TAG_ARGV,
+    TAG_CWD,
+    TAG_ENTRY_POINT,
+    TAG_GIT_BRANCH,
+    TAG_GIT_COMMIT,
+    TAG_GIT_CWD,
+    TAG_GIT_DIRTY,
+    TAG_GIT_ENTRY_POINT,
+    TAG_HOST,
+    TAG_PACKAGES,
+    TAG_PACKAGES_HASH,
+    TAG_PYTHON,
+    TAG_REPRODUCES,
+    TAG_USER,
+)
 from mloop._core._validation import MAX_TAG_VALUE
-
-TAG_GIT_COMMIT = "mloop.git.commit"
-TAG_GIT_DIRTY = "mloop.git.dirty"
-TAG_GIT_BRANCH = "mloop.git.branch"
-TAG_GIT_CWD = "mloop.git.cwd"
-TAG_GIT_ENTRY_POINT = "mloop.git.entry_point"
-TAG_USER = "mloop.user"
-TAG_HOST = "mloop.host"
-TAG_PYTHON = "mloop.python"
-TAG_ENTRY_POINT = "mloop.entry_point"
-TAG_ARGV = "mloop.argv"
-TAG_CWD = "mloop.cwd"
-TAG_PACKAGES_HASH = "mloop.env.packages_sha256"
-TAG_PACKAGES = "mloop.env.packages"
-TAG_REPRODUCES = "mloop.reproduces"
 
 #: The environment variable ``mloop reproduce`` sets for the process it re-runs.
 ENV_REPRODUCE_OF = "MLOOP_REPRODUCE_OF"
+
+__all__ = [
+    "ENV_REPRODUCE_OF",
+    "REDACTED",
+    "TAG_ARGV",
+    "TAG_CWD",
+    "TAG_ENTRY_POINT",
+    "TAG_GIT_BRANCH",
+    "TAG_GIT_COMMIT",
+    "TAG_GIT_CWD",
+    "TAG_GIT_DIRTY",
+    "TAG_GIT_ENTRY_POINT",
+    "TAG_HOST",
+    "TAG_PACKAGES",
+    "TAG_PACKAGES_HASH",
+    "TAG_PYTHON",
+    "TAG_REPRODUCES",
+    "TAG_USER",
+    "argv_tag",
+    "decode_packages",
+    "encode_packages",
+    "entry_point",
+    "git_context",
+    "git_root",
+    "hash_packages",
+    "installed_packages",
+    "location_context",
+    "packages_hash",
+    "parse_requirements",
+    "read_git",
+    "redact_argv",
+    "run_context",
+    "source_context",
+]
 
 REDACTED = "***"
 _PACKAGES_PREFIX = "zlib+b64:"
@@ -326,16 +362,8 @@ def parse_requirements(lines: Sequence[str]) -> dict[str, str]:
 # -- the tags of a new run ---------------------------------------------------------------------
 
 
-@functools.cache
-def reproduce_of() -> str | None:
-    """The run this process re-runs (``MLOOP_REPRODUCE_OF``, set by ``mloop reproduce`` for the
-    process it starts), read once a process."""
-    value = os.environ.get(ENV_REPRODUCE_OF, "").strip()
-    return value or None
-
-
-def run_context(*, top_level: bool = True) -> dict[str, str]:
-    """The system tags a new run records.
+def run_context(*, top_level: bool = True, reproduces: str | None = None) -> dict[str, str]:
+    """The system tags a new run records; ``reproduces``: the run this process re-runs.
 
     ``top_level=False`` (a nested run, which shares its parent's process) leaves out what the
     parent already holds: the package list and ``mloop.reproduces``.
@@ -351,7 +379,6 @@ def run_context(*, top_level: bool = True) -> dict[str, str]:
     tags.update(argv_tag())
     if top_level:
         tags.update(_packages_tags())
-        original = reproduce_of()
-        if original is not None:
-            tags[TAG_REPRODUCES] = original
+        if reproduces and reproduces.strip():
+            tags[TAG_REPRODUCES] = reproduces.strip()
     return tags

@@ -4,6 +4,11 @@ The active runs form one stack per process (nested runs push onto it), shared by
 so a data-loading thread logs to the run its training loop started. :func:`bind_run` gives one
 thread (or asyncio task) a run of its own instead: pipeline steps running side by side each log
 to their step's run.
+
+The store is the current one (:func:`mloop.store.current`): new runs go where the innermost
+``mloop.store.use`` block or the process default (:func:`set_tracking_uri`) says; a run, once
+started, keeps logging to its store. The fluent client and the experiment chosen with
+:func:`set_experiment` are kept per store.
 """
 
 from __future__ import annotations
@@ -13,31 +18,41 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from mloop._core import Settings, load_settings, validate_key
+from mloop._core import Settings, validate_key
+from mloop._core._tags import TAG_ERROR
 from mloop.errors import (
     InvalidArgument,
     NoActiveRun,
 )
 from mloop.store import ArtifactInfo, Experiment, Run, RunInfo, RunStatus
+from mloop.store._context import current, in_scope, set_default
 from mloop.tracking._client import Client
 from mloop.tracking._writer import METRIC, FlushStatus
 
 DEFAULT_EXPERIMENT = "default"
-TAG_ERROR = "mloop.error"
 
 _lock = threading.RLock()
 _process_stack: list[ActiveRun] = []
 # A stack bound to one context (a thread or an asyncio task) by bind_run; None: the process's.
 _bound: ContextVar[list[ActiveRun] | None] = ContextVar("mloop_bound_runs", default=None)
-_client: Client | None = None
-_experiment_id: str | None = None
-_tracking_uri: str | None = None
+
+
+@dataclass
+class _PerStore:
+    """The fluent API's client of one store, and the experiment chosen there."""
+
+    client: Client
+    experiment_id: str | None = None
+
+
+_per_store: dict[tuple[str, str], _PerStore] = {}
 
 
 def _stack() -> list[ActiveRun]:
@@ -46,29 +61,53 @@ def _stack() -> list[ActiveRun]:
     return _process_stack if bound is None else bound
 
 
-def _get_client() -> Client:
-    global _client
-    if _client is None:
+def _state() -> _PerStore:
+    """The fluent state of the current store (its client made on first use)."""
+    settings = current().settings
+    key = _key(settings)
+    found = _per_store.get(key)
+    if found is None:
         with _lock:
-            if _client is None:
-                _client = Client(settings=load_settings(tracking_uri=_tracking_uri))
-    return _client
+            found = _per_store.get(key)
+            if found is None:
+                found = _per_store[key] = _PerStore(Client(settings=settings))
+    return found
+
+
+def _get_client() -> Client:
+    return _state().client
 
 
 def set_tracking_uri(uri: str | None) -> None:
-    """Log to another store from now on (``None``: back to the environment's default)."""
-    global _client, _tracking_uri, _experiment_id
+    """Log to another store from now on: make it the process's current store, for every domain
+    (runs, models, the registry, datasets, tuning). ``None``: back to the default of the
+    environment and ``mloop.toml``.
+
+    Raises:
+        InvalidArgument: a run is active, or the call is inside a ``mloop.store.use`` block
+            (which decides the store until it ends).
+
+    Example::
+
+        mloop.set_tracking_uri("sqlite:///experiments.db")
+    """
     with _lock:
         if _stack():
             raise InvalidArgument("end the active run before changing the tracking URI")
-        if _client is not None:
-            _client.flush()
-        _tracking_uri, _client, _experiment_id = uri, None, None
+        if in_scope():
+            raise InvalidArgument(
+                "set_tracking_uri inside a `with mloop.store.use(...)` block: the block decides "
+                "the store until it ends; call it outside, or nest another use() block"
+            )
+        for state in _per_store.values():
+            state.client.flush()
+        _per_store.clear()
+        set_default(tracking_uri=uri)
 
 
 def get_tracking_uri() -> str:
-    """The tracking URI the fluent API logs to."""
-    return _get_client().tracking_uri
+    """The tracking URI the fluent API logs to (the current store's)."""
+    return current().settings.tracking_uri
 
 
 def set_experiment(name: str | None = None, *, experiment_id: str | None = None) -> Experiment:
@@ -78,8 +117,8 @@ def set_experiment(name: str | None = None, *, experiment_id: str | None = None)
 
         mloop.set_experiment("churn")
     """
-    global _experiment_id
-    client = _get_client()
+    state = _state()
+    client = state.client
     if experiment_id is not None:
         exp = client.get_experiment(experiment_id)
     elif name is not None:
@@ -91,7 +130,7 @@ def set_experiment(name: str | None = None, *, experiment_id: str | None = None)
             f"experiment {exp.name!r} is deleted; restore it with "
             f"`mloop experiments restore {exp.experiment_id}` first"
         )
-    _experiment_id = exp.experiment_id
+    state.experiment_id = exp.experiment_id
     return exp
 
 
@@ -183,8 +222,8 @@ def start_run(
             mloop.log_param("lr", 0.1)
             mloop.log_metric("loss", 0.3)
     """
-    global _experiment_id
-    client = _get_client()
+    state = _state()
+    client = state.client
     with _lock:
         stack = _stack()
         parent = stack[-1] if stack else None
@@ -202,9 +241,9 @@ def start_run(
                 client.set_tags(run_id, {str(k): v for k, v in tags.items()})
         else:
             if experiment_id is None:
-                if _experiment_id is None:
-                    _experiment_id = _get_or_create(client, DEFAULT_EXPERIMENT).experiment_id
-                experiment_id = _experiment_id
+                if state.experiment_id is None:
+                    state.experiment_id = _get_or_create(client, DEFAULT_EXPERIMENT).experiment_id
+                experiment_id = state.experiment_id
             run = client.create_run(
                 experiment_id,
                 run_name=run_name,
@@ -329,16 +368,28 @@ def bind_run(run: Run, client: Client | None = None) -> Iterator[ActiveRun]:
 
 
 def current_client() -> Client:
-    """The client the fluent API logs through (created from the settings on first use)."""
+    """The client the fluent API logs through: the current store's (made on first use)."""
     return _get_client()
 
 
 def current_settings() -> Settings:
-    """The settings the fluent API logs with (without opening a store)."""
-    client = _client
-    return client.settings if client is not None else load_settings(tracking_uri=_tracking_uri)
+    """The settings the fluent API logs with: the current store's (without opening it)."""
+    return current().settings
 
 
 def current_experiment_id() -> str | None:
-    """The experiment chosen with :func:`set_experiment`, or None before any was chosen."""
-    return _experiment_id
+    """The experiment chosen with :func:`set_experiment` in the current store, or None."""
+    found = _per_store.get(_key(current().settings))
+    return found.experiment_id if found is not None else None
+
+
+def _key(settings: Settings) -> tuple[str, str]:
+    return (settings.tracking_uri, settings.artifacts)
+
+
+def reset() -> None:
+    """End every active run and forget the per-store state (tests call it between tests)."""
+    with _lock:
+        while _process_stack:
+            _process_stack[-1].end()
+        _per_store.clear()

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Imported before _flush_at_exit is registered: the store context's exit handler, which closes
+# the stores, is then registered first and runs last, once the writers have flushed.
+import mloop.store._context  # noqa: F401
 from mloop.errors import LoggingFailed, MloopError, StoreUnavailable
 from mloop.store import Metric, Store
 from mloop.tracking._spool import Spool

@@ -1,5 +1,5 @@
 """The prediction log: real Parquet segments in a real LocalArtifactStore, read back by window,
-with labels joined; the feedback route over real HTTP."""
+with labels joined (the feedback route over HTTP: tests/serve/test_feedback_api.py)."""
 
 from __future__ import annotations
 
@@ -13,22 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from mloop_serve_testlib import wait_ready
 
 from mloop.errors import InvalidArgument, StoreError
-from mloop.serve import create_serve_app
-from mloop.serve._feedback import feedback_router
-from mloop.serve._payload import Inputs
-from mloop.serve._predformat import sample_bucket
-from mloop.serve._predlog import PredictionLog
-from mloop.serve._predread import read_predictions
-from mloop.server import ServerThread
+from mloop.monitor import PredictionLog, RequestRows, read_predictions
+from mloop.monitor._predformat import sample_bucket
 from mloop.store._artifacts import LocalArtifactStore, open_artifact_store
 from mloop.store._entities import ArtifactInfo
 
@@ -81,9 +74,9 @@ class SlowStore(LocalArtifactStore):
         return super().put_stream(Trickle(stream), dest)  # type: ignore[arg-type]
 
 
-def cols(**columns: list[Any]) -> Inputs:
+def cols(**columns: list[Any]) -> RequestRows:
     rows = len(next(iter(columns.values())))
-    return Inputs(rows, dict(columns))
+    return RequestRows(rows, dict(columns))
 
 
 def segments(root: Path) -> list[Path]:
@@ -143,10 +136,12 @@ def test_rows_round_trip_with_columns_and_types(store: LocalArtifactStore) -> No
 def test_array_inputs_and_several_outputs(store: LocalArtifactStore) -> None:
     log = PredictionLog(store, clock=Clock())
     proba = np.array([[0.1, 0.9], [0.8, 0.2]])
-    log.record("a", T0, "img", "1", Inputs(2, None, np.arange(6.0).reshape(2, 3)), proba, 0.01)
-    log.record("b", T0 + 1, "img", "1", Inputs(1, None, np.ones((1, 3))), proba[:1], 0.01)
+    log.record("a", T0, "img", "1", RequestRows(2, None, np.arange(6.0).reshape(2, 3)), proba, 0.01)
+    log.record("b", T0 + 1, "img", "1", RequestRows(1, None, np.ones((1, 3))), proba[:1], 0.01)
     log.record("c", T0, "multi", "1", cols(x=[1.0]), [{"score": 0.5, "band": "mid"}], 0.01)
-    log.record("d", T0, "vec", "1", Inputs(2, None, np.array([3.0, 4.0])), np.array([6, 8]), 0.0)
+    log.record(
+        "d", T0, "vec", "1", RequestRows(2, None, np.array([3.0, 4.0])), np.array([6, 8]), 0.0
+    )
     assert log.flush(30)
 
     img = read_predictions(store, "img")
@@ -301,7 +296,7 @@ def test_full_queue_drops_and_counts_without_blocking(
     store: LocalArtifactStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     log = PredictionLog(store, max_queue=10)  # no writer thread: nothing drains
-    caplog.set_level(logging.WARNING, logger="mloop.serve.predlog")
+    caplog.set_level(logging.WARNING, logger="mloop.monitor.predlog")
     results: list[bool] = []
     caller = threading.Thread(
         target=lambda: results.extend(
@@ -420,7 +415,7 @@ def test_readers_never_see_a_partial_segment(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)  # random values: segments of ~100 KiB, many reads each
     wide = {f"f{j}": rng.normal(size=50).tolist() for j in range(40)}
     for i in range(160):
-        log.record(f"r{i}", T0, "m", "1", Inputs(50, wide), np.zeros(50), 0.0)
+        log.record(f"r{i}", T0, "m", "1", RequestRows(50, wide), np.zeros(50), 0.0)
         if i % 8 == 7:
             log.flush(30, roll=False)
     stop.set()
@@ -482,37 +477,6 @@ def test_the_writer_writes_every_queued_row(store: LocalArtifactStore) -> None:
     frame = read_predictions(store, "m")
     assert frame["request_id"].tolist() == [f"r{i}" for i in range(n)]
     assert frame["input.f9"].tolist() == [float(i + 9) for i in range(n)]
-
-
-def test_the_served_app_logs_predictions_and_feedback(
-    tmp_path: Path, models_dir: Path, store: LocalArtifactStore
-) -> None:
-    log = PredictionLog(store, clock=Clock())
-    app = create_serve_app([str(models_dir / "reg")], prediction_log=log)
-    server = ServerThread(app).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            wait_ready(client)
-            body = {"records": [{"a": 1.5, "b": 0}, {"a": -2.0, "b": 2}]}
-            r = client.post("/v1/models/reg:predict", json=body, headers={"X-Request-ID": "q1"})
-            assert r.status_code == 200, r.text
-            r = client.post("/v1/feedback", json={"request_id": "q1", "label": [1.4, 18.5]})
-            assert r.status_code == 202, r.text
-            metrics = client.get("/metrics").text
-            assert "mloop_prediction_log_recorded_total 1.0" in metrics
-            assert "mloop_prediction_log_feedback_total 2.0" in metrics
-            assert 'mloop_serve_registry_reachable{model="reg"} 1.0' in metrics
-    finally:
-        server.stop()  # the app's shutdown flushes and closes the log
-    assert log.closed
-    frame = read_predictions(store, "reg")
-    assert frame["request_id"].tolist() == ["q1", "q1"]
-    assert frame["version"].tolist() == ["1", "1"]
-    assert frame["input.a"].tolist() == [1.5, -2.0]
-    assert frame["input.b"].tolist() == [0, 2]
-    assert frame["output"].tolist() == pytest.approx([1.5, 18.0])
-    assert frame["label"].tolist() == [1.4, 18.5]
-    assert (frame["latency_ms"] > 0).all() and not frame["shadow"].any()
 
 
 # -- feedback -----------------------------------------------------------------------------------
@@ -600,76 +564,3 @@ def test_bad_feedback_is_refused_with_a_message(
         log.record_feedback(request_id, label)
     assert log.feedback_recorded == 0
     assert log.queued == 0
-
-
-def test_feedback_route_over_http(
-    tmp_path: Path, models_dir: Path, store: LocalArtifactStore
-) -> None:
-    clock = Clock(T0 + 3600)  # labels sent without a time are stamped by the log's clock
-    log = PredictionLog(store, max_queue=12, clock=clock)  # not started: queued until close
-    app = create_serve_app([str(models_dir / "reg")])
-    app.include_router(feedback_router(log, max_items=50))
-    server = ServerThread(app).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            r = client.post("/v1/feedback", json={"request_id": "r1", "label": 1})
-            assert r.status_code == 202, r.text
-            assert r.json() == {"accepted": 1}
-            items = [{"request_id": f"r{i}", "label": [i, None, i]} for i in range(2, 6)]
-            items.append({"request_id": "r9", "label": {"ok": True}, "time": "2026-11-28T09:00"})
-            r = client.post("/v1/feedback", json={"items": items})
-            assert r.status_code == 202, r.text
-            assert r.json() == {"accepted": 9}
-
-            bad = [
-                (b"{not json", 422, "INVALID_PAYLOAD", "not valid JSON"),
-                (b"[1]", 422, "INVALID_PAYLOAD", "must be a JSON object"),
-                (b'{"request_id": "r"}', 422, "INVALID_PAYLOAD", "'label' is missing"),
-                (b'{"request_id": "", "label": 1}', 422, "INVALID_ARGUMENT", "non-empty string"),
-                (b'{"request_id": "r", "label": 1, "x": 2}', 422, "INVALID_PAYLOAD", "'x'"),
-                (
-                    b'{"items": [{"request_id": "ok", "label": 1}, {"request_id": "r", '
-                    b'"label": [[1]]}]}',
-                    422,
-                    "INVALID_ARGUMENT",
-                    r"'items[1].label[0]' must be a JSON scalar",
-                ),
-                (b'{"items": []}', 422, "INVALID_PAYLOAD", "non-empty list"),
-                (
-                    b'{"items": [' + b",".join([b'{"request_id": "r", "label": 1}'] * 51) + b"]}",
-                    413,
-                    "PAYLOAD_TOO_LARGE",
-                    "at most 50",
-                ),
-            ]
-            for body, status, code, message in bad:
-                r = client.post(
-                    "/v1/feedback", content=body, headers={"content-type": "application/json"}
-                )
-                assert r.status_code == status, (body, r.text)
-                error = r.json()["error"]
-                assert error["code"] == code, (body, error)
-                assert message in error["message"], (body, error)
-            assert log.feedback_recorded == 10  # nothing from the refused bodies, not even "ok"
-            r = client.post("/v1/feedback", json={"request_id": "r", "label": [1, 2, 3]})
-            assert r.status_code == 503, r.text  # 10 + 3 > max_queue: retry later
-            assert r.json()["error"]["code"] == "UNAVAILABLE"
-            assert "feedback queue is full" in r.json()["error"]["message"]
-            assert log.feedback_recorded == 10
-
-            doc = client.get("/openapi.json").json()["paths"]["/v1/feedback"]["post"]
-            assert doc["summary"] == "Send late labels for logged predictions"
-            body_doc = doc["requestBody"]["content"]["application/json"]
-            assert body_doc["examples"]["one"]["value"] == {"request_id": "4f1c9a...", "label": 1}
-            assert {"202", "422", "413", "503"} <= set(doc["responses"])
-    finally:
-        server.stop()
-        assert log.close(30)
-    table = pa.concat_tables(pq.read_table(f) for f in segments(Path(store.root)))
-    stored = sorted(zip(table["request_id"].to_pylist(), table["row"].to_pylist(), strict=True))
-    assert len(stored) == 10 and stored[0] == ("r1", None)
-    nine = table.filter(pa.compute.equal(table["request_id"], "r9"))
-    assert nine["ts"][0].as_py() == datetime(2026, 11, 28, 9, tzinfo=UTC)
-    assert nine["label"][0].as_py() == '{"ok":true}'
-    one = table.filter(pa.compute.equal(table["request_id"], "r1"))
-    assert one["ts"].to_pylist() == [datetime.fromtimestamp(clock.now, UTC)]

@@ -30,18 +30,18 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mloop.errors import InvalidArgument, StoreUnavailable
-from mloop.serve._feedback import FEEDBACK_DIR, Feedback, feedback_batch, validate_feedback
-from mloop.serve._payload import Inputs
-from mloop.serve._predformat import (
+from mloop.monitor._feedback import FEEDBACK_DIR, Feedback, feedback_batch, validate_feedback
+from mloop.monitor._predformat import (
     DAY_S,
     US,
     Record,
+    RequestRows,
     conform,
     date_folder,
     input_kind,
@@ -53,12 +53,23 @@ from mloop.serve._predformat import (
 )
 
 if TYPE_CHECKING:
-    from mloop.serve._slot import ServedVersion
     from mloop.store._artifacts import ArtifactStore
 
 __all__ = ["PredictionLog"]
 
-logger = logging.getLogger("mloop.serve.predlog")
+
+class ServedVersionLike(Protocol):
+    """What :meth:`PredictionLog.on_prediction` reads of the version that answered (the
+    inference server's ``ServedVersion``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+logger = logging.getLogger("mloop.monitor.predlog")
 
 _WAKE_EVERY = 2_048  # records queued before the writer is woken early
 _CHUNK = 8_192  # records converted to Arrow at a time
@@ -187,7 +198,7 @@ class PredictionLog:
         time: float | None,
         model_name: str,
         model_version: str,
-        inputs: Inputs,
+        inputs: RequestRows,
         outputs: Any,
         latency_s: float,
         shadow: bool = False,
@@ -239,8 +250,8 @@ class PredictionLog:
     def on_prediction(
         self,
         request_id: str,
-        version: ServedVersion,
-        inputs: Inputs,
+        version: ServedVersionLike,
+        inputs: RequestRows,
         predictions: Any,
         latency_s: float,
         shadow: bool,

@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mloop.errors import ArtifactNotFound, InvalidArgument
-from mloop.serve._feedback import FEEDBACK_DIR
-from mloop.serve._predformat import DAY_S, US, model_dir
+from mloop.monitor._feedback import FEEDBACK_DIR
+from mloop.monitor._predformat import DAY_S, US, model_dir
 
 if TYPE_CHECKING:
     from mloop.store._artifacts import ArtifactStore

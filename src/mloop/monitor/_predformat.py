@@ -21,12 +21,11 @@ from urllib.parse import quote
 import numpy as np
 import pyarrow as pa
 
-from mloop.serve._payload import Inputs
-
 __all__ = [
     "DAY_S",
     "US",
     "Record",
+    "RequestRows",
     "conform",
     "date_folder",
     "input_kind",
@@ -42,9 +41,24 @@ US = 1_000_000
 DAY_S = 86_400
 _MAX_OUTPUT_COLUMNS = 64  # a 2-D output wider than this is one list column, not output.<i>
 
+
+class RequestRows:
+    """One request's rows as the log takes them: ``columns`` (name -> values) or ``array``;
+    ``rows`` counts them. The inference server's parsed inputs are these."""
+
+    __slots__ = ("array", "columns", "rows")
+
+    def __init__(
+        self, rows: int, columns: dict[str, list[Any]] | None, array: np.ndarray | None = None
+    ) -> None:
+        self.rows = rows
+        self.columns = columns
+        self.array = array
+
+
 # (request_id, time_s, model, version, inputs, outputs, latency_s, shadow); a tuple, not an
 # object: the request path builds one per request.
-Record = tuple[str, float, str, str, Inputs, Any, float, bool]
+Record = tuple[str, float, str, str, RequestRows, Any, float, bool]
 
 
 def sample_bucket(request_id: str) -> float:
@@ -87,9 +101,9 @@ def date_folder(day: int) -> str:
     return datetime.fromtimestamp(day * DAY_S, UTC).strftime("%Y-%m-%d")
 
 
-def input_kind(inputs: Inputs) -> Any:
-    if not isinstance(inputs, Inputs):
-        raise TypeError(f"inputs must be an Inputs, got {type(inputs).__name__}")
+def input_kind(inputs: RequestRows) -> Any:
+    if not isinstance(inputs, RequestRows):
+        raise TypeError(f"inputs must be RequestRows, got {type(inputs).__name__}")
     if inputs.columns is not None:
         return "columns"
     array = inputs.array
