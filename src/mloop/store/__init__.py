@@ -27,6 +27,7 @@ from mloop.store._entities import (
     ViewType,
 )
 from mloop.store._open import open_store
+from mloop.store._views_base import MetricSeries, RunKeys, RunTable, XAxis
 
 if TYPE_CHECKING:
     from mloop.store._artifacts import ArtifactStore, open_artifact_store
@@ -62,6 +63,7 @@ __all__ = [
     "LifecycleStage",
     "Metric",
     "MetricHistory",
+    "MetricSeries",
     "MetricValue",
     "ModelVersion",
     "ModelVersionStatus",
@@ -70,11 +72,14 @@ __all__ = [
     "RunData",
     "RunInfo",
     "RunInput",
+    "RunKeys",
     "RunStatus",
+    "RunTable",
     "RunsPage",
     "SqlStore",
     "Store",
     "ViewType",
+    "XAxis",
     "open_artifact_store",
     "open_store",
 ]

@@ -48,6 +48,7 @@ from mloop.store._entities import (
 from mloop.store._http_datasets import HttpDatasets
 from mloop.store._http_registry import HttpRegistry, _seg
 from mloop.store._http_tune import HttpTune
+from mloop.store._http_views import HttpViews
 
 _CHUNK = 1024 * 1024
 
@@ -140,7 +141,7 @@ class _ResponseStream(io.RawIOBase):
         super().close()
 
 
-class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
+class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpViews, Store):
     """A store behind an mloop server's REST API.
 
     Args:

@@ -55,6 +55,7 @@ from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqlregistry import SqlRegistry
 from mloop.store._sqltune import SqlTune
+from mloop.store._sqlviews import SqlViews
 
 _LOCK_RETRIES = 5
 _HISTORY_DTYPE = np.dtype(
@@ -83,7 +84,7 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.OperationalError) and "locked" in str(exc.orig).lower()
 
 
-class SqlStore(SqlRegistry, SqlDatasets, SqlTune, Store):
+class SqlStore(SqlRegistry, SqlDatasets, SqlTune, SqlViews, Store):
     """Experiments and runs in a SQL database, artifacts in a folder or object store.
 
     Args:
