@@ -28,7 +28,7 @@ import mloop.tracking
 
 LONG_POINTS = 5_000
 
-PIPELINE = '''
+PIPELINE = """
 from mloop.pipeline import pipeline, step
 
 
@@ -56,7 +56,7 @@ def train(x, y):
 def churn(n: int = 20):
     rows = load(n)
     return train(features(rows), labels(rows))
-'''
+"""
 
 REPORT = """<!doctype html><html><head><style>body { font-family: sans-serif; color: #333 }</style>
 <title>drift report</title></head>

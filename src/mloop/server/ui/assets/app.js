@@ -120,7 +120,7 @@ async function route() {
   } catch (err) {
     if (seq !== renderSeq) return;
     if (err instanceof ApiError && err.status === 401) return; // the sign-in page took over
-    console.error(err);
+    if (!(err instanceof ApiError)) console.error(err); // a bug: keep the stack for developers
     clear(main).append(errorBox(err));
   } finally {
     if (seq === renderSeq) main.removeAttribute("aria-busy");

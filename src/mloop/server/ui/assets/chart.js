@@ -144,7 +144,10 @@ export class MetricChart {
           },
         },
       },
-      hooks: { setScale: [(u, key) => key === "x" && this.onZoom(u)] },
+      // A finished drag selects an x range: uPlot zooms at once, and the range is fetched again
+      // at full detail. (setScale also fires on resizes and data changes; setSelect only when
+      // the user selects.)
+      hooks: { setSelect: [(u) => this.onSelect(u)] },
     };
     if (this.plot) this.plot.destroy();
     this.programmatic = true;
@@ -159,12 +162,13 @@ export class MetricChart {
     }
   }
 
-  onZoom(u) {
-    if (this.programmatic) return;
-    const { min, max } = u.scales.x;
-    if (min === null || max === null || min === undefined) return;
+  onSelect(u) {
+    if (this.programmatic || !u.select || u.select.width < 2) return;
+    const min = u.posToVal(u.select.left, "x");
+    const max = u.posToVal(u.select.left + u.select.width, "x");
+    if (!Number.isFinite(min) || !Number.isFinite(max)) return;
     clearTimeout(this.zoomTimer);
-    this.zoomTimer = setTimeout(() => this.loadRange(Math.floor(min), Math.ceil(max)), 120);
+    this.zoomTimer = setTimeout(() => this.loadRange(Math.floor(min), Math.ceil(max)), 30);
   }
 
   async loadRange(min, max) {

@@ -1,8 +1,8 @@
 // /ui/compare?runs=a,b,c: params side by side with differences marked, latest metrics, one
 // overlaid chart per metric, and a parallel-coordinates plot of params against a chosen metric.
 
-import { add, api, num } from "../api.js";
-import { add, MetricChart, color, loadSeries } from "../chart.js";
+import { api, num } from "../api.js";
+import { MetricChart, color, loadSeries } from "../chart.js";
 import { add, clear, empty, filterString, fmtNum, h, link, section, setTitle } from "../dom.js";
 
 const MAX_RUNS = 100;

@@ -1,7 +1,7 @@
 // /ui/datasets/{name}: versions and digests, and the profile of a version: per column counts,
 // nulls, distinct values, quantiles, a histogram and the top values.
 
-import { add, api, ApiError, seg } from "../api.js";
+import { api, ApiError, seg } from "../api.js";
 import { add, clear, errorBox, fmtBytes, fmtNum, fmtTime, h, kvTable, link, section, setTitle } from "../dom.js";
 
 function histogram(hist, kind) {

@@ -1,6 +1,6 @@
 // /ui/datasets: the latest version of every dataset.
 
-import { add, api } from "../api.js";
+import { api } from "../api.js";
 import { add, clear, empty, fmtBytes, fmtTime, h, link, setTitle } from "../dom.js";
 
 export async function render(main) {

@@ -4,7 +4,7 @@
 // from one small request; the rest of the runs load behind them, and once all are here a sort
 // happens in the browser, without a round trip.
 
-import { add, api, ApiError, num, seg } from "../api.js";
+import { api, ApiError, num, seg } from "../api.js";
 import { add, clear, cmd, empty, errorBox, filterKey, filterString, fmtDuration, fmtNum, fmtTime, h, setTitle, statusBadge } from "../dom.js";
 import { VirtualTable } from "../table.js";
 
@@ -178,7 +178,6 @@ export async function render(main, params, query, app) {
   // -- columns -----------------------------------------------------------------------------
 
   function setColumnsOnTable() {
-    const attr = data.attributes;
     const cols = [
       {
         id: "select",
@@ -187,8 +186,8 @@ export async function render(main, params, query, app) {
         className: () => "select",
         header: () => h("span", { class: "sr-only" }, "Select"),
         cell: (row) => {
-          const id = attr.run_id[row];
-          return h("input", { type: "checkbox", "aria-label": `select ${attr.run_name[row]}`, checked: selected.has(id), tabindex: "-1", onchange: () => toggleSelected(id) });
+          const id = data.attributes.run_id[row];
+          return h("input", { type: "checkbox", "aria-label": `select ${data.attributes.run_name[row]}`, checked: selected.has(id), tabindex: "-1", onchange: () => toggleSelected(id) });
         },
       },
       {
@@ -198,8 +197,8 @@ export async function render(main, params, query, app) {
         sortable: true,
         cell: (row) => nameCell(row),
       },
-      { id: "attributes.status", label: "Status", width: 100, sortable: true, cell: (row) => statusBadge(attr.status[row]) },
-      { id: "attributes.start_time", label: "Started", width: 170, sortable: true, cell: (row) => fmtTime(attr.start_time[row]) },
+      { id: "attributes.status", label: "Status", width: 100, sortable: true, cell: (row) => statusBadge(data.attributes.status[row]) },
+      { id: "attributes.start_time", label: "Started", width: 170, sortable: true, cell: (row) => fmtTime(data.attributes.start_time[row]) },
       { id: "attributes.duration", label: "Duration", width: 100, align: "right", sortable: true, cell: (row) => fmtDuration(data.value("attributes.duration", row)) },
     ];
     for (const key of columns.metrics) cols.push({ id: `metrics.${key}`, label: key, title: `metrics.${key}`, width: 120, align: "right", sortable: true, className: () => "metric", cell: (row) => fmtNum(data.metrics[key] ? data.metrics[key][row] : null) });
@@ -390,6 +389,7 @@ export async function render(main, params, query, app) {
     data.append(page);
     let token = page.next_page_token;
     loadedAll = !token;
+    table.setRows([]); // the old rows index the old data
     setColumnsOnTable();
     sortRows();
     rebuild();

@@ -1,6 +1,6 @@
 // /ui/experiments: every experiment, newest activity first.
 
-import { add, api } from "../api.js";
+import { api } from "../api.js";
 import { add, clear, cmd, empty, fmtTime, h, link, setTitle } from "../dom.js";
 
 export async function render(main) {

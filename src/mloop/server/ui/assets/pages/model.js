@@ -2,7 +2,7 @@
 // gated, challenger, champion), its signature and requirements, the append-only audit history,
 // evaluation and gate reports, and lineage: the run, its datasets and its git commit.
 
-import { add, api, ApiError, num, seg } from "../api.js";
+import { api, ApiError, num, seg } from "../api.js";
 import { add, clear, errorBox, fmtNum, fmtTime, h, kvTable, link, section, setTitle } from "../dom.js";
 
 const GATE_TAG = "mloop.gate.last";

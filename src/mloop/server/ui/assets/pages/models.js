@@ -1,6 +1,6 @@
 // /ui/models: the registered models with their aliases.
 
-import { add, api } from "../api.js";
+import { api } from "../api.js";
 import { add, clear, empty, fmtTime, h, link, setTitle } from "../dom.js";
 
 export async function render(main) {

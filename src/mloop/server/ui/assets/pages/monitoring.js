@@ -4,7 +4,7 @@
 // alerts. The registry part is read today; the loop's parts fill in when the server has them
 // (the deployment record at /registered-models/{name}/deployment; a 404 means none yet).
 
-import { add, api, ApiError, seg } from "../api.js";
+import { api, ApiError, seg } from "../api.js";
 import { add, clear, cmd, empty, h, kvTable, link, section, setTitle } from "../dom.js";
 
 async function optional(path) {

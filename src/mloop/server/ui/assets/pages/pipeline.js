@@ -1,7 +1,7 @@
 // /ui/pipelines/{run_id}: a pipeline run's step graph: each step's status, whether it was
 // cached or run, its duration and attempts, and a link to the step's own run.
 
-import { add, api, seg } from "../api.js";
+import { api, seg } from "../api.js";
 import { add, clear, empty, filterString, fmtDuration, fmtTime, h, link, section, setTitle, statusBadge } from "../dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";

@@ -2,9 +2,9 @@
 // smoothing, log scale), params, latest metrics, tags, system info, inputs, outputs, nested
 // runs and the artifacts browser.
 
-import { add, api, num, seg } from "../api.js";
-import { add, artifactsBrowser } from "../artifacts.js";
-import { add, MetricChart, loadSeries } from "../chart.js";
+import { api, num, seg } from "../api.js";
+import { artifactsBrowser } from "../artifacts.js";
+import { MetricChart, loadSeries } from "../chart.js";
 import { add, clear, errorBox, filterString, fmtDuration, fmtNum, fmtTime, h, kvTable, link, section, setTitle, statusBadge } from "../dom.js";
 
 const FIRST_CHARTS = 24;

@@ -1,7 +1,7 @@
 // /ui/sign-in: shown when the server answers 401. The token stays in this tab's sessionStorage
 // and travels as "Authorization: Bearer"; no cookie is set.
 
-import { add, setToken, whoami } from "../api.js";
+import { setToken, whoami } from "../api.js";
 import { add, clear, errorBox, h, setTitle } from "../dom.js";
 
 export async function render(main, params, query, app) {
