@@ -45,6 +45,13 @@ export async function render(main, params, query, app) {
   const info = run.info;
   const data = run.data;
   setTitle(info.run_name, "run");
+  // The charts' series are asked for beside the rest, sized for the viewport (two charts a row).
+  const metricKeys = Object.keys(data.metrics).sort();
+  const firstKeys = metricKeys.slice(0, FIRST_CHARTS);
+  let xAxis = query.get("x") === "time" ? "time" : "step";
+  const guessWidth = Math.max(240, Math.floor((Math.min(window.innerWidth, 1600) - 100) / (firstKeys.length > 1 ? 2 : 1)));
+  const prefetch = firstKeys.length ? loadSeries(api, [runId], firstKeys, { xAxis, width: guessWidth }) : null;
+  if (prefetch) prefetch.catch(() => null); // an error shows where the charts go
   const [exp, inputs, outputs, children] = await Promise.all([
     api(`/experiments/${seg(info.experiment_id)}`).catch(() => null),
     api(`/runs/${seg(runId)}/inputs`).catch(() => []),
@@ -73,10 +80,8 @@ export async function render(main, params, query, app) {
 
   // -- charts ------------------------------------------------------------------------------
 
-  const metricKeys = Object.keys(data.metrics).sort();
   const charts = [];
   const chartGrid = h("div", { class: "charts" });
-  let xAxis = query.get("x") === "time" ? "time" : "step";
   let smoothing = 0;
   let logScale = false;
   const controls = h(
@@ -108,11 +113,11 @@ export async function render(main, params, query, app) {
     return chart;
   }
 
-  async function drawCharts(keys) {
+  async function drawCharts(keys, prefetched) {
     if (!keys.length) return;
     const width = Math.max(240, Math.floor((chartGrid.clientWidth || 960) / (keys.length > 1 ? 2 : 1)) - 24);
-    const prefetched = await loadSeries(api, [runId], keys, { xAxis, width });
-    await Promise.all(keys.map((key) => chartFor(key, prefetched).init()));
+    const series = prefetched ? await prefetched : await loadSeries(api, [runId], keys, { xAxis, width });
+    await Promise.all(keys.map((key) => chartFor(key, series).init()));
   }
 
   function setX(value) {
@@ -205,13 +210,12 @@ export async function render(main, params, query, app) {
     section("Artifacts", artifactsBrowser(runId)),
   );
 
-  const firstKeys = metricKeys.slice(0, FIRST_CHARTS);
   if (metricKeys.length > FIRST_CHARTS) {
     const more = h("button", { type: "button", onclick: () => (more.remove(), drawCharts(metricKeys.slice(FIRST_CHARTS))) }, `Show ${metricKeys.length - FIRST_CHARTS} more charts`);
     chartSection.append(more);
   }
   try {
-    await drawCharts(firstKeys);
+    await drawCharts(firstKeys, prefetch);
   } catch (err) {
     chartGrid.append(errorBox(err));
   }
