@@ -150,7 +150,7 @@ def page(browser: Any, ui: UiServer, recorder: Recorder) -> Iterator[Any]:
     error, and logged no console error other than the expected 404s."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=ui.url)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)  # bounds a hang on a loaded machine
     failed_urls: list[str] = []
     page.on("request", lambda r: recorder.requests.append(r.url))
     page.on("pageerror", lambda e: recorder.page_errors.append(f"{e}\n{e.stack}"))
