@@ -49,6 +49,7 @@ bench: $(VENV)/.dev-installed  ## Benchmarks against the peers (MLflow in its ow
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/ui.py
 
 clean:
 	rm -rf .mloop .pytest_cache .ruff_cache .mypy_cache benchmarks/.work
