@@ -299,10 +299,12 @@ export async function render(main, params, query, app) {
     const n = data.length;
     const idx = new Array(n);
     for (let i = 0; i < n; i++) idx[i] = i;
-    if (sort && loadedAll) {
+    if (loadedAll) {
+      // No sort chosen: the server's order, newest first (live rows arrive at the end).
+      const by = sort || { id: "attributes.start_time", desc: true };
       const values = new Array(n);
-      for (let i = 0; i < n; i++) values[i] = data.value(sort.id, i);
-      const dir = sort.desc ? -1 : 1;
+      for (let i = 0; i < n; i++) values[i] = data.value(by.id, i);
+      const dir = by.desc ? -1 : 1;
       idx.sort((a, b) => {
         const va = values[a];
         const vb = values[b];
