@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from mloop.store import _schema as t
+from mloop.store._downsample import downsample_indices, exact_buckets
 from mloop.store._entities import MetricHistory, ModelVersion, ViewType
 from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
@@ -147,13 +149,27 @@ class SqlViews:
         x_min: int | None,
         x_max: int | None,
     ) -> list[MetricSeries]:
-        out: list[MetricSeries] = []
-        for run_id in run_ids:
-            for key in keys:
-                history = self._get_metric_history(run_id, key)  # RunNotFound for a bad run
-                if len(history):
-                    out.append(thin_series(run_id, history, max_points, x_axis, x_min, x_max))
-        return out
+        if max_points is None:
+            out: list[MetricSeries] = []
+            for run_id in run_ids:
+                for key in keys:
+                    history = self._get_metric_history(run_id, key)  # RunNotFound
+                    if len(history):
+                        out.append(thin_series(run_id, history, None, x_axis, x_min, x_max))
+            return out
+        with self._read("reading metric histories") as conn:
+            pks = [(run_id, int(self._run_row(conn, run_id).run_pk)) for run_id in run_ids]
+            return [
+                series
+                for run_id, run_pk in pks
+                for key in keys
+                if (
+                    series := _thin_in_sql(
+                        conn, run_id, run_pk, key, max_points, x_axis, x_min, x_max
+                    )
+                )
+                is not None
+            ]
 
     def _get_run_outputs(self, run_id: str) -> list[ModelVersion]:
         v, m = t.model_versions.c, t.registered_models.c
@@ -173,3 +189,73 @@ class SqlViews:
                     conn, name, sa.and_(v.model_pk == model_pk, v.run_id == run_id)
                 )
             ]
+
+
+def _thin_in_sql(
+    conn: sa.Connection,
+    run_id: str,
+    run_pk: int,
+    key: str,
+    buckets: int,
+    x_axis: XAxis,
+    x_min: int | None,
+    x_max: int | None,
+) -> MetricSeries | None:
+    """One series thinned by the database: it groups the points by x bucket and returns only
+    the rows at a bucket's minimum or maximum (or NaN, or the first or last point), so a
+    100,000-point series crosses into Python as about ``2 * buckets`` rows. The last pick per
+    bucket is :func:`downsample_indices`, the same as for a series read whole. None when the
+    run never logged ``key``."""
+    x, other = ("step", '"timestamp"') if x_axis is XAxis.STEP else ('"timestamp"', "step")
+    where = "run_pk = :r AND key = :k"
+    params: dict[str, Any] = {"r": run_pk, "k": key}
+    if x_min is not None:
+        where += f" AND {x} >= :lo"
+        params["lo"] = x_min
+    if x_max is not None:
+        where += f" AND {x} <= :hi"
+        params["hi"] = x_max
+    count, x0, x1 = conn.execute(
+        sa.text(f"SELECT COUNT(*), MIN({x}), MAX({x}) FROM metrics WHERE {where}"), params
+    ).one()
+    if not count:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM metrics WHERE run_pk = :r AND key = :k LIMIT 1"),
+            {"r": run_pk, "k": key},
+        ).first()
+        if exists is None:
+            return None
+        empty = np.zeros(0, dtype=np.int64)
+        return MetricSeries(run_id, key, empty, empty, np.zeros(0), total=0, sampled=False)
+    columns = 'm.step, m."timestamp", coalesce(m.value, 0.0), m.value IS NULL'
+    small = count <= 2 * buckets or not exact_buckets(int(x0), int(x1), buckets)
+    if small:
+        # Few enough to send whole (or a span too wide for exact integer buckets: numpy's
+        # float buckets then pick from every point).
+        sql = f"SELECT {columns} FROM metrics m WHERE {where} ORDER BY m.{x}, m.{other}"
+    else:
+        bucket = f"(({x} - :x0) * :n) / :span"
+        sql = (
+            f"WITH b AS (SELECT {bucket} AS bucket, MIN(value) AS lo_v, MAX(value) AS hi_v"
+            f" FROM metrics WHERE {where} GROUP BY {bucket})"
+            f" SELECT {columns} FROM metrics m"
+            f" JOIN b ON ((m.{x} - :x0) * :n) / :span = b.bucket"
+            f" WHERE m.{where.replace(' AND ', ' AND m.')}"
+            f" AND (m.value = b.lo_v OR m.value = b.hi_v OR m.value IS NULL"
+            f" OR m.{x} = :x0 OR m.{x} = :x1)"
+            f" ORDER BY m.{x}, m.{other}"
+        )
+        params.update(x0=int(x0), x1=int(x1), n=buckets, span=int(x1) - int(x0) + 1)
+    rows = conn.execute(sa.text(sql), params).all()
+    arr = np.array(rows, dtype=np.float64).reshape(len(rows), 4) if rows else np.zeros((0, 4))
+    steps = np.array([r[0] for r in rows], dtype=np.int64)
+    stamps = np.array([r[1] for r in rows], dtype=np.int64)
+    values = arr[:, 2].copy()
+    values[arr[:, 3].astype(bool)] = np.nan
+    xs = steps if x_axis is XAxis.STEP else stamps
+    if count > 2 * buckets:
+        keep = downsample_indices(xs, values, buckets, always=not small)
+        steps, stamps, values = steps[keep], stamps[keep], values[keep]
+    return MetricSeries(
+        run_id, key, steps, stamps, values, total=int(count), sampled=len(values) < count
+    )
