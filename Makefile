@@ -71,6 +71,7 @@ bench: $(VENV)/.dev-installed  ## Benchmarks against the peers (MLflow in its ow
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/cli.py
 	$(BIN)/python benchmarks/predlog.py
+	$(BIN)/python benchmarks/ui.py
 
 clean:
 	rm -rf .mloop .pytest_cache .ruff_cache .mypy_cache benchmarks/.work

@@ -435,12 +435,28 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("GET", "/api/v1/runs/{run_id}/inputs"),
         ("POST", "/api/v1/tune/journals/{key}/logs"),
         ("GET", "/api/v1/tune/journals/{key}/logs"),
+        ("POST", "/api/v1/runs/table"),
+        ("POST", "/api/v1/runs/keys"),
+        ("POST", "/api/v1/metrics/histories"),
+        ("GET", "/api/v1/runs/{run_id}/outputs"),
+        ("GET", "/api/v1/runs/{run_id}/parquet-head/{path}"),
+        ("GET", "/api/v1/registered-models/{name}/versions/{version}/manifest"),
+        ("GET", "/api/v1/datasets/{name}/versions/{version}/profile"),
     }
     assert documented == expected
     # every route the routers serve is in the schema (none hidden)
     from fastapi.routing import APIRoute
 
-    from mloop.server import _datasets, _metrics, _registry, _tracking, _tune
+    from mloop.server import (
+        _datasets,
+        _metrics,
+        _previews,
+        _registry,
+        _tracking,
+        _tune,
+        _ui,
+        _views,
+    )
 
     routes = [
         *server.app.routes,
@@ -449,9 +465,15 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         *_datasets.router.routes,
         *_tune.router.routes,
         *_metrics.router.routes,
+        *_views.router.routes,
+        *_previews.router.routes,
+        *_ui.router.routes,
     ]
     served = {(m, r.path_format) for r in routes if isinstance(r, APIRoute) for m in r.methods}
-    assert served == expected
+    # the web UI's pages and assets are the only routes outside the API's schema
+    ui_pages = {("GET", "/"), ("GET", "/ui"), ("GET", "/ui/{page}")}
+    assert served - expected == ui_pages
+    assert expected <= served
 
     batch = spec["paths"]["/api/v1/runs/{run_id}/batch"]["post"]
     assert "metrics" in batch["requestBody"]["content"]["application/json"]["schema"]["properties"]

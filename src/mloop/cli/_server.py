@@ -1,4 +1,4 @@
-"""``mloop server``: the REST API (and, later, the web UI) over a database and an artifact store.
+"""``mloop server``: the REST API and the web UI over a database and an artifact store.
 
 The socket is bound before anything heavy is imported, so a port in use fails at once with a
 clear message; with ``--workers N`` the same socket is shared by N uvicorn worker processes.
@@ -56,7 +56,8 @@ def server(
         LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
     ] = LogLevel.info,
 ) -> None:
-    """Run the mloop server: the REST API under /api/v1, OpenAPI docs at /docs."""
+    """Run the mloop server: the web UI at /, the REST API under /api/v1, OpenAPI docs at
+    /docs."""
     settings = state(ctx).settings
     db = backend_store_uri or settings.tracking_uri
     if db.startswith(("http://", "https://")):

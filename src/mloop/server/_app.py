@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from mloop._core import Settings
 from mloop._web._errors import ERROR_RESPONSES, install_error_handlers
-from mloop.server import _datasets, _metrics, _registry, _tracking, _tune
+from mloop.server import _datasets, _metrics, _previews, _registry, _tracking, _tune, _ui, _views
 from mloop.server._metrics import ServerMetrics
 from mloop.server._middleware import RequestMiddleware
 from mloop.store import Store
@@ -58,7 +58,7 @@ def create_app(
     app = FastAPI(
         title="mloop",
         version=_version(),
-        description="The mloop REST API: experiment tracking under /api/v1.",
+        description="The mloop REST API under /api/v1; the web UI under /ui/.",
     )
     metrics = ServerMetrics()
     app.state.store = store
@@ -78,4 +78,7 @@ def create_app(
     app.include_router(_registry.router)
     app.include_router(_datasets.router)
     app.include_router(_tune.router)
+    app.include_router(_views.router)
+    app.include_router(_previews.router)
+    app.include_router(_ui.router)
     return app

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from mloop.store._http import HttpStore as HttpStore
     from mloop.store._open import open_store as open_store
     from mloop.store._sqlstore import SqlStore as SqlStore
+    from mloop.store._views_base import MetricSeries as MetricSeries
+    from mloop.store._views_base import RunKeys as RunKeys
+    from mloop.store._views_base import RunTable as RunTable
+    from mloop.store._views_base import XAxis as XAxis
 
 __getattr__, __dir__, __all__ = lazy_names(
     __name__,
@@ -80,5 +84,7 @@ __getattr__, __dir__, __all__ = lazy_names(
             ),
             "._entities",
         ),
+        # what screens read (the web UI): chosen columns, keys, thinned series
+        **dict.fromkeys(("MetricSeries", "RunKeys", "RunTable", "XAxis"), "._views_base"),
     },
 )

@@ -36,6 +36,7 @@ from mloop.store._entities import (
     ViewType,
 )
 from mloop.store._registry_base import RegistryStore
+from mloop.store._views_base import RunViewStore
 
 MAX_RESULTS = 50_000
 MAX_BATCH_METRICS = 1_000_000
@@ -112,7 +113,7 @@ def decode_journal_log(text: str, i: int = 0) -> dict[str, Any]:
     return log
 
 
-class Store(RegistryStore, DatasetStore, ABC):
+class Store(RegistryStore, DatasetStore, RunViewStore, ABC):
     """Metadata and artifacts of experiments and runs, the model registry, and datasets.
 
     Implementations: :class:`~mloop.store.SqlStore` (SQLite or PostgreSQL, plus an artifact

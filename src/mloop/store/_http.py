@@ -44,6 +44,7 @@ from mloop.store._http_transport import (
     unreachable,
 )
 from mloop.store._http_tune import HttpTune
+from mloop.store._http_views import HttpViews
 from mloop.store._localfs import make_dirs_inside, safe_relpath, upload_plan, write_local_atomic
 
 
@@ -52,7 +53,7 @@ def _metric_rows(metrics: list[Metric]) -> list[list[Any]]:
     return [[m[0], m[1] if isfinite(m[1]) else encode_float(m[1]), m[2], m[3]] for m in metrics]
 
 
-class HttpStore(HttpRegistry, HttpDatasets, HttpTune, Store):
+class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpViews, Store):
     """A store behind an mloop server's REST API.
 
     Args:

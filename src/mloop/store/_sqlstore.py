@@ -57,6 +57,8 @@ from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqldb import Database, active_run_pk, run_not_found, run_row, translate
 from mloop.store._sqlregistry import SqlRegistry
 from mloop.store._sqltune import SqlTune
+from mloop.store._sqlviews import SqlViews
+from mloop.store._views_base import MetricSeries, RunKeys, RunTable, XAxis
 
 _HISTORY_DTYPE = np.dtype(
     [("step", np.int64), ("timestamp", np.int64), ("value", np.float64), ("null", np.bool_)]
@@ -89,6 +91,12 @@ class SqlStore(Store):
         self._registry = SqlRegistry(self.db)
         self._datasets = SqlDatasets(self.db, self.artifacts_uri)
         self._tune = SqlTune(self.db)
+        self._views = SqlViews(
+            self.db,
+            experiment_pk=self._experiment_pk,
+            metric_history=self._get_metric_history,
+            load_versions=self._registry._load_versions,
+        )
         ph = self.db.placeholder
         # Parameters in the order of a Metric tuple (key, value, step, timestamp), so
         # executemany binds the points as they are, with no per-row tuple built in Python; the
@@ -780,6 +788,41 @@ class SqlStore(Store):
 
     def _read_tune_journal(self, key: str, start: int, limit: int) -> list[tuple[int, str]]:
         return self._tune.read(key, start, limit)
+
+    # -- screen views: the part in _sqlviews.py --------------------------------------------------
+
+    def _search_run_table(
+        self,
+        experiment_ids: list[str],
+        filter: str,
+        order_by: list[str],
+        metrics: list[str],
+        params: list[str],
+        tags: list[str],
+        max_results: int,
+        page_token: str | None,
+        view: ViewType,
+    ) -> RunTable:
+        return self._views.search_run_table(
+            experiment_ids, filter, order_by, metrics, params, tags, max_results, page_token, view
+        )
+
+    def _list_run_keys(self, experiment_ids: list[str], view: ViewType) -> RunKeys:
+        return self._views.list_run_keys(experiment_ids, view)
+
+    def _get_metric_histories(
+        self,
+        run_ids: list[str],
+        keys: list[str],
+        max_points: int | None,
+        x_axis: XAxis,
+        x_min: int | None,
+        x_max: int | None,
+    ) -> list[MetricSeries]:
+        return self._views.get_metric_histories(run_ids, keys, max_points, x_axis, x_min, x_max)
+
+    def _get_run_outputs(self, run_id: str) -> list[ModelVersion]:
+        return self._views.get_run_outputs(run_id)
 
 
 def _experiment_not_found(experiment_id: str) -> ExperimentNotFound:
