@@ -72,6 +72,8 @@ bench: $(VENV)/.dev-installed  ## Benchmarks against the peers (MLflow in its ow
 	$(BIN)/python benchmarks/cli.py
 	$(BIN)/python benchmarks/predlog.py
 	$(BIN)/python benchmarks/ui.py
+	$(BIN)/python benchmarks/mlflow_api.py
+	$(BIN)/python benchmarks/score.py
 
 clean:
 	rm -rf .mloop .pytest_cache .ruff_cache .mypy_cache benchmarks/.work

@@ -16,9 +16,12 @@ import mloop
 PACKAGES = [
     "mloop",
     "mloop._core",
+    "mloop.batch",
     "mloop.cli",
     "mloop.data",
     "mloop.evaluate",
+    "mloop.export",
+    "mloop.interop",
     "mloop.models",
     "mloop.monitor",
     "mloop.pipeline",

@@ -266,7 +266,7 @@ def test_internal_error_is_500_with_an_id_and_no_traceback(
 
 
 # What each error means on the wire, written out here from the API's contract (not derived from
-# server/_errors.py): a new error class must be added here, with the status a client should get.
+# _web/_errors.py): a new error class must be added here, with the status a client should get.
 EXPECTED_STATUS = {
     "MloopError": 500,
     "InvalidArgument": 422,

@@ -141,4 +141,8 @@ def test_configuration_is_read_in_one_place() -> None:
         "models/_keras.py": {"os.environ"},
         # `mloop reproduce` re-runs a user's script: the environment is its only channel
         "pipeline/_reproduce.py": {"os.environ"},
+        # Vertex AI's container contract (AIP_HEALTH_ROUTE, AIP_PREDICT_ROUTE), read at the edge
+        "cli/_serve.py": {"os.environ"},
+        # MLflow's client (the importer reads MLflow's stores with it) is configured by MLFLOW_*
+        "interop/_mlflow_import.py": {"os.environ"},
     }

@@ -20,11 +20,14 @@ from mloop.cli import (
     _drift,
     _evaluate,
     _experiments,
+    _export,
     _gate,
+    _import,
     _models,
     _pipeline,
     _reproduce,
     _runs,
+    _score,
     _serve,
     _server,
     _tune,
@@ -121,6 +124,8 @@ app.add_typer(_models.app, name="models")
 app.add_typer(_data.app, name="data")
 app.add_typer(_db.app, name="db")
 app.add_typer(_pipeline.app, name="pipeline")
+app.add_typer(_export.app, name="export")
+app.add_typer(_import.app, name="import")
 app.command("server")(_server.server)
 app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)
@@ -130,6 +135,7 @@ app.command("gate")(_gate.gate)
 app.command("promote")(_gate.promote)
 app.command("tune")(_tune.tune)
 app.command("reproduce")(_reproduce.reproduce)
+app.command("score")(_score.score)
 
 
 def main() -> None:

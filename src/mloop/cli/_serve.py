@@ -10,9 +10,11 @@ worker).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -68,7 +70,7 @@ def _configure_logging(level_name: str) -> None:
 def _create(spec: dict[str, Any]) -> FastAPI:
     """The app, over the current store (``models:/`` and ``runs:/`` URIs resolve through it,
     the prediction log goes to its artifact store)."""
-    from mloop.serve import create_serve_app
+    from mloop.serve import VertexRoutes, create_serve_app
     from mloop.store import current
 
     _configure_logging(spec.get("log_level", "warning"))
@@ -85,6 +87,7 @@ def _create(spec: dict[str, Any]) -> FastAPI:
         poll_interval_s=spec["poll_interval_s"] or None,
         policy=spec["policy"],
         prediction_log=log,
+        vertex=VertexRoutes(**spec["vertex"]) if spec.get("vertex") else None,
     )
 
 
@@ -101,7 +104,15 @@ def serve(
     ],
     host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", "-p", min=0, max=65535, help="The port (0: any free one).")
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            min=0,
+            max=65535,
+            envvar="AIP_HTTP_PORT",
+            help="The port (0: any free one); Vertex AI's AIP_HTTP_PORT when set.",
+        ),
     ] = 8080,
     workers: Annotated[
         int, typer.Option("--workers", "-w", min=1, max=64, help="Worker processes.")
@@ -157,6 +168,11 @@ def serve(
     # models:/ and runs:/ URIs resolve through the current store: here the global options',
     # in worker processes the same settings, handed over in the app factory's argument.
     settings = state(ctx).settings
+    from mloop.serve._vertex import VertexRoutes
+
+    # Vertex AI's custom-container contract: its health and predict routes, when it set them
+    # (the platform's variables, read here at the edge like the AIP_HTTP_PORT of --port).
+    vertex = VertexRoutes.from_env(os.environ)
     spec = {
         "models": list(model_uris),
         "max_batch_size": max_batch_size,
@@ -166,6 +182,7 @@ def serve(
         "policy": None if policy is None else str(policy),
         "log_level": log_level.value,
         "log_sample_rate": log_sample_rate,
+        "vertex": None if vertex is None else dataclasses.asdict(vertex),
     }
     sock = _bind(host, port)
     try:

@@ -12,6 +12,7 @@ from mloop.serve._app import PredictionHook, create_serve_app
 from mloop.serve._feedback_api import feedback_router
 from mloop.serve._policy import DeployPolicy, load_deploy_policy, load_policy
 from mloop.serve._slot import ModelSlot, ServedModel, ServedVersion
+from mloop.serve._vertex import VertexRoutes
 
 __all__ = [
     "DeployPolicy",
@@ -20,6 +21,7 @@ __all__ = [
     "PredictionLog",
     "ServedModel",
     "ServedVersion",
+    "VertexRoutes",
     "create_serve_app",
     "feedback_router",
     "load_deploy_policy",

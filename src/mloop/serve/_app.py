@@ -61,6 +61,7 @@ from mloop.serve._slot import (
     add_track,
     load_slot,
 )
+from mloop.serve._vertex import VertexRoutes, add_vertex_routes
 
 __all__ = ["PredictionHook", "create_serve_app"]
 
@@ -370,6 +371,7 @@ def create_serve_app(
     poll_interval_s: float | None = 5.0,
     policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolicy | None = None,
     prediction_log: PredictionLog | None = None,
+    vertex: VertexRoutes | None = None,
 ) -> FastAPI:
     """An ASGI app serving ``models``, each by name and version.
 
@@ -388,6 +390,8 @@ def create_serve_app(
         prediction_log: where sampled predictions (and shadow answers) are written, off the
             hot path; it also gets ``POST /v1/feedback`` for late labels. The app starts it
             and, on shutdown, flushes and closes it.
+        vertex: Vertex AI's health and predict routes (``AIP_HEALTH_ROUTE``,
+            ``AIP_PREDICT_ROUTE``), answered for the first served model.
 
     Returns:
         A FastAPI app; the models (and every version the policy names) are loaded now and
@@ -483,6 +487,8 @@ def create_serve_app(
     app.state.serve = server
     install_error_handlers(app)
     _add_routes(app, server)
+    if vertex is not None:
+        add_vertex_routes(app, server, vertex)
     if prediction_log is not None:
         app.include_router(feedback_router(prediction_log))
     app.add_middleware(_PredictFastPath, server=server)

@@ -12,6 +12,7 @@ from mloop._web._errors import ERROR_RESPONSES, install_error_handlers
 from mloop.server import _datasets, _metrics, _previews, _registry, _tracking, _tune, _ui, _views
 from mloop.server._metrics import ServerMetrics
 from mloop.server._middleware import RequestMiddleware
+from mloop.server._mlflow import include_mlflow_api
 from mloop.store import Store
 
 #: Request bodies above this many bytes are refused with 413 (artifact uploads are exempt: they
@@ -58,7 +59,10 @@ def create_app(
     app = FastAPI(
         title="mloop",
         version=_version(),
-        description="The mloop REST API under /api/v1; the web UI under /ui/.",
+        description=(
+            "The mloop REST API under /api/v1; MLflow's REST API under /api/2.0/mlflow; "
+            "the web UI under /ui/."
+        ),
     )
     metrics = ServerMetrics()
     app.state.store = store
@@ -80,5 +84,6 @@ def create_app(
     app.include_router(_tune.router)
     app.include_router(_views.router)
     app.include_router(_previews.router)
+    include_mlflow_api(app)
     app.include_router(_ui.router)
     return app
