@@ -571,7 +571,8 @@ class PredictionLog:
 
     def _put(self, item: _Failed) -> bool:
         try:
-            self.artifacts.put_stream(io.BytesIO(item.data), item.path)
+            # once: a retry after an ambiguous failure finds its first copy (conditional put)
+            self.artifacts.publish(item.data, item.path)
         except Exception as exc:
             self.write_errors += 1
             now = time.monotonic()

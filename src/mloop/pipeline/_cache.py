@@ -26,12 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mloop.errors import ArtifactNotFound
-from mloop.store._artifacts import (
-    ArtifactStore,
-    LocalArtifactStore,
-    open_artifact_store,
-    safe_relpath,
-)
+from mloop.store._artifacts import ArtifactStore, LocalArtifactStore, safe_relpath
+from mloop.store._objectstore import open_artifact_store
 
 CACHE_DIR = "pipeline-cache"
 KEY_VERSION = 1

@@ -236,10 +236,12 @@ def shared_store(settings: Settings) -> Store:
 
 def shared_artifacts(settings: Settings) -> ArtifactStore:
     """The one artifact store of ``settings.artifacts`` in this process, opened on first use."""
-    from mloop.store._artifacts import open_artifact_store
+    from mloop.store._objectstore import open_artifact_store, storage_options
 
     root = settings.artifacts
-    return _once(_artifact_stores, root, lambda: open_artifact_store(root))
+    return _once(
+        _artifact_stores, root, lambda: open_artifact_store(root, storage_options(settings))
+    )
 
 
 @atexit.register
