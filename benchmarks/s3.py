@@ -153,6 +153,7 @@ def measure(server: Any, sizes: Sizes, work: Path, figures: Figures, skip_peers:
     for name, value in server.env().items():
         os.environ.setdefault(name, value)
     repo = S3ArtifactRepository(f"s3://{bucket}/mlflow")
+    (work / "mlflow-down").mkdir()
     f = figures.mlflow
     f["big_up"] = _rate(sizes.big_mib, lambda: repo.log_artifact(str(big)), sizes.rounds)
     f["big_down"] = _rate(
@@ -169,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = (
         Sizes(big_mib=32, small_files=100, small_kib=16, rounds=3)
         if a.quick
-        else Sizes(big_mib=256, small_files=500, small_kib=16, rounds=5)
+        else Sizes(big_mib=128, small_files=300, small_kib=16, rounds=3)
     )
     figures = Figures()
     failures: list[tuple[str, str]] = []
