@@ -329,3 +329,16 @@ def test_the_prediction_log_on_s3(on_s3: tuple[str, Settings], s3_server: S3Serv
     assert len(keys) == 3 and all(k.endswith(".parquet") for k in keys)
     frame = read_predictions(artifacts, "churn")
     assert len(frame) == 120 and sorted(frame["request_id"]) == sorted(f"r{i}" for i in range(120))
+
+
+def test_pipeline_results_on_s3(on_s3: tuple[str, Settings], s3_server: S3Server) -> None:
+    from mloop.pipeline._cache import CacheStore
+
+    bucket, settings = on_s3
+    cache = CacheStore(settings.artifacts)  # credentials from the current settings
+    cache.write("pipeline-cache/k1/result.pkl", b"pickled")
+    cache.write_json("pipeline-cache/k1/meta.json", {"sha256": "x"})
+    assert cache.read("pipeline-cache/k1/result.pkl") == b"pickled"
+    assert cache.read_json("pipeline-cache/k1/meta.json") == {"sha256": "x"}
+    assert cache.read("pipeline-cache/nothing") is None
+    assert "mlruns/pipeline-cache/k1/result.pkl" in _keys(s3_server, bucket)
