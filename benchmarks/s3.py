@@ -8,9 +8,11 @@ Figures, each the median of ``rounds`` rounds, in MiB/s (higher is better):
 2. the same file down,
 3. a folder of many small files up (where each request's overhead counts, not bandwidth).
 
-boto3 is the floor to approach: mloop adds hashing (sha256 of every byte, recorded), path
-checks and no temporary object. moto is a Python server, so absolute figures say more about it
-than about S3; the ratios are the point.
+Within a round the tools take turns, in a rotating order, so a shared machine's load falls on
+all alike. boto3 runs with its default transfer settings (parts in parallel threads), and so
+does MLflow, which calls it. mloop adds hashing (the sha256 of every byte, recorded) and path
+checks. moto is a Python server: absolute figures say more about it than about S3, so read the
+ratios.
 
 Usage::
 
@@ -71,13 +73,17 @@ class Figures:
     mlflow: dict[str, float] = field(default_factory=dict)
 
 
-def _rate(mib: float, fn: Callable[[], Any], rounds: int) -> float:
-    rates = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        rates.append(mib / (time.perf_counter() - t0))
-    return statistics.median(rates)
+def _interleaved(mib: float, tools: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    """Median MiB/s of each tool, the tools taking turns within each round (in a rotating
+    order), so that a shared machine's changing load falls on all of them alike."""
+    rates: dict[str, list[float]] = {name: [] for name in tools}
+    names = list(tools)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            tools[name]()
+            rates[name].append(mib / (time.perf_counter() - t0))
+    return {name: statistics.median(xs) for name, xs in rates.items()}
 
 
 def measure(server: Any, sizes: Sizes, work: Path, figures: Figures, skip_peers: bool) -> None:
@@ -104,65 +110,55 @@ def measure(server: Any, sizes: Sizes, work: Path, figures: Figures, skip_peers:
         upload_part_size=PART,
     )
     store = open_artifact_store(f"s3://{bucket}/mloop", storage_options(settings))
-    m = figures.mloop
-    m["big_up"] = _rate(sizes.big_mib, lambda: store.put_file(big, "big.bin"), sizes.rounds)
-    log(f"mloop: {m['big_up']:.1f} MiB/s up")
-    m["big_down"] = _rate(
-        sizes.big_mib, lambda: store.download("big.bin", work / "mloop-down"), sizes.rounds
-    )
-    log(f"mloop: {m['big_down']:.1f} MiB/s down")
-    m["small_up"] = _rate(small_mib, lambda: store.put_dir(folder, "small"), sizes.rounds)
-    log(f"mloop: {m['small_up']:.2f} MiB/s in small files")
-    if skip_peers:
-        return
+    up: dict[str, Callable[[], Any]] = {"mloop": lambda: store.put_file(big, "big.bin")}
+    down: dict[str, Callable[[], Any]] = {
+        "mloop": lambda: store.download("big.bin", work / "mloop-down")
+    }
+    small: dict[str, Callable[[], Any]] = {"mloop": lambda: store.put_dir(folder, "small")}
 
-    client = boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.key,
-        aws_secret_access_key=server.secret,
-        region_name=server.region,
-    )
-    # one stream at a time, as mloop writes: the same work, not more connections
-    config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, use_threads=False)
-    b = figures.boto3
-    b["big_up"] = _rate(
-        sizes.big_mib,
-        lambda: client.upload_file(str(big), bucket, "boto3/big.bin", Config=config),
-        sizes.rounds,
-    )
-    b["big_down"] = _rate(
-        sizes.big_mib,
-        lambda: client.download_file(bucket, "boto3/big.bin", str(work / "b.bin"), Config=config),
-        sizes.rounds,
-    )
+    if not skip_peers:
+        client = boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            aws_access_key_id=server.key,
+            aws_secret_access_key=server.secret,
+            region_name=server.region,
+        )
+        # boto3's defaults: parts in parallel threads, as MLflow and s3fs do too
+        config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART)
+        up["boto3"] = lambda: client.upload_file(str(big), bucket, "boto3/big.bin", Config=config)
+        down["boto3"] = lambda: client.download_file(
+            bucket, "boto3/big.bin", str(work / "b.bin"), Config=config
+        )
 
-    def boto3_dir() -> None:
-        for p in sorted(folder.iterdir()):
-            client.upload_file(str(p), bucket, f"boto3/small/{p.name}", Config=config)
+        def boto3_dir() -> None:
+            for p in sorted(folder.iterdir()):
+                client.upload_file(str(p), bucket, f"boto3/small/{p.name}", Config=config)
 
-    b["small_up"] = _rate(small_mib, boto3_dir, sizes.rounds)
-    log(f"boto3: {b['big_up']:.1f} up, {b['big_down']:.1f} down, {b['small_up']:.2f} small")
+        small["boto3"] = boto3_dir
+        try:
+            from mlflow.store.artifact.s3_artifact_repo import S3ArtifactRepository
+        except ImportError:
+            S3ArtifactRepository = None
+            log("MLflow is not installed: its column stays empty")
+        if S3ArtifactRepository is not None:
+            os.environ["MLFLOW_S3_ENDPOINT_URL"] = server.endpoint
+            for name, value in server.env().items():
+                os.environ.setdefault(name, value)
+            repo = S3ArtifactRepository(f"s3://{bucket}/mlflow")
+            (work / "mlflow-down").mkdir()
+            up["MLflow"] = lambda: repo.log_artifact(str(big))
+            down["MLflow"] = lambda: repo.download_artifacts("big.bin", str(work / "mlflow-down"))
+            small["MLflow"] = lambda: repo.log_artifacts(str(folder), "small")
 
-    try:
-        from mlflow.store.artifact.s3_artifact_repo import S3ArtifactRepository
-    except ImportError:
-        log("MLflow is not installed: its column stays empty")
-        return
-    os.environ["MLFLOW_S3_ENDPOINT_URL"] = server.endpoint
-    for name, value in server.env().items():
-        os.environ.setdefault(name, value)
-    repo = S3ArtifactRepository(f"s3://{bucket}/mlflow")
-    (work / "mlflow-down").mkdir()
-    f = figures.mlflow
-    f["big_up"] = _rate(sizes.big_mib, lambda: repo.log_artifact(str(big)), sizes.rounds)
-    f["big_down"] = _rate(
-        sizes.big_mib,
-        lambda: repo.download_artifacts("big.bin", str(work / "mlflow-down")),
-        sizes.rounds,
-    )
-    f["small_up"] = _rate(small_mib, lambda: repo.log_artifacts(str(folder), "small"), sizes.rounds)
-    log(f"MLflow: {f['big_up']:.1f} up, {f['big_down']:.1f} down, {f['small_up']:.2f} small")
+    for key, tools, mib in (
+        ("big_up", up, sizes.big_mib),
+        ("big_down", down, sizes.big_mib),
+        ("small_up", small, small_mib),
+    ):
+        for name, rate in _interleaved(mib, tools, sizes.rounds).items():
+            getattr(figures, name.lower())[key] = rate
+            log(f"{key}: {name} {rate:.2f} MiB/s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

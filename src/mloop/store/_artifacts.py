@@ -186,12 +186,17 @@ class ArtifactStore(ABC):
         safe_relpath(dest)  # an unsafe destination is refused first
         if not local.is_dir():
             raise InvalidArgument(f"not a folder: {str(local)!r}")
-        plan = upload_plan(local, dest)
-        out: builtins.list[ArtifactInfo] = []
-        for rel, real in plan:
-            with open(real, "rb") as f:
-                out.append(self.put_stream(f, rel))
-        return out
+        return self.put_files(upload_plan(local, dest))
+
+    def put_files(self, plan: Iterable[tuple[str, str]]) -> builtins.list[ArtifactInfo]:
+        """Store each local file ``real`` of ``plan`` as ``dest`` (pairs ``(dest, real)``, as
+        :func:`upload_plan` makes them), each as :meth:`put_file` does; an object store sends
+        several at once. Returns the stored files in the order of ``plan``.
+
+        Raises:
+            as :meth:`put_file`; the files before a failure may be stored.
+        """
+        return [self.put_file(Path(real), dest) for dest, real in plan]
 
     def publish(self, data: bytes, dest: str) -> bool:
         """Write ``data`` as the file ``dest`` once: unless something is already there.

@@ -631,7 +631,7 @@ class SqlStore(Store):
     def _log_artifact(self, run_id: str, local: Path, artifact_path: str) -> list[ArtifactInfo]:
         plan = upload_plan(local, artifact_path)  # every path checked before a byte is written
         run_pk, store = self._artifact_root(run_id)
-        infos = [store.put_file(Path(src), dest) for dest, src in plan]
+        infos = store.put_files(plan)
         self._record_artifacts(run_pk, infos)
         return infos
 
