@@ -342,3 +342,19 @@ def test_pipeline_results_on_s3(on_s3: tuple[str, Settings], s3_server: S3Server
     assert cache.read_json("pipeline-cache/k1/meta.json") == {"sha256": "x"}
     assert cache.read("pipeline-cache/nothing") is None
     assert "mlruns/pipeline-cache/k1/result.pkl" in _keys(s3_server, bucket)
+
+
+def test_no_credentials_at_all_is_named(
+    s3_server: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore's own chain finds nothing: no variables, no ~/.aws, no instance metadata
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    settings = Settings(s3_endpoint_url=s3_server.endpoint, aws_region="eu-north-1")
+    store = open_artifact_store(f"s3://{bucket}/root", storage_options(settings))
+    with pytest.raises(StoreUnavailable, match="NoCredentialsError: Unable to locate credentials"):
+        store.put_stream(io.BytesIO(b"x"), "a.txt")
