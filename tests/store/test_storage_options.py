@@ -111,3 +111,20 @@ def test_a_missing_filesystem_package_is_named() -> None:
         except ImportError:
             with pytest.raises(InvalidArgument, match=f"the package {package} is missing"):
                 open_artifact_store(uri)
+
+
+def test_mloop_toml_configures_object_storage(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "mloop.toml").write_text(
+        'artifacts = "s3://mloop/artifacts"\n'
+        's3_endpoint_url = "http://minio:9000"\n'
+        'aws_region = "us-east-1"\n'
+        "[storage_options.gs]\n"
+        'project = "p"\n'
+    )
+    clean_env.setenv("AWS_ENDPOINT_URL", "http://from-env:1")  # mloop.toml wins over it
+    settings = load_default_settings()
+    assert settings.artifacts == "s3://mloop/artifacts"
+    assert settings.s3_endpoint_url == "http://minio:9000" and settings.aws_region == "us-east-1"
+    assert storage_options(settings)["gs"]["project"] == "p"
