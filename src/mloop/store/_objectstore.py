@@ -96,6 +96,14 @@ def storage_options(settings: Settings) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _protocols(uri: str) -> list[str]:
     """The protocols of ``uri``, outermost first (``simplecache::s3://b`` -> cache, s3)."""
     out = []
@@ -206,9 +214,10 @@ class ObjectArtifactStore(FsspecArtifactStore):
             raise
 
     def put_file(self, local: Path, dest: str) -> ArtifactInfo:
-        """Store the local file ``local`` as ``dest``: on S3, hashed first, then uploaded by
-        s3fs with its parts in parallel (``max_concurrency``, 10 by default; set it under
-        ``"s3"`` in ``MLOOP_STORAGE_OPTIONS``), the multipart upload aborted on failure. A file
+        """Store the local file ``local`` as ``dest``: on S3, uploaded by s3fs with its parts in
+        parallel (``max_concurrency``, 10 by default; set it under ``"s3"`` in
+        ``MLOOP_STORAGE_OPTIONS``) and hashed meanwhile, the multipart upload aborted on
+        failure. A file
         changed while it was uploaded is refused (its digest would not be the stored bytes').
         Elsewhere as :meth:`ArtifactStore.put_file`.
 
@@ -223,21 +232,21 @@ class ObjectArtifactStore(FsspecArtifactStore):
         if self.protocol not in _S3 or not local.is_file():
             return super().put_file(local, rel)
         before = local.stat()
-        digest = hashlib.sha256()
-        with local.open("rb") as f:
-            while chunk := f.read(CHUNK_SIZE):
-                digest.update(chunk)
         part = max(int(self.fs.default_block_size), -(-before.st_size // _MAX_PARTS))
         with self._translate(rel, "write", not_found=False):
             self._check_bucket()
-            self.fs.put_file(str(local), self._full(rel), chunksize=part)
+            # hash while the parts go up (hashlib releases the GIL): the digest costs no time
+            with ThreadPoolExecutor(1) as pool:
+                hashing = pool.submit(_sha256_of, local)
+                self.fs.put_file(str(local), self._full(rel), chunksize=part)
+                digest = hashing.result()
         after = local.stat()
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
             raise StoreError(
                 f"{str(local)!r} changed while it was uploaded to {rel!r}; upload it again",
                 details={"path": rel},
             )
-        return ArtifactInfo(path=rel, is_dir=False, size=before.st_size, sha256=digest.hexdigest())
+        return ArtifactInfo(path=rel, is_dir=False, size=before.st_size, sha256=digest)
 
     def put_files(self, plan: Iterable[tuple[str, str]]) -> list[ArtifactInfo]:
         """As :meth:`ArtifactStore.put_files`, with up to :data:`PARALLEL_FILES` files in
