@@ -79,6 +79,7 @@ def test_storage_options_per_protocol(clean_env: pytest.MonkeyPatch) -> None:
     assert options["s3"]["default_block_size"] == 8 * 1024 * 1024
     assert options["az"] == {"use_listings_cache": False}
     assert "p1" not in repr(settings)  # storage options may hold secrets: not in the repr
+    assert hash(settings) == hash(settings.model_copy())  # still hashable, with a dict inside
 
 
 def test_a_part_size_below_s3s_minimum_is_refused(clean_env: pytest.MonkeyPatch) -> None:

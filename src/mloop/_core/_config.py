@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, TomlConfigSettingsSource(settings_cls), env_settings)
 
+    def __hash__(self) -> int:
+        # frozen settings stay hashable although storage_options is a dict
+        return hash(self.model_dump_json())
+
     @property
     def is_http(self) -> bool:
         """True when the tracking URI names a shared server."""
