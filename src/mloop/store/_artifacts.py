@@ -485,7 +485,9 @@ class LocalArtifactStore(ArtifactStore):
 
 
 class FsspecArtifactStore(ArtifactStore):
-    """Artifacts on any fsspec filesystem: ``s3://``, ``gs://``, ``az://``, ``memory://``, ...
+    """Artifacts on any fsspec filesystem: ``memory://``, ``sftp://``, chained URLs such as
+    ``simplecache::s3://``, ... (``open_artifact_store`` gives plain ``s3://``, ``gs://`` and
+    ``az://`` roots to :class:`~mloop.store.ObjectArtifactStore`, which writes in place).
 
     Atomic writes: the bytes go to a temporary file in the destination folder, which is then
     moved over the destination with ``fs.mv``. On object stores a move is a server-side copy
