@@ -129,3 +129,13 @@ def test_mloop_toml_configures_object_storage(
     assert settings.artifacts == "s3://mloop/artifacts"
     assert settings.s3_endpoint_url == "http://minio:9000" and settings.aws_region == "us-east-1"
     assert storage_options(settings)["gs"]["project"] == "p"
+
+
+def test_one_shared_artifact_store_per_root_and_credentials() -> None:
+    from mloop.store._context import close_stores, shared_artifacts
+
+    alice = Settings(artifacts="s3://shared/root", aws_access_key_id="alice")
+    bob = alice.model_copy(update={"aws_access_key_id": "bob"})
+    assert shared_artifacts(alice) is shared_artifacts(alice.model_copy())
+    assert shared_artifacts(alice) is not shared_artifacts(bob)
+    close_stores()
