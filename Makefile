@@ -74,6 +74,7 @@ bench: $(VENV)/.dev-installed  ## Benchmarks against the peers (MLflow in its ow
 	$(BIN)/python benchmarks/ui.py
 	$(BIN)/python benchmarks/mlflow_api.py
 	$(BIN)/python benchmarks/score.py
+	$(BIN)/python benchmarks/s3.py
 
 clean:
 	rm -rf .mloop .pytest_cache .ruff_cache .mypy_cache benchmarks/.work

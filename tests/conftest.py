@@ -334,3 +334,14 @@ def browser_page(chromium: Any) -> Iterator[BrowserPage]:
         yield seen
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """A real S3-compatible server (moto's, in a subprocess) on an ephemeral 127.0.0.1 port;
+    each test makes its own bucket with ``s3_server.new_bucket()``."""
+    pytest.importorskip("s3fs", reason="the object-storage tests need mloop[s3]")
+    from tests.s3server import moto_server
+
+    with moto_server() as server:
+        yield server

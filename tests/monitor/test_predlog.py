@@ -22,8 +22,9 @@ import pytest
 from mloop.errors import InvalidArgument, StoreError
 from mloop.monitor import PredictionLog, RequestRows, read_predictions
 from mloop.monitor._predformat import sample_bucket
-from mloop.store._artifacts import LocalArtifactStore, open_artifact_store
+from mloop.store._artifacts import LocalArtifactStore
 from mloop.store._entities import ArtifactInfo
+from mloop.store._objectstore import open_artifact_store
 
 T0 = datetime(2026, 11, 28, 10, 15, tzinfo=UTC).timestamp()
 

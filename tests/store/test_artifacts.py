@@ -26,9 +26,9 @@ from mloop.store._artifacts import (
     ArtifactStore,
     FsspecArtifactStore,
     LocalArtifactStore,
-    open_artifact_store,
     safe_relpath,
 )
+from mloop.store._objectstore import open_artifact_store
 
 UNSAFE_PATHS = [
     "../x",
@@ -59,12 +59,25 @@ def _tmp_leftovers(store: ArtifactStore) -> list[str]:
     return [p for p in store.fs.find(store._top) if p.rsplit("/", 1)[-1].startswith(".mloop-")]
 
 
-@pytest.fixture(params=["local", "fsspec-file", "fsspec-memory"])
+@pytest.fixture(
+    params=["local", "fsspec-file", "fsspec-memory", pytest.param("s3", marks=pytest.mark.slow)]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
     if request.param == "local":
         yield LocalArtifactStore(tmp_path / "root")
     elif request.param == "fsspec-file":
         yield FsspecArtifactStore((tmp_path / "root").as_uri())
+    elif request.param == "s3":  # a real S3 server (moto's, in a subprocess)
+        from mloop._core import Settings
+        from mloop.store import storage_options
+
+        server = request.getfixturevalue("s3_server")
+        settings = Settings(
+            s3_endpoint_url=server.endpoint,
+            aws_access_key_id=server.key,
+            aws_secret_access_key=server.secret,
+        )
+        yield open_artifact_store(f"s3://{server.new_bucket()}/root", storage_options(settings))
     else:
         memory = FsspecArtifactStore(f"memory://mloop-test-{uuid.uuid4().hex}")
         yield memory

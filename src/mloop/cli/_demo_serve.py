@@ -35,10 +35,10 @@ def serve_preview(
 
     from mloop.serve import PredictionLog, create_serve_app, read_predictions
     from mloop.server import ServerThread
-    from mloop.store import open_artifact_store
+    from mloop.store import open_artifact_store, storage_options
 
     uri = f"models:/{MODEL_NAME}@champion"
-    artifacts = open_artifact_store(settings.artifacts)
+    artifacts = open_artifact_store(settings.artifacts, storage_options(settings))
     batch = uuid.uuid4().hex[:8]  # this run's request ids, apart from earlier demos' in the log
     records = features.to_dict(orient="records")
     with step(err, f"serving {uri}: {len(records)} requests, labels as feedback") as line:

@@ -79,10 +79,10 @@ def server(
                 f"{SERVER_EXTRA_HINT}"
             ) from None
         from mloop._core._config import settings_to_json
-        from mloop.store import SqlStore
+        from mloop.store import SqlStore, storage_options
 
         # Opening the store migrates the schema once, here, before any worker starts.
-        store = SqlStore(db, artifacts)
+        store = SqlStore(db, artifacts, storage_options=storage_options(settings))
         actual_port = sock.getsockname()[1]
         common: dict[str, Any] = {
             "host": host,
@@ -113,12 +113,15 @@ def worker_app(settings_json: str) -> FastAPI:
     settings (JSON)."""
     from mloop._core._config import settings_from_json
     from mloop.server import create_app
-    from mloop.store import SqlStore
+    from mloop.store import SqlStore, storage_options
     from mloop.store._context import set_default
 
     settings = settings_from_json(settings_json)
     set_default(settings)
-    return create_app(SqlStore(settings.tracking_uri, settings.artifacts), settings=settings)
+    store = SqlStore(
+        settings.tracking_uri, settings.artifacts, storage_options=storage_options(settings)
+    )
+    return create_app(store, settings=settings)
 
 
 def _run_workers(config: Any, sock: socket.socket) -> None:

@@ -312,8 +312,10 @@ def _load(uri: str, depth: int) -> LoadedModel:
         return load_folder(Path(uri[len("file://") :]))
     if "://" in uri:
         from mloop.models._cache import UrlFetcher
+        from mloop.store import storage_options
+        from mloop.store._context import current
 
-        return _load_cached(UrlFetcher(uri))
+        return _load_cached(UrlFetcher(uri, storage_options(current().settings)))
     return load_folder(Path(uri).expanduser())
 
 

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -63,11 +64,14 @@ class RunFetcher(Fetcher):
 class UrlFetcher(Fetcher):
     """A model folder at an fsspec URL (``s3://bucket/models/churn``, ``memory://m``, ...)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         import fsspec
 
         self.uri = uri
-        self.fs, root = fsspec.core.url_to_fs(uri)
+        protocol, _ = fsspec.core.split_protocol(uri)
+        # the settings' credentials for this protocol (``mloop.store.storage_options``)
+        kwargs = dict((options or {}).get(protocol or "", {})) if "::" not in uri else {}
+        self.fs, root = fsspec.core.url_to_fs(uri, **kwargs)
         self.root = root.rstrip("/")
 
     def metadata_bytes(self, tmp: Path) -> bytes:

@@ -5,8 +5,9 @@ back with the labels joined: :mod:`._predread`).
 The request path pays for one :meth:`PredictionLog.record` call: a sampling decision and a tuple
 appended to a bounded deque, about a microsecond, never blocking and never raising. A daemon
 thread turns queued records into Arrow record batches, one open segment per (model, version, UTC
-day), and writes a segment in one atomic put once it holds ``max_rows_per_segment`` rows or is
-``max_segment_age_s`` old::
+day), and publishes a segment once it holds ``max_rows_per_segment`` rows or is
+``max_segment_age_s`` old, with :meth:`~mloop.store.ArtifactStore.publish`: atomic, and written
+once (a conditional put on S3), so a retry after an ambiguous failure never duplicates it::
 
     <prefix>/<model>/date=YYYY-MM-DD/<HH>-<uuid7>.parquet     HH: the hour of its earliest row
     <prefix>/_feedback/date=YYYY-MM-DD/<HH>-<uuid7>.parquet   labels (see :mod:`._feedback`)
@@ -571,7 +572,8 @@ class PredictionLog:
 
     def _put(self, item: _Failed) -> bool:
         try:
-            self.artifacts.put_stream(io.BytesIO(item.data), item.path)
+            # once: a retry after an ambiguous failure finds its first copy (conditional put)
+            self.artifacts.publish(item.data, item.path)
         except Exception as exc:
             self.write_errors += 1
             now = time.monotonic()

@@ -26,12 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mloop.errors import ArtifactNotFound
-from mloop.store._artifacts import (
-    ArtifactStore,
-    LocalArtifactStore,
-    open_artifact_store,
-    safe_relpath,
-)
+from mloop.store._artifacts import ArtifactStore, LocalArtifactStore, safe_relpath
+from mloop.store._objectstore import open_artifact_store
 
 CACHE_DIR = "pipeline-cache"
 KEY_VERSION = 1
@@ -102,8 +98,12 @@ class CacheStore:
     """Byte-level access to the artifact store, with a fast path for local folders."""
 
     def __init__(self, artifacts: str) -> None:
+        from mloop.store import current, storage_options
+
         self.url = artifacts
-        self.store: ArtifactStore = open_artifact_store(artifacts)
+        # the current settings' credentials (a worker process reads its own, inherited)
+        options = storage_options(current().settings) if "://" in artifacts else None
+        self.store: ArtifactStore = open_artifact_store(artifacts, options)
         self._local_root = (
             os.path.realpath(self.store.root)
             if isinstance(self.store, LocalArtifactStore)

@@ -13,7 +13,6 @@ from mloop._core._lazy import lazy_names
 
 if TYPE_CHECKING:
     from mloop.store._artifacts import ArtifactStore as ArtifactStore
-    from mloop.store._artifacts import open_artifact_store as open_artifact_store
     from mloop.store._base import Store as Store
     from mloop.store._context import StoreContext as StoreContext
     from mloop.store._context import current as current
@@ -38,6 +37,9 @@ if TYPE_CHECKING:
     from mloop.store._entities import RunStatus as RunStatus
     from mloop.store._entities import ViewType as ViewType
     from mloop.store._http import HttpStore as HttpStore
+    from mloop.store._objectstore import ObjectArtifactStore as ObjectArtifactStore
+    from mloop.store._objectstore import open_artifact_store as open_artifact_store
+    from mloop.store._objectstore import storage_options as storage_options
     from mloop.store._open import open_store as open_store
     from mloop.store._sqlstore import SqlStore as SqlStore
     from mloop.store._views_base import MetricSeries as MetricSeries
@@ -58,7 +60,9 @@ __getattr__, __dir__, __all__ = lazy_names(
         "SqlStore": "._sqlstore",
         "HttpStore": "._http",
         "ArtifactStore": "._artifacts",
-        "open_artifact_store": "._artifacts",
+        "ObjectArtifactStore": "._objectstore",
+        "open_artifact_store": "._objectstore",
+        "storage_options": "._objectstore",
         # what stores hold
         **dict.fromkeys(
             (

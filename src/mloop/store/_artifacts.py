@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import io
 import os
 import posixpath
 import secrets
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 
 from mloop.errors import (
     ArtifactNotFound,
@@ -55,7 +55,6 @@ __all__ = [
     "ArtifactStore",
     "FsspecArtifactStore",
     "LocalArtifactStore",
-    "open_artifact_store",
     "safe_relpath",
 ]
 
@@ -187,12 +186,41 @@ class ArtifactStore(ABC):
         safe_relpath(dest)  # an unsafe destination is refused first
         if not local.is_dir():
             raise InvalidArgument(f"not a folder: {str(local)!r}")
-        plan = upload_plan(local, dest)
-        out: builtins.list[ArtifactInfo] = []
-        for rel, real in plan:
-            with open(real, "rb") as f:
-                out.append(self.put_stream(f, rel))
-        return out
+        return self.put_files(upload_plan(local, dest))
+
+    def put_files(self, plan: Iterable[tuple[str, str]]) -> builtins.list[ArtifactInfo]:
+        """Store each local file ``real`` of ``plan`` as ``dest`` (pairs ``(dest, real)``, as
+        :func:`upload_plan` makes them), each as :meth:`put_file` does; an object store sends
+        several at once. Returns the stored files in the order of ``plan``.
+
+        Raises:
+            as :meth:`put_file`; the files before a failure may be stored.
+        """
+        return [self.put_file(Path(real), dest) for dest, real in plan]
+
+    def publish(self, data: bytes, dest: str) -> bool:
+        """Write ``data`` as the file ``dest`` once: unless something is already there.
+
+        For what must be written exactly once (a prediction-log segment): a retry after an
+        ambiguous failure finds the first copy instead of writing a second. The write itself is
+        atomic (see :meth:`put_stream`). Here the check and the write are two steps, so two
+        writers racing for one name may both write; an object store does both in one
+        conditional put (:meth:`ObjectArtifactStore.publish
+        <mloop.store.ObjectArtifactStore.publish>`).
+
+        Returns:
+            True when this call wrote ``dest``, False when it existed already (untouched).
+
+        Raises:
+            UnsafeArtifactPath: ``dest`` is not a safe relative path.
+            InvalidArgument: ``dest`` is the root or a reserved name.
+            StoreError: the filesystem failed.
+        """
+        rel = writable_relpath(dest)
+        if self.exists(rel):
+            return False
+        self.put_stream(io.BytesIO(data), rel)
+        return True
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -457,7 +485,9 @@ class LocalArtifactStore(ArtifactStore):
 
 
 class FsspecArtifactStore(ArtifactStore):
-    """Artifacts on any fsspec filesystem: ``s3://``, ``gs://``, ``az://``, ``memory://``, ...
+    """Artifacts on any fsspec filesystem: ``memory://``, ``sftp://``, chained URLs such as
+    ``simplecache::s3://``, ... (``open_artifact_store`` gives plain ``s3://``, ``gs://`` and
+    ``az://`` roots to :class:`~mloop.store.ObjectArtifactStore`, which writes in place).
 
     Atomic writes: the bytes go to a temporary file in the destination folder, which is then
     moved over the destination with ``fs.mv``. On object stores a move is a server-side copy
@@ -572,31 +602,3 @@ class FsspecArtifactStore(ArtifactStore):
             if not posixpath.basename(name).startswith(TMP_PREFIX)
             and entry.get("type") != "directory"
         ]
-
-
-def open_artifact_store(uri: str | os.PathLike[str]) -> ArtifactStore:
-    """The artifact store for ``uri``.
-
-    A local path or a ``file://`` URL gives a :class:`LocalArtifactStore`; a URL with any other
-    scheme (``s3://``, ``gs://``, ``memory://``, chained ``simplecache::s3://``) gives an
-    :class:`FsspecArtifactStore`.
-
-    Raises:
-        InvalidArgument: ``uri`` is empty, or names a protocol fsspec cannot open.
-
-    Example::
-
-        store = open_artifact_store("s3://bucket/mlruns/0/abc123/artifacts")
-    """
-    text = os.fspath(uri)
-    if not isinstance(text, str) or not text:
-        raise InvalidArgument("an artifact store URI must be a non-empty string or path")
-    if "://" not in text and "::" not in text:
-        return LocalArtifactStore(text)
-    try:
-        fs, path = fsspec.core.url_to_fs(text)
-    except (ValueError, ImportError) as exc:
-        raise InvalidArgument(f"cannot open the artifact store {text!r}: {exc}") from exc
-    if isinstance(fs, LocalFileSystem):
-        return LocalArtifactStore(path)
-    return FsspecArtifactStore(text)

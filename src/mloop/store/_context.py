@@ -209,7 +209,7 @@ def derive(settings_or_uri: Settings | str | None = None, artifacts: str | None 
 # -- the stores, shared per (tracking URI, artifacts) ------------------------------------------
 
 _stores: dict[tuple[str, str], Store] = {}
-_artifact_stores: dict[str, ArtifactStore] = {}
+_artifact_stores: dict[tuple[str, str], ArtifactStore] = {}
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -235,11 +235,17 @@ def shared_store(settings: Settings) -> Store:
 
 
 def shared_artifacts(settings: Settings) -> ArtifactStore:
-    """The one artifact store of ``settings.artifacts`` in this process, opened on first use."""
-    from mloop.store._artifacts import open_artifact_store
+    """The one artifact store of ``settings.artifacts`` (with the credentials of ``settings``)
+    in this process, opened on first use."""
+    import json
+
+    from mloop.store._objectstore import open_artifact_store, storage_options
 
     root = settings.artifacts
-    return _once(_artifact_stores, root, lambda: open_artifact_store(root))
+    options = storage_options(settings)
+    # one per root and credentials: two contexts may reach one bucket as different identities
+    key = (root, json.dumps(options, sort_keys=True, default=str))
+    return _once(_artifact_stores, key, lambda: open_artifact_store(root, options))
 
 
 @atexit.register

@@ -21,6 +21,9 @@ def open_store(settings: Settings) -> Store:
             token=settings.token.get_secret_value() if settings.token else None,
             timeout=settings.http_timeout_s,
         )
+    from mloop.store._objectstore import storage_options
     from mloop.store._sqlstore import SqlStore
 
-    return SqlStore(settings.tracking_uri, settings.artifacts)
+    return SqlStore(
+        settings.tracking_uri, settings.artifacts, storage_options=storage_options(settings)
+    )

@@ -9,6 +9,7 @@ also when two processes race on it (the loser retries and finds the winner's row
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import IO, Any
 
 import orjson
@@ -17,9 +18,10 @@ import sqlalchemy as sa
 from mloop._core import now_ms
 from mloop.errors import DatasetNotFound, InvalidArgument
 from mloop.store import _schema as t
-from mloop.store._artifacts import ArtifactStore, open_artifact_store
+from mloop.store._artifacts import ArtifactStore
 from mloop.store._datasets_base import DATA_SUFFIX, dataset_file_path
 from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
+from mloop.store._objectstore import open_artifact_store
 from mloop.store._sqldb import Database, active_run_pk, run_row
 
 #: The first key of PostgreSQL advisory locks taken per dataset name ("mld").
@@ -55,12 +57,18 @@ class SqlDatasets:
     """Dataset versions and run inputs in the database ``db``, their files under
     ``<artifacts_uri>/datasets/`` (``SqlStore`` delegates to it)."""
 
-    def __init__(self, db: Database, artifacts_uri: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        artifacts_uri: str,
+        storage_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.db = db
         self.artifacts_uri = artifacts_uri
+        self.storage_options = storage_options
 
     def _dataset_artifacts(self) -> ArtifactStore:
-        return open_artifact_store(self.artifacts_uri)
+        return open_artifact_store(self.artifacts_uri, self.storage_options)
 
     def _one_dataset(self, conn: sa.Connection, where: Any) -> DatasetVersion | None:
         row = conn.execute(sa.select(t.datasets).where(where)).first()

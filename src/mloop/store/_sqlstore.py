@@ -8,7 +8,7 @@ also translates SQLAlchemy's exceptions to mloop's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +26,7 @@ from mloop.errors import (
     ParamConflict,
 )
 from mloop.store import _schema as t
-from mloop.store._artifacts import ArtifactStore, open_artifact_store, safe_relpath
+from mloop.store._artifacts import ArtifactStore, safe_relpath
 from mloop.store._base import Store
 from mloop.store._entities import (
     ArtifactInfo,
@@ -51,6 +51,7 @@ from mloop.store._entities import (
 from mloop.store._localfs import upload_plan
 from mloop.store._migrate import ensure_schema
 from mloop.store._names import friendly_name
+from mloop.store._objectstore import open_artifact_store
 from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
@@ -81,15 +82,24 @@ class SqlStore(Store):
         run = store.create_run(exp.experiment_id, run_name="baseline")
     """
 
-    def __init__(self, db_uri: str, artifacts_uri: str, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        db_uri: str,
+        artifacts_uri: str,
+        *,
+        storage_options: Mapping[str, Mapping[str, Any]] | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
         self.uri = db_uri
         self.artifacts_uri = artifacts_uri.rstrip("/")
+        # fsspec options per protocol (credentials): every artifact root is opened with them
+        self.storage_options = storage_options
         self.db = Database(db_uri, **engine_kwargs)
         self.engine = self.db.engine
         with translate("opening the store"):
             ensure_schema(self.engine)
         self._registry = SqlRegistry(self.db)
-        self._datasets = SqlDatasets(self.db, self.artifacts_uri)
+        self._datasets = SqlDatasets(self.db, self.artifacts_uri, storage_options)
         self._tune = SqlTune(self.db)
         self._views = SqlViews(
             self.db,
@@ -584,7 +594,7 @@ class SqlStore(Store):
     def _artifact_root(self, run_id: str) -> tuple[int, ArtifactStore]:
         with self.db.read("reading a run") as conn:
             row = run_row(conn, run_id)
-        return int(row.run_pk), open_artifact_store(row.artifact_uri)
+        return int(row.run_pk), open_artifact_store(row.artifact_uri, self.storage_options)
 
     def _record_artifacts(self, run_pk: int, infos: list[ArtifactInfo]) -> None:
         files = [i for i in infos if not i.is_dir and i.sha256 is not None]
@@ -621,7 +631,7 @@ class SqlStore(Store):
     def _log_artifact(self, run_id: str, local: Path, artifact_path: str) -> list[ArtifactInfo]:
         plan = upload_plan(local, artifact_path)  # every path checked before a byte is written
         run_pk, store = self._artifact_root(run_id)
-        infos = [store.put_file(Path(src), dest) for dest, src in plan]
+        infos = store.put_files(plan)
         self._record_artifacts(run_pk, infos)
         return infos
 
