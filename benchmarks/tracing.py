@@ -42,7 +42,7 @@ def bench_mloop(n: int, work: Path) -> dict[str, float]:
     import mloop
     from mloop.store import use
 
-    with use(f"sqlite:///{work / 'mloop.db'}", str(work / "artifacts")):
+    with use(f"sqlite:///{work / 'mloop.db'}", artifacts=str(work / "artifacts")):
 
         def plain(i: int) -> int:
             return i
@@ -100,7 +100,7 @@ def bench_mlflow(n: int, work: Path) -> dict[str, float]:
 
     root(0)
     mlflow.flush_trace_async_logging() if hasattr(mlflow, "flush_trace_async_logging") else None
-    small = max(200, n // 10)  # MLflow exports each trace as it ends: far slower per call
+    small = max(100, n // 20)  # MLflow exports each trace as it ends: far slower per call
     base = _time_calls(plain, small)
     one = _time_calls(root, small) - base
     two = (_time_calls(parent, small) - base) / 2
@@ -121,6 +121,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mloop-bench-tracing-") as tmp:
         work = Path(tmp)
         m = bench_mloop(args.spans, work)
+        print(f"mloop: {m}", flush=True)
         f: dict[str, float] | None = None
         note = ""
         if not args.skip_mlflow:
