@@ -88,21 +88,33 @@ _model: ContextVar[tuple[str, int] | None] = ContextVar("mloop_served_model", de
 _listeners: list[Callable[[dict[str, Any]], None]] = []
 
 
+_last: tuple[object, AsyncWriter] | None = None
+
+
 def _writer() -> AsyncWriter | None:
+    """The writer of the current store; the last one is kept, since a root span per call must
+    not pay for finding it again."""
+    global _last
+    ctx = current()
+    last = _last
+    if last is not None and last[0] is ctx and not last[1]._closed:
+        return last[1]
     from mloop.tracking._client import _backend
 
     try:
-        return _backend(current().settings)[1]
+        writer = _backend(ctx.settings)[1]
     except MloopError as exc:
         log.warning("mloop: tracing is off, the store cannot be opened: %s", exc)
         return None
+    _last = (ctx, writer)
+    return writer
 
 
 def _active_run_id() -> str | None:
-    from mloop.tracking import active_run
+    from mloop.tracking._fluent import _stack  # loaded with the writer, so already imported
 
-    run = active_run()
-    return None if run is None else run.run_id
+    stack = _stack()
+    return stack[-1].run_id if stack else None
 
 
 class LiveSpan:

@@ -40,17 +40,28 @@ class SqlTraces:
                 ),
                 rows,
             )
-            for root in roots:
-                totals = conn.execute(
-                    sa.select(
-                        sa.func.count(),
-                        sa.func.sum(s_.prompt_tokens),
-                        sa.func.sum(s_.completion_tokens),
-                        sa.func.sum(s_.cost),
-                    ).where(s_.trace_id == root["trace_id"])
-                ).one()
-                conn.execute(
-                    self.db.insert(t.traces).on_conflict_do_nothing(index_elements=["trace_id"]),
+            if not roots:
+                return
+            totals: dict[str, Any] = {}
+            ids = [r["trace_id"] for r in roots]
+            for i in range(0, len(ids), 500):  # one grouped query per 500 traces
+                totals.update(
+                    (r[0], r)
+                    for r in conn.execute(
+                        sa.select(
+                            s_.trace_id,
+                            sa.func.count(),
+                            sa.func.sum(s_.prompt_tokens),
+                            sa.func.sum(s_.completion_tokens),
+                            sa.func.sum(s_.cost),
+                        )
+                        .where(s_.trace_id.in_(ids[i : i + 500]))
+                        .group_by(s_.trace_id)
+                    )
+                )
+            conn.execute(
+                self.db.insert(t.traces).on_conflict_do_nothing(index_elements=["trace_id"]),
+                [
                     {
                         "trace_id": root["trace_id"],
                         "name": root["name"],
@@ -60,12 +71,14 @@ class SqlTraces:
                         "run_id": root.get("run_id"),
                         "model_name": root.get("model_name"),
                         "model_version": root.get("model_version"),
-                        "span_count": int(totals[0]),
-                        "prompt_tokens": totals[1],
-                        "completion_tokens": totals[2],
-                        "cost": totals[3],
-                    },
-                )
+                        "span_count": int(totals[root["trace_id"]][1]),
+                        "prompt_tokens": totals[root["trace_id"]][2],
+                        "completion_tokens": totals[root["trace_id"]][3],
+                        "cost": totals[root["trace_id"]][4],
+                    }
+                    for root in roots
+                ],
+            )
 
         self.db.write("writing spans", fn)
 
