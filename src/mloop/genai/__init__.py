@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mloop.genai._evaluate import Endpoint, GenAIEvalResult, evaluate
 from mloop.genai._gate import PromptGateResult, gate, promote
+from mloop.genai._openai import autolog_openai
 from mloop.genai._prompts import Prompt, list_prompts, load_prompt, register_prompt
 from mloop.genai._scorers import (
     Row,
@@ -41,6 +42,7 @@ __all__ = [
     "Scorer",
     "add_span_listener",
     "answer_similarity",
+    "autolog_openai",
     "bind_model_version",
     "current_span",
     "evaluate",

@@ -165,7 +165,7 @@ class LiveSpan:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.cost: float | None = None
-        self._reset = _current.set(self)
+        self._reset: Any = _current.set(self)
         self.start_us = _time_ns() // 1000
 
     @property
@@ -202,13 +202,20 @@ class LiveSpan:
         self.status = "ERROR"
         self.error = f"{type(exc).__name__}: {exc}"[:100_000]
 
+    def detach(self) -> None:
+        """Stop being the current span in this context (children started afterwards go to its
+        parent), while it stays open: for a span that ends later elsewhere, such as a stream."""
+        token, self._reset = self._reset, None
+        if token is not None:
+            try:
+                _current.reset(token)
+            except ValueError:  # another context than it started in: leave that one be
+                pass
+
     def end(self) -> None:
         """Finish the span and queue it for the store (``with`` and ``@trace`` call this)."""
         end_us = _time_ns() // 1000
-        try:
-            _current.reset(self._reset)
-        except ValueError:  # ended in another context than it started: leave that context be
-            pass
+        self.detach()
         state = self._state
         record = {
             "trace_id": state.trace_id,
