@@ -5,6 +5,7 @@ from __future__ import annotations
 from mloop.genai._evaluate import Endpoint, GenAIEvalResult, evaluate
 from mloop.genai._gate import PromptGateResult, gate, promote
 from mloop.genai._openai import autolog_openai
+from mloop.genai._otel import export_to_otel
 from mloop.genai._prompts import Prompt, list_prompts, load_prompt, register_prompt
 from mloop.genai._scorers import (
     Row,
@@ -47,6 +48,7 @@ __all__ = [
     "current_span",
     "evaluate",
     "exact_match",
+    "export_to_otel",
     "gate",
     "get_trace",
     "json_valid",
