@@ -310,3 +310,127 @@ def diff(
             console.print(f"model config {k}: {x!r} -> {y!r}", markup=False)
     if not same:
         raise typer.Exit(1)
+
+
+_SCORERS = (
+    "exact_match",
+    "rouge_l",
+    "answer_similarity",
+    "json_valid",
+    "toxicity",
+    "latency",
+    "token_cost",
+)
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    import orjson
+
+    if path.suffix in (".jsonl", ".ndjson"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [orjson.loads(line) for line in lines if line.strip()]
+    if path.suffix == ".json":
+        rows = orjson.loads(path.read_bytes())
+        if not isinstance(rows, list):
+            raise typer.BadParameter("a .json data file holds a list of rows", param_hint="--data")
+        return rows
+    raise typer.BadParameter("data is a .jsonl or .json file of rows", param_hint="--data")
+
+
+@app.command("promote")
+def promote(
+    ctx: typer.Context,
+    name: PromptName,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help='Rows as .jsonl or .json: {"inputs": {...}, "expected": "..."} per row.',
+            show_default=False,
+        ),
+    ],
+    base_url: Annotated[
+        str,
+        typer.Option(
+            "--base-url",
+            help="The OpenAI-compatible endpoint the prompts are sent to (http://host:port/v1).",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[str, typer.Option("--model", help="The model name sent.", show_default=False)],
+    policy: Annotated[
+        Path | None, typer.Option("--policy", metavar="FILE", help="The gate policy (YAML).")
+    ] = None,
+    rules: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule",
+            metavar="RULE",
+            help="A rule, as in a policy: 'rouge_l >= champion.rouge_l - 0.02'. Repeat.",
+            show_default=False,
+        ),
+    ] = None,
+    scorers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scorer",
+            metavar="NAME",
+            help=f"A built-in scorer: {', '.join(_SCORERS)}. Repeat.",
+            show_default=False,
+        ),
+    ] = None,
+    from_alias: Annotated[
+        str, typer.Option("--from", help="The challenger's alias.")
+    ] = "challenger",
+    to_alias: Annotated[str, typer.Option("--to", help="The alias to move.")] = "champion",
+    force: Annotated[bool, typer.Option("--force", help="Move even if the gate fails.")] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (needed with --force).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Gate NAME@challenger against NAME@champion on DATA and move @champion if every rule passes.
+
+    Exit status 0: the alias moved; 1: the gate failed and the alias stayed; 2: error.
+
+    Example: [bold]mloop prompts promote qa --data eval.jsonl --base-url http://127.0.0.1:8000/v1
+    --model tiny --scorer rouge_l --rule "rouge_l >= champion.rouge_l - 0.02"[/]
+    """
+    from mloop import genai
+
+    if (policy is None) == (not rules):
+        raise typer.BadParameter("give --policy FILE or --rule RULE (not both)")
+    chosen = scorers or ["exact_match"]
+    unknown = [s for s in chosen if s not in _SCORERS]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown scorer {unknown[0]!r}; choose from {', '.join(_SCORERS)}",
+            param_hint="--scorer",
+        )
+    open_store(ctx)
+    result = genai.promote(
+        name,
+        _read_rows(data),
+        policy if policy is not None else list(rules or []),
+        scorers=[getattr(genai, s)() for s in chosen],
+        endpoint=genai.Endpoint(base_url=base_url, model=model),
+        from_alias=from_alias,
+        to_alias=to_alias,
+        force=force,
+        reason=reason,
+    )
+    if as_json:
+        emit_json(
+            {
+                "passed": result.passed,
+                "moved": result.moved,
+                "rules": [r.to_dict() for r in result.rules],
+                "challenger": result.challenger.metrics,
+                "champion": None if result.champion is None else result.champion.metrics,
+            }
+        )
+    else:
+        console = stdout()
+        console.print(result.to_markdown(), markup=False, highlight=False)
+        console.print(f"@{to_alias} {'moved' if result.moved else 'stayed'}")
+    raise typer.Exit(0 if result.moved else 1)
