@@ -111,3 +111,24 @@ def test_disconnect_stops_generation(served: str) -> None:
         found = genai.search_traces(name="serve.text_completion")
     [t] = found
     assert t.completion_tokens is not None and t.completion_tokens < 400
+
+
+def test_concurrent_streams_each_get_the_whole_completion(served: str) -> None:
+    """Chunks of one stream are generated on whichever pool thread is free: concurrent streams
+    must not disturb each other (greedy, so each equals the plain completion)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import openai
+
+    client = openai.OpenAI(base_url=f"{served}/v1", api_key="unused")
+    want = client.completions.create(model="tiny", prompt="the sun", max_tokens=20, temperature=0)
+
+    def stream(_: int) -> str:
+        chunks = client.completions.create(
+            model="tiny", prompt="the sun", max_tokens=20, temperature=0, stream=True
+        )
+        return "".join(c.choices[0].text for c in chunks if c.choices)
+
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(stream, range(6)))
+    assert got == [want.choices[0].text] * 6

@@ -90,32 +90,34 @@ class TextGenerator(Wrapper):
         limit = getattr(self.model.config, "n_positions", None) or getattr(
             self.model.config, "max_position_embeddings", 1 << 30
         )
-        with torch.inference_mode():
-            for _ in range(max_tokens):
-                if ids.shape[1] + len(out) >= limit:
-                    break
+        # No `with inference_mode()` around the loop: a consumer may resume this generator on
+        # another thread (a server's thread pool), and the mode is per thread. Each step is its
+        # own block.
+        for _ in range(max_tokens):
+            if ids.shape[1] + len(out) >= limit:
+                break
+            with torch.inference_mode():
                 result = self.model(input_ids=step_ids, past_key_values=past, use_cache=True)
                 past = result.past_key_values
-                logits = result.logits[0, -1]
-                token = self._pick(logits, temperature, top_p, gen)
-                if token == self.eos_id:
-                    info["finish_reason"] = "stop"
-                    break
-                out.append(token)
-                info["completion_tokens"] = len(out)
-                step_ids = torch.tensor([[token]])
-                text = self.tokenizer.decode(out, skip_special_tokens=True)
-                cut = min((text.find(s) for s in stop if s and s in text), default=-1)
-                if cut >= 0:
-                    text = text[:cut]
-                    info["finish_reason"] = "stop"
-                if text.endswith("\ufffd") and cut < 0:  # half a multi-byte character: wait
-                    continue
-                if len(text) > len(sent):
-                    piece, sent = text[len(sent) :], text
-                    yield piece
-                if cut >= 0:
-                    break
+                token = self._pick(result.logits[0, -1], temperature, top_p, gen)
+            if token == self.eos_id:
+                info["finish_reason"] = "stop"
+                break
+            out.append(token)
+            info["completion_tokens"] = len(out)
+            step_ids = torch.tensor([[token]])
+            text = self.tokenizer.decode(out, skip_special_tokens=True)
+            cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+            if cut >= 0:
+                text = text[:cut]
+                info["finish_reason"] = "stop"
+            if text.endswith("\ufffd") and cut < 0:  # half a multi-byte character: wait
+                continue
+            if len(text) > len(sent):
+                piece, sent = text[len(sent) :], text
+                yield piece
+            if cut >= 0:
+                break
 
     def _pick(self, logits: Any, temperature: float, top_p: float, gen: Any) -> int:
         torch = self._torch
