@@ -132,3 +132,29 @@ def test_concurrent_streams_each_get_the_whole_completion(served: str) -> None:
     with ThreadPoolExecutor(6) as pool:
         got = list(pool.map(stream, range(6)))
     assert got == [want.choices[0].text] * 6
+
+
+def test_prediction_log_records_redacted_prompts(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import re
+
+    import openai
+
+    from mloop.monitor import PredictionLog, read_predictions
+    from mloop.serve import create_serve_app
+    from mloop.server import ServerThread
+    from mloop.store._artifacts import LocalArtifactStore
+
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    log = PredictionLog(store)
+    app = create_serve_app({"tiny": str(tiny_model_dir)}, poll_interval_s=None, prediction_log=log)
+    app.state.redact = lambda text: re.sub(r"\S+@\S+", "<email>", text)
+    with ServerThread(app) as server:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+        client.completions.create(model="tiny", prompt="mail ann@example.com the cat", max_tokens=4)
+        chunks = client.completions.create(
+            model="tiny", prompt="bob@example.org", max_tokens=3, stream=True
+        )
+        streamed = "".join(c.choices[0].text for c in chunks if c.choices)
+    frame = read_predictions(store, "tiny")
+    assert sorted(frame["input.prompt"]) == ["<email>", "mail <email> the cat"]
+    assert streamed in set(frame["output.completion"])

@@ -92,8 +92,11 @@ def _log(request: Request, version: Any, prompt: str, text: str, latency_s: floa
     redact: Callable[[str], str] | None = getattr(request.app.state, "redact", None)
     if redact is not None:
         prompt, text = redact(prompt), redact(text)
+    from mloop.monitor._predformat import RequestRows
+
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    hook(request_id, version, {"prompt": [prompt]}, {"completion": [text]}, latency_s, False)
+    outputs = [{"completion": text}]  # one row: logged as output.completion
+    hook(request_id, version, RequestRows(1, {"prompt": [prompt]}), outputs, latency_s, False)
 
 
 async def _complete(request: Request, body: _Common, prompt: str, chat: bool) -> Response:
