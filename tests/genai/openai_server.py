@@ -14,6 +14,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 
 def reply_to(text: str) -> str:
+    if text.startswith("You grade an answer"):  # a judge: 5 when the answer is the expected one
+        expected = text.split("Expected answer: ", 1)[1].split("\n", 1)[0]
+        answer = text.split("Answer to grade: ", 1)[1].strip()
+        return f'Sure. {{"score": {5 if answer == expected else 1}, "reason": "compared"}}'
     return " ".join(reversed(text.split()))
 
 

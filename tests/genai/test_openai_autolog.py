@@ -93,3 +93,22 @@ def test_sync_async_streaming_and_errors_are_traced(
     client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "q"}])
     mloop.flush()
     assert len(genai.search_traces(name="openai.chat.completions", limit=50)) == len(chat)
+
+
+@pytest.mark.slow
+def test_llm_judge_and_endpoint_scoring(mloop_home: Path, base_url: str) -> None:
+    rows = [
+        {"inputs": {"q": "a b"}, "expected": "b a"},
+        {"inputs": {"q": "x y"}, "expected": "wrong"},
+    ]
+    genai.register_prompt("echo", "{{q}}")
+    result = genai.evaluate(
+        "prompts:/echo/1",
+        rows,
+        [genai.llm_judge("Matches the expected answer", base_url=base_url, model="judge")],
+        endpoint=genai.Endpoint(base_url=base_url, model="tiny"),
+    )
+    assert [r["output"] for r in result.rows] == ["b a", "y x"]
+    assert [r["judge"] for r in result.rows] == [1.0, 0.0]
+    assert result.metrics["judge"] == 0.5
+    assert [r["usage"]["completion_tokens"] for r in result.rows] == [2, 2]
