@@ -21,6 +21,7 @@ PACKAGES = [
     "mloop.data",
     "mloop.evaluate",
     "mloop.export",
+    "mloop.genai",
     "mloop.interop",
     "mloop.models",
     "mloop.monitor",

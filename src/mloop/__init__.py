@@ -24,6 +24,8 @@ __version__ = "0.1.0.dev0"
 if TYPE_CHECKING:
     from mloop import evaluate as evaluate
     from mloop import pipeline as pipeline
+    from mloop.genai import start_span as start_span
+    from mloop.genai import trace as trace
     from mloop.pipeline import step as step
     from mloop.pipeline._tune import tune as tune
     from mloop.tracking import ActiveRun as ActiveRun
@@ -75,6 +77,9 @@ __getattr__, __dir__, __all__ = lazy_names(
             "mloop.tracking",
         ),
         "step": "mloop.pipeline",
+        # Tracing of LLM applications: `@mloop.trace`, `with mloop.start_span(...)`.
+        "start_span": "mloop.genai",
+        "trace": "mloop.genai",
         "tune": "mloop.pipeline._tune",
         # `mloop.evaluate(...)` and `@mloop.pipeline` are part of the fluent API.
         "evaluate": SUBPACKAGE,
@@ -82,5 +87,5 @@ __getattr__, __dir__, __all__ = lazy_names(
     },
     eager=("__version__",),
     # Reachable as attributes after a plain `import mloop`: mloop.models.load(...).
-    subpackages=("data", "models", "monitor", "registry", "store", "tracking"),
+    subpackages=("data", "genai", "models", "monitor", "registry", "store", "tracking"),
 )

@@ -46,12 +46,16 @@
     ├── ServeError
     │   ├── ServedModelNotFound (NotFound)        a request for a model the server does not serve
     │   └── InvalidPayload (InvalidArgument)      a predict body that is not JSON or not a format
-    └── PipelineError
-        ├── InvalidPipeline (InvalidArgument)     a missing input, a cycle, an unknown param;
-        │                                         raised before any step runs
-        └── StepFailed (RuntimeError)             a step raised after its retries; names the step
-            ├── StepTimeout (TimeoutError)        a step ran past its timeout and was killed
-            └── UnpicklableResult (TypeError)     a step returned what cannot be stored
+    ├── PipelineError
+    │   ├── InvalidPipeline (InvalidArgument)     a missing input, a cycle, an unknown param;
+    │   │                                         raised before any step runs
+    │   └── StepFailed (RuntimeError)             a step raised after its retries; names the step
+    │       ├── StepTimeout (TimeoutError)        a step ran past its timeout and was killed
+    │       └── UnpicklableResult (TypeError)     a step returned what cannot be stored
+    └── GenAIError
+        ├── NotAPrompt (InvalidArgument)          a registered model that is not a prompt
+        ├── PromptVariableError (InvalidArgument)  a variable missing or unknown
+        └── TraceNotFound (NotFound)              no trace with that id
 
 The generic classes (``NotFound``, ``InvalidArgument``, ...) carry the meaning that the server maps
 to an HTTP status; the domain classes say where the error came from. Each specific error also
@@ -73,6 +77,7 @@ __all__ = [
     "ExperimentAlreadyExists",
     "ExperimentNotFound",
     "Forbidden",
+    "GenAIError",
     "InvalidAliasTarget",
     "InvalidArgument",
     "InvalidChecks",
@@ -89,11 +94,13 @@ __all__ = [
     "ModelNotFound",
     "ModelVersionNotFound",
     "NoActiveRun",
+    "NotAPrompt",
     "NotFound",
     "ParamConflict",
     "PayloadTooLarge",
     "PipelineError",
     "PolicyError",
+    "PromptVariableError",
     "RegisteredModelAlreadyExists",
     "RegisteredModelNotFound",
     "RegistryError",
@@ -105,6 +112,7 @@ __all__ = [
     "StepTimeout",
     "StoreError",
     "StoreUnavailable",
+    "TraceNotFound",
     "TrackingError",
     "Unauthorized",
     "UnknownFlavor",
@@ -420,3 +428,28 @@ class UnpicklableResult(StepFailed, TypeError):
     """A step returned a value that cannot be stored (a generator, a lock, an open file)."""
 
     code = "UNPICKLABLE_RESULT"
+
+
+class GenAIError(MloopError):
+    """Base of errors from prompts, traces and LLM evaluation."""
+
+    code = "GENAI_ERROR"
+
+
+class NotAPrompt(GenAIError, InvalidArgument):
+    """A ``prompts:/`` URI names a registered model that is not a prompt (or the reverse)."""
+
+    code = "NOT_A_PROMPT"
+
+
+class PromptVariableError(GenAIError, InvalidArgument):
+    """Formatting a prompt with a variable missing or one the template does not use; the message
+    names them and lists the template's variables."""
+
+    code = "PROMPT_VARIABLE_ERROR"
+
+
+class TraceNotFound(GenAIError, NotFound):
+    """No trace with that id."""
+
+    code = "TRACE_NOT_FOUND"

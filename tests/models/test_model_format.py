@@ -79,7 +79,9 @@ def test_unknown_flavor_names_the_known_ones(model_dir: Path) -> None:
     with pytest.raises(UnknownFlavor) as err:
         mloop.models.load(model_dir)
     assert "'caffe'" in str(err.value)
-    assert "keras, lightgbm, onnx, pyfunc, pytorch, sklearn, xgboost" in str(err.value)
+    assert "keras, lightgbm, onnx, pyfunc, pytorch, sklearn, transformers, xgboost" in str(
+        err.value
+    )
 
 
 def test_not_a_model(tmp_path: Path) -> None:

@@ -25,11 +25,13 @@ from mloop.cli import (
     _import,
     _models,
     _pipeline,
+    _prompts,
     _reproduce,
     _runs,
     _score,
     _serve,
     _server,
+    _traces,
     _tune,
 )
 from mloop.cli._context import CliState
@@ -121,6 +123,8 @@ def _root(
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_models.app, name="models")
+app.add_typer(_prompts.app, name="prompts")
+app.add_typer(_traces.app, name="traces")
 app.add_typer(_data.app, name="data")
 app.add_typer(_db.app, name="db")
 app.add_typer(_pipeline.app, name="pipeline")

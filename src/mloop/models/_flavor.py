@@ -188,6 +188,7 @@ _FLAVORS: dict[str, str] = {
     "onnx": "mloop.models._onnx:OnnxFlavor",
     "keras": "mloop.models._keras:KerasFlavor",
     "pyfunc": "mloop.models._pyfunc:PyfuncFlavor",
+    "transformers": "mloop.models._transformers:TransformersFlavor",
 }
 _instances: dict[str, Flavor] = {}
 

@@ -44,6 +44,7 @@ from mloop.serve._feedback_api import feedback_router
 from mloop.serve._follow import Follower
 from mloop.serve._heap import freeze_heap
 from mloop.serve._metrics import ServeMetrics
+from mloop.serve._openai_api import openai_router
 from mloop.serve._payload import (
     Inputs,
     decode_json,
@@ -491,6 +492,7 @@ def create_serve_app(
         add_vertex_routes(app, server, vertex)
     if prediction_log is not None:
         app.include_router(feedback_router(prediction_log))
+    app.include_router(openai_router())  # text generation models: OpenAI's API
     app.add_middleware(_PredictFastPath, server=server)
     return app
 

@@ -272,3 +272,48 @@ tune_journal = sa.Table(
     sa.Column("log", sa.Text, nullable=False),  # one JSON object
     sa.Column("created_time", sa.BigInteger, nullable=False),
 )
+
+# -- generative AI: traces -----------------------------------------------------------------------
+
+# One row per finished trace (written with its root span), summarizing it for search: by run,
+# served model version, status, name and latency. Times are microseconds since the epoch.
+traces = sa.Table(
+    "traces",
+    metadata,
+    sa.Column("trace_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("duration_us", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("model_name", sa.String(256), nullable=True),
+    sa.Column("model_version", sa.Integer, nullable=True),
+    sa.Column("span_count", sa.Integer, nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger, nullable=True),
+    sa.Column("completion_tokens", sa.BigInteger, nullable=True),
+    sa.Column("cost", sa.Float, nullable=True),
+    sa.Index("ix_traces_run_id_start_us", "run_id", "start_us"),
+    sa.Index("ix_traces_start_us", "start_us"),
+    sa.Index("ix_traces_model_name_model_version", "model_name", "model_version"),
+)
+
+# Every span of a trace; inputs, outputs and attributes as JSON text.
+spans = sa.Table(
+    "spans",
+    metadata,
+    sa.Column("trace_id", sa.String(32), primary_key=True),
+    sa.Column("span_id", sa.String(16), primary_key=True),
+    sa.Column("parent_id", sa.String(16), nullable=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("inputs", sa.Text, nullable=True),
+    sa.Column("outputs", sa.Text, nullable=True),
+    sa.Column("attributes", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("prompt_tokens", sa.BigInteger, nullable=True),
+    sa.Column("completion_tokens", sa.BigInteger, nullable=True),
+    sa.Column("cost", sa.Float, nullable=True),
+)

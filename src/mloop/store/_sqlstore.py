@@ -57,8 +57,10 @@ from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqldb import Database, active_run_pk, run_not_found, run_row, translate
 from mloop.store._sqlregistry import SqlRegistry
+from mloop.store._sqltraces import SqlTraces
 from mloop.store._sqltune import SqlTune
 from mloop.store._sqlviews import SqlViews
+from mloop.store._traces_base import Trace
 from mloop.store._views_base import MetricSeries, RunKeys, RunTable, XAxis
 
 _HISTORY_DTYPE = np.dtype(
@@ -101,6 +103,7 @@ class SqlStore(Store):
         self._registry = SqlRegistry(self.db)
         self._datasets = SqlDatasets(self.db, self.artifacts_uri, storage_options)
         self._tune = SqlTune(self.db)
+        self._traces = SqlTraces(self.db)
         self._views = SqlViews(
             self.db,
             experiment_pk=self._experiment_pk,
@@ -798,6 +801,15 @@ class SqlStore(Store):
 
     def _read_tune_journal(self, key: str, start: int, limit: int) -> list[tuple[int, str]]:
         return self._tune.read(key, start, limit)
+
+    def _log_spans(self, spans: list[dict[str, Any]]) -> None:
+        self._traces.log(spans)
+
+    def _search_traces(self, where: dict[str, Any], limit: int) -> list[Trace]:
+        return self._traces.search(where, limit)
+
+    def _get_trace(self, trace_id: str) -> Trace:
+        return self._traces.get(trace_id)
 
     # -- screen views: the part in _sqlviews.py --------------------------------------------------
 

@@ -35,7 +35,8 @@ from mloop.tracking._spool import Spool
 log = logging.getLogger("mloop.tracking")
 
 # Operation kinds in the queue (tuples, not objects: the hot path appends millions of them).
-METRIC, PARAM, TAG, UPDATE, MARK = 0, 1, 2, 3, 4
+# A SPAN carries one finished span of a trace (a mapping, see ``Store.log_spans``).
+METRIC, PARAM, TAG, UPDATE, MARK, SPAN = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -257,14 +258,20 @@ class AsyncWriter:
         while ops:
             batches: dict[str, _Batch] = {}
             order: list[_Batch] = []
+            spans: list[dict[str, Any]] = []
             n = 0
             limit = self.batch_size
             while ops and n < limit:
                 op = ops.popleft()
                 kind = op[0]
+                if kind == SPAN:
+                    spans.append(op[1])
+                    n += 1
+                    continue
                 if kind == MARK:
                     self._write_batches(order)
-                    batches, order, n = {}, [], 0
+                    self._write_spans(spans)
+                    batches, order, spans, n = {}, [], [], 0
                     op[1].done.set()
                     continue
                 if kind == UPDATE:
@@ -287,8 +294,14 @@ class AsyncWriter:
                     b.tags[op[2]] = op[3]
                 n += 1
             self._write_batches(order)
+            self._write_spans(spans)
             with self._room:
                 self._room.notify_all()
+
+    def _write_spans(self, spans: list[dict[str, Any]]) -> None:
+        if spans:
+            # Spans are built by mloop's tracer, so the store's validation pass is skipped.
+            self._send(lambda: {"spans": spans}, lambda: self.store._log_spans(spans), None)
 
     def _write_batches(self, order: list[_Batch]) -> None:
         for b in order:
@@ -371,7 +384,9 @@ class AsyncWriter:
 
     def _replay_one(self, record: dict[str, Any]) -> None:
         try:
-            if "update" in record:
+            if "spans" in record:
+                self.store.log_spans(record["spans"])
+            elif "update" in record:
                 self.store.update_run(record["run_id"], **record["update"])
             else:
                 self.store.log_batch(
