@@ -25,9 +25,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-
 from mloop.errors import (
     ArtifactNotFound,
     InvalidArgument,
@@ -481,6 +478,8 @@ class FsspecArtifactStore(ArtifactStore):
         self.root = root
         if fs is None:
             try:
+                import fsspec
+
                 fs, path = fsspec.core.url_to_fs(root, **storage_options)
             except (ValueError, ImportError) as exc:
                 raise InvalidArgument(f"cannot open the artifact store {root!r}: {exc}") from exc
@@ -593,6 +592,10 @@ def open_artifact_store(uri: str | os.PathLike[str]) -> ArtifactStore:
         raise InvalidArgument("an artifact store URI must be a non-empty string or path")
     if "://" not in text and "::" not in text:
         return LocalArtifactStore(text)
+    # fsspec only for URLs: importing it costs a local run a quarter of a second.
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
     try:
         fs, path = fsspec.core.url_to_fs(text)
     except (ValueError, ImportError) as exc:
