@@ -539,6 +539,8 @@ class Bench:
 
     def stream(self) -> None:
         """Figure 7: peak RSS of streamed drift at two file sizes, and of a whole read."""
+        import json
+
         big = self.sizes.big_rows
         small = big // 5
         chunk = "500000"
@@ -560,6 +562,10 @@ class Bench:
             fig.label = f"drift {rows:,} rows a side ({size_mb:,.0f} MB Parquet), {how}: peak RSS"
             load = loadavg()
             s = run_process([MLOOP, "drift", ref, cur, "--json", *extra], ok=(0, 1), timeout_s=3600)
+            try:  # exit status 1 is drift, and also a crash: the output tells them apart
+                json.loads(s.stdout)
+            except ValueError:
+                raise RuntimeError(f"mloop drift crashed: {s.stderr[-800:]}") from None
             fig.mloop_text = f"{s.max_rss_mb:,.0f} MB ({s.wall_s:,.0f} s)"
             out[fig.key] = {
                 "rows": rows,

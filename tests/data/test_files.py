@@ -121,3 +121,25 @@ def test_chunk_rows_must_be_positive(tmp_path: Path) -> None:
     _table(10, 6).to_parquet(path)
     with pytest.raises(InvalidData, match="chunk_rows must be at least 1"):
         profile_file(path, chunk_rows=0)
+
+
+@pytest.mark.slow
+def test_profiling_in_threads_while_pandas_is_first_imported(tmp_path: Path) -> None:
+    # A chunk large enough for profile()'s two threads, in a process that has not imported
+    # pandas: one thread imports it (string hashing) while the other checks its table's type.
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.parquet"
+    df = _table(120_000, 7)
+    df["s"] = pd.array(np.random.default_rng(1).choice(["u", "v"], len(df)), dtype="str")
+    df.to_parquet(path)
+    code = (
+        "import sys\n"
+        "from mloop.data._files import profile_file\n"
+        "assert 'pandas' not in sys.modules\n"
+        f"p = profile_file({str(path)!r}, chunk_rows=60_000)\n"
+        "assert p.rows == 120_000, p.rows\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]

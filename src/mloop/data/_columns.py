@@ -74,8 +74,10 @@ def n_rows(table: Any) -> int:
 
 def _is_pandas(table: Any) -> bool:
     # A DataFrame exists only once pandas is imported: reading Arrow tables never imports it.
-    pd = sys.modules.get("pandas")
-    return pd is not None and isinstance(table, pd.DataFrame)
+    # While another thread imports pandas the module is there but partly initialized; a
+    # DataFrame cannot exist before it has its DataFrame class.
+    frame = getattr(sys.modules.get("pandas"), "DataFrame", None)
+    return frame is not None and isinstance(table, frame)
 
 
 def _check_table(table: Any) -> Any:
