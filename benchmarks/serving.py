@@ -192,10 +192,11 @@ def prepare(workdir: Path) -> Inputs:
 def save_mloop(inputs: Inputs, workdir: Path) -> Path:
     import mloop.models
 
+    path = workdir / MODEL_NAME
     with inputs.model_pkl.open("rb") as fh:
         model = pickle.load(fh)
-    path = workdir / MODEL_NAME
-    mloop.models.save(model, path, input_example=pd.read_parquet(inputs.example))
+    if not path.exists():  # saved once; both mloop servers serve the same folder
+        mloop.models.save(model, path, input_example=pd.read_parquet(inputs.example))
     return path
 
 
