@@ -118,7 +118,14 @@ def _compile(model: LoadedModel) -> LoadedModel:
             initial_types=initial,
             options={"zipmap": False} if hasattr(estimator, "predict_proba") else None,
         )
-        session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        # A request is a few rows: a thread pool per call costs more than it saves, and the
+        # server already runs requests side by side.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            onx.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # skl2onnx and onnxruntime raise many unrelated types
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise _NotCompiled(f"conversion failed: {type(exc).__name__}: {first}") from None
