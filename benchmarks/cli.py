@@ -22,10 +22,7 @@ measurement failed, 130 on Ctrl-C.
 from __future__ import annotations
 
 import os
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +31,11 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from _peers import PEER_ENV, ensure_peer, peer_version, venv_bin
+from _process import ProcessFailed, loadavg, measure
 from _report import (
     BenchError,
     fmt_ratio,
     interrupted,
-    load_average,
     log,
     machine_info,
     parse,
@@ -72,16 +69,10 @@ class Figure:
 
 def time_process(argv: Sequence[str], repeats: int, env: dict[str, str]) -> float:
     """Median wall seconds of ``argv`` from spawn to exit, after one untimed run."""
-    times = []
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
-        took = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise BenchError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr[-500:]}")
-        if i:
-            times.append(took)
-    return statistics.median(times)
+    try:
+        return measure(argv, repeats=repeats, env=env, timeout_s=120).wall_s
+    except ProcessFailed as exc:
+        raise BenchError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions: dict[str, str] = {}
 
     def run() -> None:
-        info["load_before"] = load_average()
+        info["load_before"] = loadavg()
         f = figures["help"]
         with recording("mloop --help", lambda e: failures.append(("mloop --help", e))):
             f.mloop_s = time_process([str(MLOOP), "--help"], sizes.repeats, env)
@@ -117,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures["python"].mloop_s = time_process(
                 [sys.executable, "-c", "pass"], sizes.repeats, env
             )
-        info["load_after"] = load_average()
+        info["load_after"] = loadavg()
 
     try:
         run_logged(info, run)

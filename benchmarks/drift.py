@@ -8,8 +8,16 @@ Figures (mloop and Evidently's ``DataDriftPreset`` on the same Parquet files, sa
 3. Both tools must flag the same columns: every disagreement is printed.
 4. Merging 100 chunk profiles of a 50-column table (mloop only).
 5. Profiling the 1,000,000 x 50 reference, and drift from that stored profile (mloop only).
+6. Whole process, as a user runs it: ``mloop drift ref.parquet cur.parquet --json`` beside a
+   Python process that reads the same files with pandas and runs Evidently's preset, on
+   300,000 x 30 mixed columns (skewed, counts, nulls, categoricals); CPU seconds of each process,
+   imports and reading included (``_process.py``); both must flag the same columns.
+7. Streaming: peak RSS of ``mloop drift --chunk-rows 500000`` on two files of 30 columns, one
+   5x the other's rows, beside reading the smaller one whole: flat memory means the two
+   streamed figures match (``--big-rows``, default 10,000,000 rows a side, about 1.6 GB of
+   Parquet; the 5 GB of the target scaled down to what this machine's disk and time allow).
 
-Each tool is timed around the drift call alone, on tables already in memory (Parquet read by
+Figures 1-5 time each tool around the drift call alone, on tables already in memory (Parquet read by
 pandas in each tool's own environment; read times are reported apart): wall and CPU seconds
 of the process. mloop's figure is the median of 3 runs after one warm-up; Evidently's is one
 run (it takes minutes). Evidently runs in its own virtual environment
@@ -19,6 +27,7 @@ from fixed seeds and kept under ``benchmarks/.work/drift/``.
 Usage::
 
     .venv/bin/python benchmarks/drift.py [--quick] [--skip-evidently] [--json PATH]
+        [--only numeric,mixed,merge,profile,process,stream] [--big-rows N]
 
 Exit status: 0 when every figure was measured (targets met or not: the table says), 1 when a
 measurement failed, 130 on Ctrl-C.
@@ -26,6 +35,7 @@ measurement failed, 130 on Ctrl-C.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import statistics
 import sys
@@ -41,7 +51,9 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import _peers
-from _peers import PeerError, ensure_peer, peer_version, run_peer
+from _peers import PeerError, ensure_peer, peer_version, run_peer, venv_python
+from _process import loadavg, measure
+from _process import run as run_process
 from _report import (
     interrupted,
     load_average,
@@ -62,6 +74,9 @@ PEER_SCRIPT = BENCH / "peers" / "evidently_drift.py"
 _peers.PEERS.setdefault("evidently", ["evidently==0.7.23", "pandas<3"])
 
 TARGET_SPEEDUP = 30.0
+TARGET_PROCESS_SPEEDUP = 40.0
+PARTS = ("numeric", "mixed", "merge", "profile", "process", "stream")
+MLOOP = Path(sys.executable).with_name("mloop")
 TARGET_BIG_S = 5.0
 TARGET_MERGE_S = 1.0
 DATA_VERSION = 1  # bump when the generators change: the cached Parquet files are rebuilt
@@ -74,10 +89,20 @@ class Sizes:
     repeats: int = 3
     chunks: int = 100
     chunk_rows: int = 10_000
+    process_rows: int = 300_000
+    big_rows: int = 10_000_000
 
 
 FULL = Sizes()
-QUICK = Sizes(numeric_rows=20_000, mixed_rows=50_000, repeats=1, chunks=100, chunk_rows=1_000)
+QUICK = Sizes(
+    numeric_rows=20_000,
+    mixed_rows=50_000,
+    repeats=1,
+    chunks=100,
+    chunk_rows=1_000,
+    process_rows=30_000,
+    big_rows=1_000_000,
+)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -152,6 +177,50 @@ def mixed_table(n: int, seed: int, shifted: bool) -> Any:
     return pd.DataFrame(cols)
 
 
+# 30 of the mixed table's columns: normal, skewed (log-normal), counts (Poisson), floats with
+# nulls, few-valued numbers and 10 categoricals.
+PROCESS_COLUMNS = (
+    [f"n{i:02d}" for i in (0, 1, 2, 3, 4, 10, 11, 12, 13, 14)]
+    + [f"n{i:02d}" for i in (20, 21, 22, 23, 24, 25, 26, 27, 28, 29)]
+    + [f"c{j:02d}" for j in range(10)]
+)
+PROCESS_SHIFTED = {c for c in MIXED_SHIFTED if c in PROCESS_COLUMNS}
+
+
+def process_table(n: int, seed: int, shifted: bool) -> Any:
+    return mixed_table(n, seed, shifted)[PROCESS_COLUMNS]
+
+
+def big_dataset(rows: int, chunk: int = 1_000_000) -> tuple[Path, Path]:
+    """Reference and current Parquet files of ``rows`` rows x 30 columns, written a row group
+    at a time so that writing them needs little memory either."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = WORK / f"v{DATA_VERSION}"
+    ref, cur = folder / f"big-{rows}-reference.parquet", folder / f"big-{rows}-current.parquet"
+    if ref.exists() and cur.exists():
+        return ref, cur
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for path, seed, shifted in ((ref, 1, False), (cur, 2, True)):
+        tmp = path.with_suffix(".tmp")
+        writer = None
+        for i, start in enumerate(range(0, rows, chunk)):
+            t = pa.Table.from_pandas(
+                process_table(min(chunk, rows - start), seed * 1000 + i, shifted),
+                preserve_index=False,
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, t.schema)
+            writer.write_table(t)
+        assert writer is not None
+        writer.close()
+        tmp.replace(path)
+    log(f"wrote big data, {rows:,} rows a side, in {time.perf_counter() - t0:.1f} s")
+    return ref, cur
+
+
 def dataset(name: str, rows: int) -> tuple[Path, Path]:
     """The reference and current Parquet files of a data set, written once."""
     folder = WORK / f"v{DATA_VERSION}"
@@ -162,7 +231,7 @@ def dataset(name: str, rows: int) -> tuple[Path, Path]:
     if ref.exists() and cur.exists():
         return ref, cur
     folder.mkdir(parents=True, exist_ok=True)
-    make = numeric_table if name == "numeric" else mixed_table
+    make = {"numeric": numeric_table, "mixed": mixed_table, "process": process_table}[name]
     t0 = time.perf_counter()
     for path, seed, shifted in ((ref, 1, False), (cur, 2, True)):
         tmp = path.with_suffix(".tmp")
@@ -219,9 +288,10 @@ def fmt(v: float | None, unit: str, text: str = "") -> str:
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, with_evidently: bool) -> None:
+    def __init__(self, sizes: Sizes, with_evidently: bool, only: set[str] | None = None) -> None:
         self.sizes = sizes
         self.with_evidently = with_evidently
+        self.only = only or set(PARTS)
         self.fig: dict[str, Figure] = {}
         self.details: dict[str, Any] = {}
 
@@ -387,12 +457,157 @@ class Bench:
             "drifted": sorted(flags),
         }
 
+    def process(self) -> None:
+        """Figure 6: whole processes, CPU seconds, imports and reading included."""
+        import json
+        import tempfile
+
+        rows = self.sizes.process_rows
+        label = f"`mloop drift` process, {rows:,} x 30 mixed"
+        cpu = self.add(
+            Figure("process_cpu", f"{label}: CPU", "s", f">= {TARGET_PROCESS_SPEEDUP:.0f}x")
+        )
+        wall = self.add(Figure("process_wall", f"{label}: wall", "s"))
+        rss = self.add(Figure("process_rss", f"{label}: peak RSS", ""))
+        same = self.add(Figure("process_verdicts", f"{label}: columns flagged", "", "same"))
+        ref_path, cur_path = dataset("process", rows)
+        argv = [MLOOP, "drift", ref_path, cur_path, "--json"]
+        load = loadavg()
+        m = measure(argv, repeats=self.sizes.repeats, ok=(0, 1))
+        out = json.loads(m.last.stdout)
+        flagged = {c["name"] for c in out["columns"] if c.get("drifted")}
+        cpu.mloop, wall.mloop = m.cpu_s, m.wall_s
+        rss.mloop_text = f"{m.max_rss_mb:,.0f} MB"
+        same.mloop_text = f"{len(flagged)} of {len(out['columns'])}"
+        log(f"process: mloop {m.cpu_s:.2f} CPU-s, {m.wall_s:.2f} s wall (load {load})")
+        self.details["process"] = {
+            "command": " ".join(map(str, argv)),
+            "loadavg_before": load,
+            "mloop": {
+                "cpu_s": m.cpu_s,
+                "wall_s": m.wall_s,
+                "max_rss_mb": m.max_rss_mb,
+                "samples_cpu_s": [x.cpu_s for x in m.samples],
+                "drifted": sorted(flagged),
+            },
+        }
+        if flagged != PROCESS_SHIFTED:
+            same.notes.append(
+                f"process: mloop flagged {sorted(flagged ^ PROCESS_SHIFTED)} differently from "
+                "the generator's shifted set"
+            )
+        if not self.with_evidently:
+            return
+        with tempfile.TemporaryDirectory(prefix="drift-ev-") as tmp:
+            result = Path(tmp) / "result.json"
+            ev_argv = [
+                venv_python("evidently"),
+                PEER_SCRIPT,
+                "run",
+                "--reference",
+                ref_path,
+                "--current",
+                cur_path,
+                "--result",
+                result,
+            ]
+            load_ev = loadavg()
+            s = run_process(ev_argv, timeout_s=3600)
+            ev = json.loads(result.read_text())
+        ev_flagged = set(ev["drifted"])
+        cpu.evidently, wall.evidently = s.cpu_s, s.wall_s
+        rss.evidently_text = f"{s.max_rss_mb:,.0f} MB"
+        same.evidently_text = f"{len(ev_flagged)} of {len(ev['columns'])}"
+        same.met = flagged == ev_flagged and out["dataset_drift"] == ev["dataset_drift"]
+        if flagged != ev_flagged:
+            same.notes.append(f"process: the tools disagree on {sorted(flagged ^ ev_flagged)}")
+        sc = cpu.speedup
+        cpu.met = sc is not None and sc >= TARGET_PROCESS_SPEEDUP
+        cpu.notes.append(
+            f"process: load average {load} before mloop, {load_ev} before Evidently; "
+            f"Evidently's preset alone {ev['cpu_s']:.1f} CPU-s of its {s.cpu_s:.1f}"
+        )
+        self.details["process"]["evidently"] = {
+            "cpu_s": s.cpu_s,
+            "wall_s": s.wall_s,
+            "max_rss_mb": s.max_rss_mb,
+            "loadavg_before": load_ev,
+            "drifted": sorted(ev_flagged),
+            "preset_cpu_s": ev["cpu_s"],
+        }
+        log(f"process: Evidently {s.cpu_s:.1f} CPU-s, {s.wall_s:.1f} s wall (load {load_ev})")
+
+    def stream(self) -> None:
+        """Figure 7: peak RSS of streamed drift at two file sizes, and of a whole read."""
+        import json
+
+        big = self.sizes.big_rows
+        small = big // 5
+        chunk = "500000"
+        fig_small = self.add(Figure("stream_small", "", ""))
+        fig_big = self.add(Figure("stream_big", "", "", "flat (same as above)"))
+        fig_whole = self.add(Figure("stream_whole", "", ""))
+        paths = {}
+        for rows in (small, big):
+            paths[rows] = big_dataset(rows)
+        out = {}
+        for rows, fig, extra in (
+            (small, fig_small, ["--chunk-rows", chunk]),
+            (big, fig_big, ["--chunk-rows", chunk]),
+            (small, fig_whole, []),
+        ):
+            ref, cur = paths[rows]
+            size_mb = (ref.stat().st_size + cur.stat().st_size) / 1e6
+            how = f"chunks of {int(chunk):,}" if extra else "whole files in memory"
+            fig.label = f"drift {rows:,} rows a side ({size_mb:,.0f} MB Parquet), {how}: peak RSS"
+            load = loadavg()
+            s = run_process([MLOOP, "drift", ref, cur, "--json", *extra], ok=(0, 1), timeout_s=3600)
+            try:  # exit status 1 is drift, and also a crash: the output tells them apart
+                json.loads(s.stdout)
+            except ValueError:
+                raise RuntimeError(f"mloop drift crashed: {s.stderr[-800:]}") from None
+            fig.mloop_text = f"{s.max_rss_mb:,.0f} MB ({s.wall_s:,.0f} s)"
+            out[fig.key] = {
+                "rows": rows,
+                "bytes": size_mb * 1e6,
+                "max_rss_mb": s.max_rss_mb,
+                "wall_s": s.wall_s,
+                "cpu_s": s.cpu_s,
+                "loadavg_before": load,
+            }
+            log(f"stream: {fig.label}: {s.max_rss_mb:,.0f} MB, {s.wall_s:.0f} s (load {load})")
+        a, b = out["stream_small"]["max_rss_mb"], out["stream_big"]["max_rss_mb"]
+        fig_big.met = b <= a * 1.25
+        self.details["stream"] = out
+
     def run(self) -> None:
         s = self.sizes
-        self.compare("numeric", f"{s.numeric_rows:,} x 20 numeric", s.numeric_rows, NUMERIC_SHIFTED)
-        self.compare("mixed", f"{s.mixed_rows:,} x 50 mixed", s.mixed_rows, MIXED_SHIFTED)
-        self.merge()
-        self.from_profile()
+        parts = [
+            (
+                "numeric",
+                lambda: self.compare(
+                    "numeric", f"{s.numeric_rows:,} x 20 numeric", s.numeric_rows, NUMERIC_SHIFTED
+                ),
+            ),
+            (
+                "mixed",
+                lambda: self.compare(
+                    "mixed", f"{s.mixed_rows:,} x 50 mixed", s.mixed_rows, MIXED_SHIFTED
+                ),
+            ),
+            ("merge", self.merge),
+            ("profile", self.from_profile),
+            ("process", self.process),
+            ("stream", self.stream),
+        ]
+        for name, fn in parts:
+            if name not in self.only:
+                continue
+            try:
+                fn()
+            except Exception as exc:  # reported in the table, the next part still runs
+                traceback.print_exc()
+                self.add(Figure(f"{name}_failed", name, "", error=f"{type(exc).__name__}: {exc}"))
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -421,16 +636,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = parser(
         "Drift benchmark: mloop vs Evidently side by side (see benchmarks/README.md).",
         peer="evidently",
+        parts=PARTS,
+    )
+    p.add_argument(
+        "--big-rows", type=int, metavar="N", help="rows a side of figure 7's larger file"
     )
     a = parse(p, argv)
     sizes = QUICK if a.quick else FULL
-    bench = Bench(sizes, not a.skip_evidently)
+    if a.big_rows:
+        sizes = dataclasses.replace(sizes, big_rows=a.big_rows)
+    bench = Bench(sizes, not a.skip_evidently, a.only)
     try:
         import numpy
         import pandas
 
         info = machine_info(numpy=numpy.__version__, pandas=pandas.__version__)
         info["loadavg_1m"] = load_average()
+        info["loadavg"] = loadavg()
         if bench.with_evidently:
             ensure_peer("evidently")
             info["evidently"] = peer_version("evidently", "evidently")
@@ -443,6 +665,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{info['nproc']} CPUs, Python {info['python']}" + (" [--quick sizes]" if a.quick else "")
     )
     print_results(bench, title)
+    print(
+        f"  note: load average (1, 5, 15 min): {info['loadavg']} at the start, "
+        + f"{loadavg()} at the end"
+    )
     if a.json:
         write_json(
             a.json,

@@ -8,8 +8,9 @@ the scratch folder; Metaflow runs the same chain as 20 ``@step`` methods between
    wall time from spawn to exit, process start included. Each repetition passes a new
    ``--param start=N``, so every step misses the cache, while the database already exists.
    Metaflow: ``python flow.py run``, also a fresh process.
-2. The same, fully cached (the same ``start`` again: all 20 steps reused). Metaflow has no
-   cache across runs, so its re-run costs what its cold run does. Target: < 1 s.
+2. The same, fully cached (the same ``start`` again: all 20 steps reused), beside ``mloop
+   --help`` in fresh processes of the same run: target at most 1.5x ``--help``. Metaflow has
+   no cache across runs, so its re-run costs what its cold run does.
 3. Per-step overhead, in-process, local engine: (a cold ``mloop.pipeline.run`` - the 20 bare
    function calls) / 20. Metaflow's figure beside it is its marginal cost of a step: (the
    22-step flow - the 3-step flow) / 19. Target: < 20 ms.
@@ -53,6 +54,8 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 from _peers import ensure_peer, peer_version, run_peer
+from _process import loadavg, measure
+from _process import run as run_process
 from _report import (
     BenchError,
     interrupted,
@@ -73,7 +76,7 @@ from _report import (
 PEER_SCRIPT = BENCH / "peers" / "metaflow_pipeline.py"
 WORK = BENCH / ".work" / "pipeline"
 STEPS = 20
-TARGET_CACHED_S = 1.0
+TARGET_CACHED_HELP_RATIO = 1.5  # a fully cached re-run, fresh process, vs `mloop --help`
 TARGET_STEP_MS = 20.0
 PARTS = ("cli", "inprocess", "ray", "metaflow")
 CHILD_TIMEOUT_S = 300
@@ -221,16 +224,13 @@ class Bench:
             if self._cli[0].endswith("mloop")
             else [*self._cli, "run"]
         )
-        proc = subprocess.run(
+        proc = run_process(
             [*cmd, f"{self.flow}:{target}", *extra, "--json"],
             cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT_S,
+            timeout_s=CHILD_TIMEOUT_S,
         )
-        if proc.returncode != 0:
-            raise BenchError(f"mloop pipeline run failed ({proc.returncode}): {proc.stderr[-800:]}")
         out: dict[str, Any] = json.loads(proc.stdout)
+        out["_cpu_s"] = proc.cpu_s
         return out
 
     def cli(self) -> None:
@@ -241,7 +241,8 @@ class Bench:
                 "cached_cli",
                 f"{STEPS} steps, fully cached re-run, fresh process",
                 "s",
-                f"< {TARGET_CACHED_S:.0f} s",
+                f"<= {TARGET_CACHED_HELP_RATIO}x `mloop --help`",
+                peer_name="`mloop --help`",
             )
         )
         three = self.add(Figure("three_cli", "3 steps, cold, fresh process", "s"))
@@ -267,9 +268,17 @@ class Bench:
                 if out["output"] != base + STEPS:
                     raise BenchError(f"wrong output {out['output']!r}")
 
+            load = loadavg()
             walls = median_of(cached_run, r, warmup=False)
             cached.mloop = statistics.median(walls)
-            cached.met = cached.mloop < TARGET_CACHED_S
+            helped = measure([*self._cli, "--help"], repeats=r, cwd=self.folder)
+            cached.peer = helped.wall_s
+            cached.met = cached.mloop <= TARGET_CACHED_HELP_RATIO * cached.peer
+            cached.notes.append(
+                f"fully cached re-run {cached.mloop:.2f} s vs `mloop --help` {helped.wall_s:.2f} s "
+                f"({cached.mloop / helped.wall_s:.2f}x); load average {load} before, "
+                f"{loadavg()} after"
+            )
             self.details["cached_cli_s"] = walls
             if set(statuses["cold"]) != {"done"} or set(statuses["cached"]) != {"cached"}:
                 raise BenchError(f"unexpected step statuses: {statuses}")

@@ -2,7 +2,9 @@
 
 Four HTTP servers, started one at a time on 127.0.0.1 (only one runs while it is measured):
 
-1. ``mloop serve MODEL_PATH``: ``POST /v1/models/{name}:predict`` with ``{"records": [...]}``.
+1. ``mloop serve MODEL_PATH``: ``POST /v1/models/{name}:predict`` with ``{"records": [...]}``;
+   and the same with ``--optimize`` (the model compiled to ONNX Runtime at load; its log says
+   whether the parity check passed), as a fifth server ``mloop --optimize``.
 2. ``mlflow models serve -m DIR --env-manager local`` in MLflow's environment: ``POST
    /invocations`` with ``{"dataframe_records": [...]}``.
 3. ``bentoml serve`` of ``peers/bentoml_serving.py`` in BentoML's environment, one batchable API
@@ -96,9 +98,10 @@ TARGET_VS_MLFLOW = 5.0
 TARGET_P99_MS = 50.0
 TARGET_P50_C1_MS = 2.0
 
-SERVERS = ("mloop", "mlflow", "bentoml", "uvicorn")
+SERVERS = ("mloop", "mloop_onnx", "mlflow", "bentoml", "uvicorn")
 TITLES = {
     "mloop": "mloop",
+    "mloop_onnx": "mloop --optimize",
     "mlflow": "MLflow",
     "bentoml": "BentoML",
     "uvicorn": "bare uvicorn (constant)",
@@ -189,10 +192,11 @@ def prepare(workdir: Path) -> Inputs:
 def save_mloop(inputs: Inputs, workdir: Path) -> Path:
     import mloop.models
 
+    path = workdir / MODEL_NAME
     with inputs.model_pkl.open("rb") as fh:
         model = pickle.load(fh)
-    path = workdir / MODEL_NAME
-    mloop.models.save(model, path, input_example=pd.read_parquet(inputs.example))
+    if not path.exists():  # saved once; both mloop servers serve the same folder
+        mloop.models.save(model, path, input_example=pd.read_parquet(inputs.example))
     return path
 
 
@@ -245,7 +249,7 @@ def free_port() -> int:
 def server_for(name: str, port: int, inputs: Inputs, workdir: Path) -> Server:
     p = str(port)
     records = [inputs.row]
-    if name == "mloop":
+    if name in ("mloop", "mloop_onnx"):
         mloop_cli = [str(ROOT / ".venv" / "bin" / "mloop"), "serve", "--help"]
         if subprocess.run(mloop_cli, capture_output=True, timeout=60).returncode != 0:
             raise BenchError("`mloop serve --help` fails: this mloop has no `serve` command yet")
@@ -259,6 +263,7 @@ def server_for(name: str, port: int, inputs: Inputs, workdir: Path) -> Server:
                 "127.0.0.1",
                 "--port",
                 p,
+                *(["--optimize", "--log-level", "info"] if name == "mloop_onnx" else []),
             ],
             "/readyz",
             f"/v1/models/{MODEL_NAME}:predict",
@@ -559,7 +564,7 @@ def header(bench: Bench) -> list[str]:
     return [
         "figure",
         *(TITLES[s] for s in bench.servers),
-        *(f"mloop/{TITLES[s]}" for s in ("mlflow", "bentoml") if s in bench.servers),
+        *(f"mloop/{TITLES[s]}" for s in ("mloop_onnx", "mlflow", "bentoml") if s in bench.servers),
         "target (mloop)",
         "met?",
     ]
@@ -577,7 +582,7 @@ def rows(bench: Bench) -> list[list[str]]:
                     *(cell(res[s], c, what) for s in bench.servers),
                     *(
                         ratio(res.get("mloop"), res[s], c, what)
-                        for s in ("mlflow", "bentoml")
+                        for s in ("mloop_onnx", "mlflow", "bentoml")
                         if s in bench.servers
                     ),
                     text,

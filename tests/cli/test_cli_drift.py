@@ -139,3 +139,86 @@ def test_help_lists_drift(run_mloop: Any) -> None:
     sub = run_mloop("drift", "--help")
     assert sub.returncode == 0
     assert "--multivariate" in sub.stdout
+
+
+def _mixed(n: int, seed: int, shift: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1, n),
+            "skew": rng.lognormal(1 + shift / 2, 0.5, n),
+            "count": rng.poisson(30 * (1 + shift / 5), n),
+            "few": rng.choice([0.5, 1.5, 2.5], n),
+            "cat": pd.array(rng.choice(["u", "v", "w", "z"], n, p=[0.4, 0.3, 0.2, 0.1]), "str"),
+            "cat2": pd.array(
+                rng.choice(["p", "q"], n, p=[0.5 + shift / 4, 0.5 - shift / 4]), dtype="str"
+            ),
+        }
+    )
+
+
+def test_chunked_reading_gives_the_same_verdicts(cli: Cli, tmp_path: Path) -> None:
+    ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    _mixed(6000, 1, 0.0).to_parquet(ref, row_group_size=1000)
+    _mixed(6000, 2, 1.0).to_parquet(cur, row_group_size=1000)
+    whole = cli("drift", str(ref), str(cur), "--json")
+    chunked = cli("drift", str(ref), str(cur), "--json", "--chunk-rows", "1500")
+    assert whole.exit_code == chunked.exit_code == 1, chunked.output
+    w, c = json.loads(whole.stdout), json.loads(chunked.stdout)
+    assert c["reference_source"] == "profile"
+    assert c["drifted_columns"] == w["drifted_columns"]
+    assert set(w["drifted_columns"]) == {"x", "skew", "count", "cat2"}
+    assert c["reference_rows"] == c["current_rows"] == 6000
+
+
+def test_csv_and_parquet_of_one_table_give_the_same_result(cli: Cli, tmp_path: Path) -> None:
+    ref_pq, cur_pq = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    ref_csv, cur_tsv = tmp_path / "ref.csv", tmp_path / "cur.tsv"
+    ref, cur = _mixed(3000, 1, 0.0), _mixed(3000, 2, 0.6)
+    ref.to_parquet(ref_pq)
+    cur.to_parquet(cur_pq)
+    ref.to_csv(ref_csv, index=False)
+    cur.to_csv(cur_tsv, index=False, sep="\t")
+    a = json.loads(cli("drift", str(ref_pq), str(cur_pq), "--json").stdout)
+    b = json.loads(cli("drift", str(ref_csv), str(cur_tsv), "--json").stdout)
+    assert a["drifted_columns"] == b["drifted_columns"]
+    stats = {c["name"]: (c["method"], c["statistic"]) for c in a["columns"]}
+    assert {c["name"]: c["method"] for c in b["columns"]} == {k: v[0] for k, v in stats.items()}
+    for col in b["columns"]:
+        assert col["statistic"] == pytest.approx(stats[col["name"]][1], rel=1e-9)
+
+
+def test_chunk_rows_must_be_positive(cli: Cli, files: dict[str, Path]) -> None:
+    r = cli("drift", str(files["ref"]), str(files["calm"]), "--chunk-rows", "0")
+    assert r.exit_code == 2
+    assert "--chunk-rows" in r.output
+
+
+@pytest.mark.slow
+def test_a_table_drift_imports_neither_pandas_nor_scipy(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    _mixed(20_000, 1, 0.0).to_parquet(ref)
+    _mixed(20_000, 2, 1.0).to_parquet(cur)
+    code = (
+        "import sys\n"
+        "from mloop.cli import main\n"
+        f"sys.argv = ['mloop', 'drift', {str(ref)!r}, {str(cur)!r}, '--json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 1, e.code\n"
+        "heavy = sorted(m for m in ('pandas', 'scipy') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "MLOOP_HOME": str(tmp_path / "home")},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["dataset_drift"] is True

@@ -19,39 +19,38 @@ if TYPE_CHECKING:
     from mloop.data._drift import DriftResult
 
 EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
-TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def read_source(path: Path) -> Any:
-    """A table (CSV, TSV, Parquet) or a saved profile (``*.profile``) from ``path``."""
+def read_source(path: Path, *, chunk_rows: int | None = None) -> Any:
+    """A table (CSV, TSV, Parquet) or a saved profile (``*.profile``) from ``path``.
+
+    Tables are read straight into Arrow. With ``chunk_rows``, or for a file over
+    ``STREAM_BYTES``, the file is profiled chunk by chunk instead and its profile returned, so
+    memory stays flat whatever the file's size.
+    """
+    from mloop.data._files import DEFAULT_CHUNK_ROWS, STREAM_BYTES, profile_file, read_table
     from mloop.errors import InvalidData
 
-    if not path.exists():
-        raise InvalidData(f"{path}: no such file")
-    if path.is_dir():
-        raise InvalidData(f"{path}: is a folder; give a CSV, Parquet or .profile file")
-    suffix = path.suffix.lower()
-    if suffix == ".profile":
+    if path.suffix.lower() == ".profile" and path.is_file():
         from mloop.data._profile import Profile
 
         return Profile.from_bytes(path.read_bytes())
-    kind = TABLE_SUFFIXES.get(suffix)
-    if kind is None:
-        raise InvalidData(
-            f"{path}: unknown file type {suffix or '(none)'}; use .csv, .tsv, .parquet or .profile"
+    if path.suffix.lower() == ".profile":
+        raise InvalidData(f"{path}: no such file")
+    if chunk_rows is None and path.is_file() and path.stat().st_size > STREAM_BYTES:
+        print_notice(
+            f"{path.name}: {path.stat().st_size / 2**30:.1f} GiB, read in chunks of "
+            f"{DEFAULT_CHUNK_ROWS:,} rows and compared by profile (--chunk-rows to choose)"
         )
-    import pandas as pd
-
+        chunk_rows = DEFAULT_CHUNK_ROWS
+    if chunk_rows is not None:
+        return profile_file(path, chunk_rows=chunk_rows)
     try:
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if kind == "tsv" else ",", low_memory=False)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidData(f"{path}: cannot read it as {kind}: {first}") from exc
-    except Exception as exc:  # pyarrow's and pandas' parser errors have no common base
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidData(f"{path}: cannot read it as {kind}: {first}") from exc
+        return read_table(path)
+    except InvalidData as exc:
+        if "unknown file type" in exc.message:
+            raise InvalidData(exc.message.replace("or .parquet", ".parquet or .profile")) from None
+        raise
 
 
 def parse_methods(values: list[str] | None) -> str | dict[str, str] | None:
@@ -150,6 +149,17 @@ def drift(
             help="Also save the reference's profile here, to pass as REFERENCE later.",
         ),
     ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-rows",
+            metavar="N",
+            min=1,
+            help="Read each file in chunks of N rows and compare their merged profiles: memory "
+            "stays flat for files larger than memory (automatic over 1 GiB).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Test each column of CURRENT for drift from REFERENCE.
 
@@ -165,6 +175,7 @@ def drift(
             columns=column,
             multivariate=multivariate,
             save_profile=save_profile,
+            chunk_rows=chunk_rows,
         )
         if html is not None:
             result.to_html(html, title=f"Drift: {current.name} vs {reference.name}")
@@ -193,12 +204,13 @@ def _run(
     columns: list[str] | None,
     multivariate: bool,
     save_profile: Path | None,
+    chunk_rows: int | None = None,
 ) -> DriftResult:
     from mloop.data._drift import drift as run_drift
     from mloop.data._profile import Profile, profile
 
-    ref = read_source(reference)
-    cur = read_source(current)
+    ref = read_source(reference, chunk_rows=chunk_rows)
+    cur = read_source(current, chunk_rows=chunk_rows)
     if save_profile is not None:
         prof = ref if isinstance(ref, Profile) else profile(ref)
         save_profile.write_bytes(prof.to_bytes())
@@ -208,8 +220,7 @@ def _run(
         names = list(columns or [])
         if not names:
             for side in (ref, cur):
-                cols = side.column_names if isinstance(side, Profile) else side.columns
-                names += [str(c) for c in cols if str(c) not in names]
+                names += [str(c) for c in side.column_names if str(c) not in names]
         method = {**dict.fromkeys(names, default), **method}
     return run_drift(
         ref,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 _GRACEFUL_S = 30
 
 
-def _served(uris: list[str]) -> list[Any]:
+def _served(uris: list[str], *, optimize: bool = False) -> list[Any]:
     from mloop.serve import ServedModel
 
     out = []
@@ -44,9 +44,9 @@ def _served(uris: list[str]) -> list[Any]:
         name, sep, uri = item.partition("=")
         # NAME=URI names a model; a URI itself may hold '=' only after ':' or '/'.
         if sep and name and not any(ch in name for ch in ":/\\"):
-            out.append(ServedModel(uri, name=name))
+            out.append(ServedModel(uri, name=name, optimize=optimize))
         else:
-            out.append(ServedModel(item))
+            out.append(ServedModel(item, optimize=optimize))
     return out
 
 
@@ -80,7 +80,7 @@ def _create(spec: dict[str, Any]) -> FastAPI:
 
         log = PredictionLog(current().artifacts, sample_rate=spec["log_sample_rate"])
     return create_serve_app(
-        _served(spec["models"]),
+        _served(spec["models"], optimize=spec.get("optimize", False)),
         max_batch_size=spec["max_batch_size"],
         max_wait_ms=spec["max_wait_ms"],
         batching=spec["batching"],
@@ -126,6 +126,15 @@ def serve(
     ] = 2.0,
     no_batching: Annotated[
         bool, typer.Option("--no-batching", help="One framework call per request.")
+    ] = False,
+    optimize: Annotated[
+        bool,
+        typer.Option(
+            "--optimize",
+            help="Compile scikit-learn models to ONNX at load and serve them with ONNX Runtime "
+            "when their predictions match the original's on the input example and a sample; "
+            "else serve the model as it is, with the reason logged (needs mloop[onnx]).",
+        ),
     ] = False,
     poll_interval: Annotated[
         float,
@@ -178,6 +187,7 @@ def serve(
         "max_batch_size": max_batch_size,
         "max_wait_ms": max_wait_ms,
         "batching": not no_batching,
+        "optimize": optimize,
         "poll_interval_s": poll_interval,
         "policy": None if policy is None else str(policy),
         "log_level": log_level.value,

@@ -14,6 +14,7 @@ column gets a *kind*:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -72,15 +73,15 @@ def n_rows(table: Any) -> int:
 
 
 def _is_pandas(table: Any) -> bool:
-    import pandas as pd
-
-    return isinstance(table, pd.DataFrame)
+    # A DataFrame exists only once pandas is imported: reading Arrow tables never imports it.
+    # While another thread imports pandas the module is there but partly initialized; a
+    # DataFrame cannot exist before it has its DataFrame class.
+    frame = getattr(sys.modules.get("pandas"), "DataFrame", None)
+    return frame is not None and isinstance(table, frame)
 
 
 def _check_table(table: Any) -> Any:
-    import pandas as pd
-
-    if isinstance(table, pd.DataFrame):
+    if _is_pandas(table):
         if table.columns.has_duplicates:
             dup = sorted({str(c) for c in table.columns[table.columns.duplicated()]})
             raise InvalidData(f"duplicate column names: {', '.join(dup)}; rename them first")
@@ -226,16 +227,26 @@ def _arrow_counts(name: str, kind: Kind, dname: str, arr: Any, rows: int) -> Cou
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    vc = None
     if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(arr.type.value_type)
-    vc = pc.value_counts(arr)
+        try:  # counted by dictionary index: no string is materialized
+            if getattr(arr, "num_chunks", 1) > 1:
+                arr = arr.unify_dictionaries()
+            vc = pc.value_counts(arr)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            arr = arr.cast(arr.type.value_type)
+    if vc is None:
+        vc = pc.value_counts(arr)
+    vc = vc.filter(vc.field("values").is_valid())
     values = vc.field("values")
-    counts = np.asarray(vc.field("counts").to_numpy(zero_copy_only=False), dtype=np.int64)
-    valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    keys = np.asarray(values.filter(pa.array(valid)).to_pylist(), dtype=object)
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    counts = arrow_numpy(vc.field("counts"), np.int64)
+    keys = np.empty(len(values), dtype=object)
+    keys[:] = values.to_pylist()
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         keys = np.asarray([str(k) for k in keys], dtype=object)
-    return _counts(name, kind, dname, keys, counts[valid], rows)
+    return _counts(name, kind, dname, keys, counts, rows)
 
 
 def _object(name: str, dname: str, s: Any, rows: int) -> Column:
@@ -282,6 +293,20 @@ def _object(name: str, dname: str, s: Any, rows: int) -> Column:
 # -- pyarrow ----------------------------------------------------------------------------------
 
 
+def arrow_numpy(arr: Any, dtype: type[np.float64] | type[np.int64]) -> npt.NDArray[Any]:
+    """A null-free float64 or int64 Arrow array (or chunked array) as a numpy array, read from
+    its buffer: pyarrow's own ``to_numpy`` imports pandas, a second of CPU in a fresh process."""
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    if arr.null_count:
+        raise ValueError("arrow_numpy takes arrays without nulls")
+    dt = np.dtype(dtype)
+    buf = arr.buffers()[1]
+    if buf is None or len(arr) == 0:
+        return np.empty(0, dtype=dt)
+    return np.frombuffer(buf, dtype=dt, count=len(arr), offset=arr.offset * dt.itemsize)
+
+
 def read_arrow(name: str, col: Any) -> Column:
     """One pyarrow ChunkedArray as a numeric or counts column."""
     import pyarrow as pa
@@ -292,6 +317,8 @@ def read_arrow(name: str, col: Any) -> Column:
     dname = str(t)
     if pa.types.is_dictionary(t):
         t = t.value_type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return _arrow_counts(name, "categorical", dname, col, rows)
         col = col.cast(t)
     if pa.types.is_boolean(t):
         n_true = int(pc.sum(col).as_py() or 0)
@@ -301,18 +328,17 @@ def read_arrow(name: str, col: Any) -> Column:
         present = counts > 0
         return _counts(name, "boolean", dname, keys[present], counts[present], rows)
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        values = pc.drop_null(col).cast(pa.float64()).to_numpy()
-        values = np.asarray(values, dtype=np.float64)
+        values = arrow_numpy(pc.drop_null(col).cast(pa.float64()), np.float64)
         c = _numeric(name, "numeric", dname, values, rows, pa.types.is_integer(t))
         c.nulls += col.null_count
         return c
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        ns = pc.drop_null(col).cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy()
+        ns = arrow_numpy(pc.drop_null(col).cast(pa.timestamp("ns")).cast(pa.int64()), np.int64)
         return NumericColumn(
             name, "datetime", dname, np.asarray(ns, dtype=np.float64), rows, col.null_count, True
         )
     if pa.types.is_duration(t):
-        ns = pc.drop_null(col).cast(pa.duration("ns")).cast(pa.int64()).to_numpy()
+        ns = arrow_numpy(pc.drop_null(col).cast(pa.duration("ns")).cast(pa.int64()), np.int64)
         out = NumericColumn(
             name, "numeric", dname, np.asarray(ns, dtype=np.float64), rows, col.null_count, True
         )

@@ -162,27 +162,20 @@ class NumericDist:
 
     def value_counts(self, limit: int = BIN_VALUE_COUNTS_LIMIT) -> CountsDist | None:
         """Exact counts per value when there are at most ``limit`` distinct values."""
-        import pandas as pd
-
         if self._counts is not None:
             return self._counts if self._counts.keys.size <= limit else None
         if limit <= self._more_than:
             return None
         if self.raw is not None:
-            head = pd.unique(self.raw[:4096])
-            if head.size > limit:
+            # A few thousand values first: most columns stop here, without a full pass.
+            if np.unique(self.raw[:4096]).size > limit:
                 self._more_than = max(self._more_than, limit)
                 return None
-            vc = pd.Series(self.raw).value_counts(sort=False)
-            keys = np.asarray(vc.index.to_numpy(dtype=np.float64))
-            self._counts = CountsDist(
-                keys,
-                vc.to_numpy(dtype=np.float64),
-                self.rows,
-                self.nulls,
-                distinct=int(vc.size),
-            )
-            return self._counts if vc.size <= limit else None
+            keys, n = np.unique(self.raw, return_counts=True)
+            keys = keys.astype(np.float64)
+            counts = n.astype(np.float64)
+            self._counts = CountsDist(keys, counts, self.rows, self.nulls, distinct=int(keys.size))
+            return self._counts if keys.size <= limit else None
         if self.profile is not None and self.profile.frequencies is not None:
             f = self.profile.frequencies
             if f.exact:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -428,7 +429,7 @@ def create_serve_app(
     slots: dict[str, ModelSlot] = {}
     for item in served:
         if not batching and item.batching:
-            item = ServedModel(item.uri, item.name, batching=False)
+            item = dataclasses.replace(item, batching=False)
         name = item.resolved_name()
         if name in slots:
             raise InvalidArgument(

@@ -39,11 +39,14 @@ class ServedModel:
         name: the name clients use in ``/v1/models/{name}:predict`` (default: the registered
             model's name for a ``models:/`` URI, else the folder's name).
         batching: merge concurrent requests into one framework call (default True).
+        optimize: serve a scikit-learn model through ONNX Runtime when its conversion passes
+            the parity check, else the model as it is (see :mod:`mloop.serve._onnx`).
     """
 
     uri: str
     name: str | None = None
     batching: bool = True
+    optimize: bool = False
 
     def resolved_name(self) -> str:
         if self.name:
@@ -251,6 +254,7 @@ def load_version(
     max_wait_s: float,
     loaded: dict[str, ServedVersion] | None = None,
     resolved: tuple[str, int] | None = None,
+    optimize: bool = False,
 ) -> ServedVersion:
     """Load the version ``uri`` names now (a ``models:/`` URI is resolved to one version first,
     unless ``resolved`` gives its registered name and version); a version already in ``loaded``
@@ -270,6 +274,10 @@ def load_version(
         # Load the version resolved, not the alias again (it may have moved in between).
         source = f"models:/{resolved[0]}/{resolved[1]}"
     model = load(source)
+    if optimize:
+        from mloop.serve._onnx import optimize as compile_model
+
+        model = compile_model(model, name=f"{name} v{version}").model
     return ServedVersion(
         name,
         version,
@@ -298,6 +306,7 @@ def load_slot(
         batching=served.batching,
         max_batch_size=max_batch_size,
         max_wait_s=max_wait_s,
+        optimize=served.optimize,
     )
     return ModelSlot(name, Track(os.fspath(served.uri), sv), served=served)
 
@@ -325,6 +334,7 @@ def add_track(
         max_batch_size=max_batch_size,
         max_wait_s=max_wait_s,
         loaded=slot.loaded,
+        optimize=slot.served.optimize,
     )
     slot.loaded.setdefault(sv.version, sv)
     track = slot.tracks[uri] = Track(uri, slot.loaded[sv.version])

@@ -26,8 +26,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
-import fsspec
-
 from mloop.errors import (
     ArtifactNotFound,
     InvalidArgument,
@@ -511,6 +509,8 @@ class FsspecArtifactStore(ArtifactStore):
         self.root = root
         if fs is None:
             try:
+                import fsspec
+
                 fs, path = fsspec.core.url_to_fs(root, **storage_options)
             except (ValueError, ImportError) as exc:
                 raise InvalidArgument(f"cannot open the artifact store {root!r}: {exc}") from exc

@@ -26,9 +26,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-
 from mloop.errors import InvalidArgument, MloopError, StoreError, StoreUnavailable
 from mloop.store._artifacts import (
     CHUNK_SIZE,
@@ -106,9 +103,11 @@ def _sha256_of(path: Path) -> str:
 
 def _protocols(uri: str) -> list[str]:
     """The protocols of ``uri``, outermost first (``simplecache::s3://b`` -> cache, s3)."""
+    from fsspec.core import split_protocol
+
     out = []
     for part in uri.split("::"):
-        protocol, _ = fsspec.core.split_protocol(part)
+        protocol, _ = split_protocol(part)
         out.append(protocol or "file")
     return out
 
@@ -151,6 +150,10 @@ def open_artifact_store(
         kwargs: dict[str, Any] = dict(options.get(protocols[0], {}))
     else:  # a chained URL takes each protocol's options under its name
         kwargs = {p: dict(options[p]) for p in protocols if p in options}
+    # fsspec only for URLs: importing it costs a local run a quarter of a second.
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
     try:
         fs, path = fsspec.core.url_to_fs(text, **kwargs)
     except ImportError as exc:

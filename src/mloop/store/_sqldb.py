@@ -34,6 +34,8 @@ __all__ = ["Database", "active_run_pk", "run_not_found", "run_row", "translate"]
 T = TypeVar("T")
 
 _LOCK_RETRIES = 5
+_STATS_MIN_RUNS = 1000  # below this, every plan is fast
+_STATS_ANALYSIS_LIMIT = 2000  # rows sampled per index: milliseconds, whatever the size
 _CONFLICT_RETRIES = 8
 
 
@@ -85,6 +87,40 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def refresh_stats(self) -> bool:
+        """On SQLite, ``ANALYZE`` (sampled: ``analysis_limit``) when the planner's statistics
+        are missing or the runs table has more than doubled since they were taken; returns
+        whether it ran. Without statistics SQLite starts a search from the metric's index and
+        visits half the runs; with them it starts from the rarer condition (10x faster at
+        10,000 runs). PostgreSQL keeps its own statistics (autovacuum). A database that cannot
+        be written (read-only, locked) keeps the plan it has: the search is right either way.
+        """
+        if not self.sqlite:
+            return False
+        try:
+            with translate("reading the query planner's statistics"), self.engine.connect() as conn:
+                runs = conn.exec_driver_sql("SELECT max(run_pk) FROM runs").scalar() or 0
+                has_stats = conn.exec_driver_sql(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+                ).scalar()
+                analysed = 0
+                if has_stats:
+                    stat = conn.exec_driver_sql(
+                        "SELECT stat FROM sqlite_stat1 WHERE tbl = 'runs' LIMIT 1"
+                    ).scalar()
+                    analysed = int(str(stat).split()[0]) if stat else 0
+            if runs < _STATS_MIN_RUNS or (has_stats and runs <= 2 * analysed):
+                return False
+
+            def analyze(conn: sa.Connection) -> None:
+                conn.exec_driver_sql(f"PRAGMA analysis_limit={_STATS_ANALYSIS_LIMIT}")
+                conn.exec_driver_sql("ANALYZE")
+
+            self.write("refreshing the query planner's statistics", analyze)
+            return True
+        except MloopError:
+            return False
 
     @contextlib.contextmanager
     def read(self, what: str) -> Iterator[sa.Connection]:

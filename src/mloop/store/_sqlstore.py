@@ -8,6 +8,7 @@ also translates SQLAlchemy's exceptions to mloop's.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -63,6 +64,7 @@ from mloop.store._sqlviews import SqlViews
 from mloop.store._traces_base import Trace
 from mloop.store._views_base import MetricSeries, RunKeys, RunTable, XAxis
 
+_STATS_CHECK_EVERY_S = 60.0
 _HISTORY_DTYPE = np.dtype(
     [("step", np.int64), ("timestamp", np.int64), ("value", np.float64), ("null", np.bool_)]
 )
@@ -98,6 +100,7 @@ class SqlStore(Store):
         self.storage_options = storage_options
         self.db = Database(db_uri, **engine_kwargs)
         self.engine = self.db.engine
+        self._stats_due = 0.0  # when a search next checks the planner's statistics
         with translate("opening the store"):
             ensure_schema(self.engine)
         self._registry = SqlRegistry(self.db)
@@ -573,6 +576,10 @@ class SqlStore(Store):
         page_token: str | None,
         view: ViewType,
     ) -> RunsPage:
+        now = time.monotonic()
+        if now >= self._stats_due:  # cheap, but not on every search of a busy server
+            self._stats_due = now + _STATS_CHECK_EVERY_S
+            self.db.refresh_stats()
         exp_pks = [self._experiment_pk(e) for e in experiment_ids]
         search_key = fingerprint(exp_pks, filter, order_by, view)
         offset = decode_token(page_token, search_key) if page_token else 0

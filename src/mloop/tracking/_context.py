@@ -295,15 +295,60 @@ def _environment_paths() -> list[str]:
     return [e for e in sys.path if not (Path(e or ".").parent / "__init__.py").is_file()]
 
 
-@functools.cache
-def installed_packages() -> tuple[str, ...]:
-    """``name==version`` of every installed distribution, sorted (computed once a process)."""
+# Where the installed-package list is kept between processes (None: not kept). Reading every
+# distribution's metadata costs a few hundred milliseconds, on every run of every command.
+PACKAGES_CACHE_DIR: Path | None = Path.home() / ".cache" / "mloop" / "packages"
+_PACKAGE_LINE = re.compile(r"^[a-z0-9][a-z0-9.\-]*==\S+$")
+
+
+def _packages_cache_key(paths: Sequence[str]) -> str:
+    """A digest of the interpreter and each environment folder's modification time: installing,
+    upgrading or removing a distribution adds or removes a ``*.dist-info`` folder (or a ``.pth``
+    file) there, which changes the folder's mtime, so a changed environment gets a new key."""
+    h = hashlib.sha256(sys.executable.encode())
+    for p in paths:
+        try:
+            st = os.stat(p or ".")
+        except OSError:
+            continue
+        h.update(f"\0{os.path.abspath(p or '.')}\0{st.st_mtime_ns}\0{st.st_ino}".encode())
+    return h.hexdigest()[:32]
+
+
+def _scan_packages(paths: Sequence[str]) -> tuple[str, ...]:
     seen: dict[str, str] = {}
-    for dist in metadata.distributions(path=_environment_paths()):
+    for dist in metadata.distributions(path=list(paths)):
         name = dist.name
         if name:
             seen.setdefault(name.lower().replace("_", "-"), dist.version)
     return tuple(f"{n}=={v}" for n, v in sorted(seen.items()))
+
+
+@functools.cache
+def installed_packages() -> tuple[str, ...]:
+    """``name==version`` of every installed distribution, sorted (computed once a process, and
+    kept in ``PACKAGES_CACHE_DIR`` under a key of the environment folders' mtimes)."""
+    paths = _environment_paths()
+    folder = PACKAGES_CACHE_DIR
+    if folder is None:
+        return _scan_packages(paths)
+    cached = folder / f"{_packages_cache_key(paths)}.txt"
+    try:
+        lines = tuple(cached.read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        pass
+    else:
+        if lines and all(_PACKAGE_LINE.match(x) for x in lines):
+            return lines
+    packages = _scan_packages(paths)
+    try:  # a cache that cannot be written only costs the next process the scan
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        tmp.write_text("\n".join(packages), encoding="utf-8")
+        os.replace(tmp, cached)
+    except OSError:
+        pass
+    return packages
 
 
 def hash_packages(packages: Sequence[str]) -> str:
