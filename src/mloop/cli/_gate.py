@@ -94,13 +94,14 @@ def _print(result: GateResult) -> None:
         )
     for rule in result.rules:
         shown = rule.rule if rule.name == rule.rule else f"{rule.name}: {rule.rule}"
+        # Rule text is data, not markup: `slice[region=eu].recall` must print as written.
         table.add_row(
             Text("PASS", style="green") if rule.passed else Text("FAIL", style="red"),
-            shown,
+            Text(shown),
             fmt_number(rule.challenger),
             fmt_number(rule.champion),
             fmt_number(rule.threshold),
-            rule.reason,
+            Text(rule.reason),
         )
     console.print(table)
     passed = sum(r.passed for r in result.rules)
@@ -112,7 +113,7 @@ def _print(result: GateResult) -> None:
         )
     )
     if result.promotion is not None:
-        console.print(result.promotion.summary().replace("**", "").replace("`", ""))
+        console.print(Text(result.promotion.summary().replace("**", "").replace("`", "")))
 
 
 def _finish(

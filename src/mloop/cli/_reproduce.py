@@ -112,7 +112,12 @@ def _print(report: ReproduceReport, strict: bool) -> None:
 def reproduce(
     ctx: typer.Context,
     run_id: Annotated[
-        str, typer.Argument(metavar="RUN_ID", help="The run to reproduce.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="RUN_ID",
+            help="The run to reproduce: its id, or the first characters of it.",
+            show_default=False,
+        ),
     ],
     tolerance: Annotated[
         float,
@@ -164,6 +169,7 @@ def reproduce(
     the environment differs; 2: usage error.
     """
     from mloop.cli._context import state
+    from mloop.cli._runs import resolve_run
     from mloop.pipeline._reproduce import reproduce as run_reproduce
     from mloop.tracking import Client
 
@@ -171,6 +177,8 @@ def reproduce(
     if engine is not None and engine not in ("local", "ray"):
         raise typer.BadParameter(f"{engine!r} is not local or ray", param_hint="--engine")
     client = Client(settings=state(ctx).settings)
+    # A prefix is enough, as for `runs show` (ambiguous prefixes are listed).
+    run_id = resolve_run(client.store, run_id).info.run_id
     console = stderr()
 
     def echo(line: str) -> None:

@@ -39,6 +39,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout."
 SYSTEM_TAG_PREFIX = SYSTEM_PREFIX
 #: At most this many artifact entries are listed by ``runs show``.
 MAX_ARTIFACTS = 500
+#: The filter of ``runs list`` without --all: runs that are nobody's child.
+TOP_LEVEL = "parent_run_id IS NULL"
 _PREFIX = re.compile(r"^[0-9a-f]{4,31}$")
 _KEY_REF = re.compile(r"(?i)\b(metrics?|params?|parameters)\.(`(?:[^`]|``)+`|[\w\-./]+)")
 # Metrics where lower is better (any other metric is taken as higher-is-better): words found
@@ -141,22 +143,46 @@ def list_runs(
         int, typer.Option("--max-results", "-n", min=1, max=50_000, help="At most this many runs.")
     ] = 100,
     view: Annotated[View, typer.Option("--view", help="Which runs to show.")] = View.active,
+    all_runs: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            "-a",
+            help="Also list nested runs (pipeline steps, tuning trials, evaluations, folds); "
+            "by default they are folded under their parent and counted.",
+        ),
+    ] = False,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Print only the run ids, one a line, for scripts.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """List runs, filtered and ordered with the search language.
 
+    Nested runs are folded under their parent (the [bold]nested[/] column counts them) unless
+    [bold]--all[/] is given.
+
     Example: [bold]mloop runs list -e demo -f "metrics.roc_auc > 0.95" -o "metrics.roc_auc desc"[/]
+
+    Example: [bold]mloop runs show $(mloop runs list -e demo -n 1 --ids)[/]
     """
     store = open_store(ctx)
     exps = resolve_experiments(store, experiments or [])
+    query = filter
+    if not all_runs:
+        query = f"({filter}) and parent_run_id IS NULL" if filter.strip() else TOP_LEVEL
     page = store.search_runs(
         [e.experiment_id for e in exps],
-        filter,
+        query,
         list(order_by or []),
         max_results,
         None,
         view.value,
     )
+    if ids:
+        for run in page.runs:
+            typer.echo(run.info.run_id)
+        return
     if as_json:
         emit_json(page)
         return
@@ -168,15 +194,33 @@ def list_runs(
         e.experiment_id: e.name for e in store.list_experiments("all")
     }
     referenced = _referenced_keys([filter, *(order_by or [])])
-    table, hidden = _runs_table(console, page.runs, names, referenced)
+    nested = {} if all_runs else _count_nested(store, page.runs, view.value)
+    table, hidden = _runs_table(console, page.runs, names, referenced, nested)
     console.print(table)
     notes = []
     if hidden:
         notes.append(f"{hidden} more param/metric columns hidden (see --json or `mloop runs show`)")
     if page.next_page_token:
         notes.append(f"showing the first {len(page.runs)} runs: raise --max-results for more")
+    if nested:
+        notes.append(f"{sum(nested.values())} nested runs folded under their parents (--all)")
     for note in notes:
         console.print(f"[dim]{note}[/]")
+
+
+def _count_nested(store: Store, runs: Sequence[Run], view: str) -> dict[str, int]:
+    """How many runs are nested under each of ``runs`` (directly)."""
+    if not runs:
+        return {}
+    quoted = ", ".join(f"'{r.info.run_id}'" for r in runs)
+    counts: Counter[str] = Counter()
+    token = None
+    while True:
+        page = store.search_runs(None, f"parent_run_id IN ({quoted})", [], 50_000, token, view)
+        counts.update(r.info.parent_run_id for r in page.runs if r.info.parent_run_id)
+        token = page.next_page_token
+        if not token:
+            return dict(counts)
 
 
 def _referenced_keys(texts: Iterable[str]) -> dict[str, list[str]]:
@@ -212,7 +256,11 @@ def _common_keys(maps: Sequence[Mapping[str, Any]], first: list[str]) -> list[st
 
 
 def _runs_table(
-    console: Console, runs: list[Run], names: dict[str, str], referenced: dict[str, list[str]]
+    console: Console,
+    runs: list[Run],
+    names: dict[str, str],
+    referenced: dict[str, list[str]],
+    nested: Mapping[str, int],
 ) -> tuple[Table, int]:
     from rich.table import Table
     from rich.text import Text
@@ -237,6 +285,8 @@ def _runs_table(
     table.add_column("status", no_wrap=True)
     table.add_column("start", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
+    if nested:
+        table.add_column("nested", justify="right", no_wrap=True)
     for key in param_keys:
         table.add_column(f"params.{key}" if key in clash else key, header_style="bold cyan")
     for key in metric_keys:
@@ -253,6 +303,8 @@ def _runs_table(
             fmt_time(info.start_time)[:16],
             fmt_duration(info.start_time, info.end_time, running=info.status == "RUNNING"),
         ]
+        if nested:
+            row.append(str(nested[info.run_id]) if info.run_id in nested else "")
         row += [clip(data.params[k], 20) if k in data.params else MISSING for k in param_keys]
         row += [
             fmt_number(data.metrics[k].value) if k in data.metrics else MISSING for k in metric_keys

@@ -38,6 +38,7 @@ def evaluate(
     quantile_bins: int = 4,
     log: bool = True,
     latency: bool = True,
+    data_label: str | None = None,
 ) -> EvaluationResult:
     """Evaluate a model on labelled data.
 
@@ -55,6 +56,8 @@ def evaluate(
         log: log the metrics to a new run (and the full result as ``evaluation.json``), and tag
             a ``models:/`` version with ``mloop.evaluation_run``.
         latency: measure single-row and batch prediction latency.
+        data_label: how reports and the run name the data (default: the file or URI given,
+            ``DataFrame`` or ``pyarrow.Table`` for a table in memory).
 
     Returns:
         The :class:`EvaluationResult` (with ``run_id`` when logged).
@@ -75,7 +78,8 @@ def evaluate(
 
     if task not in ("classification", "regression"):
         raise InvalidEvaluationInput(f"unknown task {task!r}: use 'classification' or 'regression'")
-    frame, data_label = read_data(data)
+    frame, read_label = read_data(data)
+    data_label = data_label or read_label
     _check_columns(frame, target, [*slices, *sensitive])
     model = load(model_uri)
     y_true = frame[target].to_numpy()

@@ -87,7 +87,7 @@ def run_gate(
     rules fail as "not available" (what a forced promotion with no champion yet shows)."""
     from mloop.evaluate._evaluate import evaluate, read_data
 
-    frame, _ = read_data(data)
+    frame, label = read_data(data)
     options: dict[str, Any] = {
         "target": target,
         "task": task,
@@ -96,8 +96,11 @@ def run_gate(
         "log": log,
         "latency": policy.needs_latency,
     }
-    challenger = evaluate(challenger_uri, frame, **options)
-    champion = None if champion_uri is None else evaluate(champion_uri, frame, **options)
+    # Both models see the frame read once; the reports name what it was read from.
+    challenger = evaluate(challenger_uri, frame, data_label=label, **options)
+    champion = (
+        None if champion_uri is None else evaluate(champion_uri, frame, data_label=label, **options)
+    )
     policy.check_names(*(r for r in (challenger, champion) if r is not None))
     return GateResult(
         challenger_uri,
