@@ -169,8 +169,13 @@ def list_runs(
     store = open_store(ctx)
     exps = resolve_experiments(store, experiments or [])
     query = filter
-    if not all_runs:
-        query = f"({filter}) and parent_run_id IS NULL" if filter.strip() else TOP_LEVEL
+    if not all_runs and filter.strip():
+        from mloop.store._search_parse import parse_filter
+
+        parse_filter(filter)  # errors point into the filter as typed, not into the query below
+        query = f"({filter}) and {TOP_LEVEL}"
+    elif not all_runs:
+        query = TOP_LEVEL
     page = store.search_runs(
         [e.experiment_id for e in exps],
         query,
