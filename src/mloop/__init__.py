@@ -24,6 +24,7 @@ __version__ = "0.1.0.dev0"
 if TYPE_CHECKING:
     from mloop import evaluate as evaluate
     from mloop import pipeline as pipeline
+    from mloop.autologging import autolog as autolog
     from mloop.pipeline import step as step
     from mloop.pipeline._tune import tune as tune
     from mloop.tracking import ActiveRun as ActiveRun
@@ -74,6 +75,7 @@ __getattr__, __dir__, __all__ = lazy_names(
             ),
             "mloop.tracking",
         ),
+        "autolog": "mloop.autologging",
         "step": "mloop.pipeline",
         "tune": "mloop.pipeline._tune",
         # `mloop.evaluate(...)` and `@mloop.pipeline` are part of the fluent API.
