@@ -66,6 +66,16 @@ def evaluate(
         bool, typer.Option("--no-latency", help="Skip the latency measurement.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment",
+            "-e",
+            metavar="NAME",
+            help="The experiment of the evaluation run \\[default: the model's run's].",
+            show_default=False,
+        ),
+    ] = None,
     html_path: Annotated[
         Path | None,
         typer.Option(
@@ -82,18 +92,25 @@ def evaluate(
     Example: [bold]mloop evaluate models:/churn@challenger --data test.parquet --target churned
     --slice region --sensitive gender --html report.html[/]
     """
+    from mloop.cli._progress import phases
     from mloop.evaluate import evaluate as run_evaluation
 
-    result = run_evaluation(
-        model_uri,
-        data,
-        target=target,
-        task=task.value,
-        slices=slices or [],
-        sensitive=sensitive or [],
-        log=not no_log,
-        latency=not no_latency,
-    )
+    if experiment is not None:
+        import mloop
+
+        mloop.set_experiment(experiment)
+    with phases(f"reading {data}") as say:
+        result = run_evaluation(
+            model_uri,
+            data,
+            target=target,
+            task=task.value,
+            slices=slices or [],
+            sensitive=sensitive or [],
+            log=not no_log,
+            latency=not no_latency,
+            progress=say,
+        )
     if html_path is not None:
         from mloop.evaluate._html import render_evaluation_html
 
