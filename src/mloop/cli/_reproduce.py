@@ -53,6 +53,8 @@ def _print(report: ReproduceReport, strict: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from mloop.pipeline._reproduce_checks import changed_steps
+
     console = stdout()
     console.print(Text(f"run {report.run_id} ({report.kind}): {report.target}", style="bold"))
     if report.differences:
@@ -61,9 +63,23 @@ def _print(report: ReproduceReport, strict: bool) -> None:
             table.add_column(column)
         for d in report.differences:
             table.add_row(
-                d.category, d.name, _clip(d.recorded), _clip(d.current), d.message, style="yellow"
+                d.category,
+                Text(d.name),
+                _clip(d.recorded),
+                _clip(d.current),
+                Text(d.message),
+                style="yellow",
             )
         console.print(table)
+    elif report.unchecked:
+        same = [w for w in ("code", "packages", "data") if w not in report.unchecked]
+        console.print(
+            Text(
+                f"environment: same {' and '.join(same)} as recorded; "
+                f"{' and '.join(report.unchecked)} not compared (see the warning)",
+                style="yellow",
+            )
+        )
     else:
         console.print(Text("environment: same code, packages and data as recorded", style="green"))
     for warning in report.warnings:
@@ -79,10 +95,13 @@ def _print(report: ReproduceReport, strict: bool) -> None:
         table = Table(title="metrics", title_justify="left", show_edge=False)
         for column in ("metric", "old", "new", "diff", "tolerance", ""):
             table.add_column(column, justify="left" if column in ("metric", "") else "right")
+        changed = changed_steps(report)
         for m in report.metrics:
+            step = m.key.split("/", 1)[0] if "/" in m.key else None
+            differs = "DIFFERS" + (f" (step {step} changed)" if step in changed else "")
             verdict = {
                 "match": Text("same", style="green"),
-                "differs": Text("DIFFERS", style="red"),
+                "differs": Text(differs, style="red"),
                 "missing_in_new": Text("missing in re-run", style="red"),
                 "missing_in_old": Text("new in re-run", style="red"),
             }[m.status]
