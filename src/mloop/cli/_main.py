@@ -30,6 +30,7 @@ from mloop.cli import (
     _score,
     _serve,
     _server,
+    _sync,
     _tune,
 )
 from mloop.cli._context import CliState
@@ -159,6 +160,7 @@ app.command("promote")(_gate.promote)
 app.command("tune")(_tune.tune)
 app.command("reproduce")(_reproduce.reproduce)
 app.command("score")(_score.score)
+app.command("sync")(_sync.sync)
 
 
 def main() -> None:
