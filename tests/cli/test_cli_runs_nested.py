@@ -75,3 +75,35 @@ def test_reproduce_takes_a_prefix_and_lists_ambiguous_ones(cli: Cli, seeded: Any
     r = cli("reproduce", "0000", "--no-rerun")
     assert r.exit_code == 1
     assert "no run with id '0000'" in r.stderr
+
+
+def _header(stdout: str) -> list[str]:
+    return stdout.splitlines()[0].replace("┃", " ").split()
+
+
+def test_columns_are_chosen_in_order(cli: Cli, seeded: Any) -> None:
+    r = cli("runs", "list", "-e", "exp-a", "--columns", "metrics.loss,depth", "-c", "acc")
+    assert r.exit_code == 0, r.output
+    header = _header(r.stdout)
+    assert header[-3:] == ["depth", "loss", "acc"]  # params first, then metrics, as asked
+    assert "model" not in header and "hidden" not in r.stdout
+
+
+def test_the_keys_a_filter_or_order_names_are_always_shown(
+    cli: Cli, seeded: Any, family: dict[str, str]
+) -> None:
+    # so narrow that only two extra columns fit: the three named keys are shown all the same
+    r = cli(
+        "runs",
+        "list",
+        "-e",
+        "exp-a",
+        "-f",
+        "params.model = 'lgbm' and params.depth = '6'",
+        "-o",
+        "metrics.loss asc",
+        env={"COLUMNS": "100"},
+    )
+    assert r.exit_code == 0, r.output
+    header = _header(r.stdout)
+    assert {"model", "depth", "loss"} <= set(header), header

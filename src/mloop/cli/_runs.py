@@ -155,6 +155,18 @@ def list_runs(
     ids: Annotated[
         bool, typer.Option("--ids", help="Print only the run ids, one a line, for scripts.")
     ] = False,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            metavar="KEYS",
+            help="The param and metric columns to show, in order: metrics.auc,params.model "
+            "(a bare key is a metric if one has that name) \\[default: those the filter and "
+            "order name, then those that differ, as the width allows].",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List runs, filtered and ordered with the search language.
@@ -200,7 +212,7 @@ def list_runs(
     }
     referenced = _referenced_keys([filter, *(order_by or [])])
     nested = {} if all_runs else _count_nested(store, page.runs, view.value)
-    table, hidden = _runs_table(console, page.runs, names, referenced, nested)
+    table, hidden = _runs_table(console, page.runs, names, referenced, nested, columns)
     console.print(table)
     notes = []
     if hidden:
@@ -211,6 +223,27 @@ def list_runs(
         notes.append(f"{sum(nested.values())} nested runs folded under their parents (--all)")
     for note in notes:
         console.print(f"[dim]{note}[/]")
+
+
+def _chosen(
+    columns: list[str], params: list[str], metrics: list[str]
+) -> tuple[list[str], list[str]]:
+    """The param and metric columns of ``--columns``: ``metrics.auc``, ``params.model``, or a
+    bare key (a metric when a run has a metric of that name, else a param)."""
+    out_p: list[str] = []
+    out_m: list[str] = []
+    for item in columns:
+        for ref in (part.strip() for part in item.split(",")):
+            kind, _, key = ref.partition(".")
+            if kind in ("metrics", "metric") and key:
+                out_m.append(key)
+            elif kind in ("params", "param") and key:
+                out_p.append(key)
+            elif ref in metrics or ref not in params:
+                out_m.append(ref)
+            else:
+                out_p.append(ref)
+    return list(dict.fromkeys(out_p)), list(dict.fromkeys(out_m))
 
 
 def _count_nested(store: Store, runs: Sequence[Run], view: str) -> dict[str, int]:
@@ -266,6 +299,7 @@ def _runs_table(
     names: dict[str, str],
     referenced: dict[str, list[str]],
     nested: Mapping[str, int],
+    columns: list[str] | None = None,
 ) -> tuple[Table, int]:
     from rich.table import Table
     from rich.text import Text
@@ -273,13 +307,20 @@ def _runs_table(
     param_keys = _common_keys([r.data.params for r in runs], referenced["params"])
     metric_keys = _common_keys([r.data.metrics for r in runs], referenced["metrics"])
     several = len({r.info.experiment_id for r in runs}) > 1
-    # About 11 characters per extra column once the fixed ones (~70) are laid out.
-    cap = max(2, min(14, (console.width - 70 - (14 if several else 0)) // 11))
-    n_metrics = min(len(metric_keys), (cap + 1) // 2)
-    n_params = min(len(param_keys), cap - n_metrics)
-    n_metrics = min(len(metric_keys), cap - n_params)
-    hidden = len(param_keys) - n_params + len(metric_keys) - n_metrics
-    param_keys, metric_keys = param_keys[:n_params], metric_keys[:n_metrics]
+    if columns is not None:  # exactly the columns asked for, in their order
+        hidden = 0
+        param_keys, metric_keys = _chosen(columns, param_keys, metric_keys)
+    else:
+        # About 11 characters per extra column once the fixed ones (~70) are laid out; the
+        # keys the filter or the order names are shown whatever the width.
+        cap = max(2, min(14, (console.width - 70 - (14 if several else 0)) // 11))
+        must_p = len([k for k in referenced["params"] if k in param_keys])
+        must_m = len([k for k in referenced["metrics"] if k in metric_keys])
+        n_metrics = max(must_m, min(len(metric_keys), (cap + 1) // 2))
+        n_params = max(must_p, min(len(param_keys), cap - n_metrics))
+        n_metrics = max(must_m, min(len(metric_keys), cap - n_params))
+        hidden = len(param_keys) - n_params + len(metric_keys) - n_metrics
+        param_keys, metric_keys = param_keys[:n_params], metric_keys[:n_metrics]
     clash = set(param_keys) & set(metric_keys)
 
     table = Table(show_edge=False, pad_edge=False)
@@ -292,12 +333,15 @@ def _runs_table(
     table.add_column("duration", justify="right", no_wrap=True)
     if nested:
         table.add_column("nested", justify="right", no_wrap=True)
+    # A column the filter or order names keeps its whole header: it is what the user looks at.
     for key in param_keys:
-        table.add_column(f"params.{key}" if key in clash else key, header_style="bold cyan")
+        title = f"params.{key}" if key in clash else key
+        wide = len(title) if key in referenced["params"] else None
+        table.add_column(title, header_style="bold cyan", min_width=wide)
     for key in metric_keys:
-        table.add_column(
-            f"metrics.{key}" if key in clash else key, header_style="bold magenta", justify="right"
-        )
+        title = f"metrics.{key}" if key in clash else key
+        wide = len(title) if key in referenced["metrics"] else None
+        table.add_column(title, header_style="bold magenta", justify="right", min_width=wide)
     for run in runs:
         info, data = run.info, run.data
         row: list[Any] = [short_id(info.run_id), clip(info.run_name, 24)]
