@@ -187,3 +187,34 @@ def test_xgboost_logs_iterations_importance_and_the_booster(
     local = mloop.Client().download_artifacts(run.run_id, "feature_importance.json", tmp_path)
     doc = json.loads(Path(local).read_text())
     assert doc["importance_type"] == "gain" and set(doc["features"]) <= {"a", "b"}
+
+
+@pytest.mark.slow
+# Keras' torch variables implement __array__ without numpy 2's copy keyword (third-party noise).
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+def test_keras_fit_logs_params_epochs_and_the_model(mloop_home: Path) -> None:
+    from mloop.models._keras import import_keras
+
+    keras = import_keras()
+    assert mloop.autolog(frameworks=["keras"]) == ["keras"]
+    try:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 3)).astype("float32")
+        y = (x[:, 0] > 0).astype("float32")
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+        with mloop.start_run() as run:
+            model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
+    finally:
+        mloop.autolog(disable=True, frameworks=["keras"])
+    logged = run_data(run.run_id)
+    assert logged.params["fit_epochs"] == "3" and logged.params["optimizer"] == "Adam"
+    assert float(logged.params["learning_rate"]) == pytest.approx(0.01)
+    for key in ("loss", "val_loss"):
+        assert list(mloop.Client().get_metric_history(run.run_id, key).steps) == [0, 1, 2]
+    loaded = mloop.models.load(f"runs:/{run.run_id}/model")
+    assert loaded.flavor == "keras"
+    # off again: a fit logs nothing
+    with mloop.start_run() as quiet:
+        model.fit(x, y, epochs=1, verbose=0)
+    assert run_data(quiet.run_id).params == {}

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from mloop.autologging._run import config
-from mloop.errors import InvalidArgument
+from mloop.errors import InvalidArgument, MloopError
 
 __all__ = ["autolog", "autolog_lightgbm", "autolog_sklearn", "autolog_xgboost"]
 
-FRAMEWORKS = ("sklearn", "lightgbm", "xgboost")
+FRAMEWORKS = ("sklearn", "lightgbm", "xgboost", "keras")
+#: Patched by a plain ``autolog()`` only once the program has imported them.
+_ONLY_WHEN_IMPORTED = frozenset({"keras"})
 _patched: dict[str, Callable[[], None]] = {}  # framework -> undo
 _lock = threading.Lock()
 
@@ -29,8 +32,9 @@ def autolog(
 
     Args:
         disable: turn autologging off again (the frameworks' own functions are restored).
-        frameworks: the frameworks to patch, among ``sklearn``, ``lightgbm`` and ``xgboost``
-            (default: each one installed).
+        frameworks: the frameworks to patch, among ``sklearn``, ``lightgbm``, ``xgboost`` and
+            ``keras`` (``Model.fit`` gets :func:`keras_callback`); default: each one installed,
+            and Keras once imported (importing it loads its backend, which takes seconds).
         log_models: save the fitted model (with its signature and an input example) as the
             run's ``model`` artifact.
         log_input_examples: keep the first 5 training rows as the model's input example.
@@ -75,14 +79,15 @@ def autolog(
             if name in _patched:
                 _config.enabled[name] = True
                 continue
+            if frameworks is None and name in _ONLY_WHEN_IMPORTED and name not in sys.modules:
+                continue  # importing it (and its backend) costs seconds: only when in use
             patch = _PATCHES[name]
             try:
                 undo = patch()
-            except ImportError:
+            except (ImportError, MloopError) as exc:
                 if frameworks is not None:
-                    raise InvalidArgument(
-                        f"autolog for {name} needs {name} installed (pip install {name})"
-                    ) from None
+                    why = exc.message if isinstance(exc, MloopError) else f"pip install {name}"
+                    raise InvalidArgument(f"autolog for {name} needs {name}: {why}") from None
                 continue
             _patched[name] = undo
             _config.enabled[name] = True
@@ -116,6 +121,12 @@ def _patch_lightgbm() -> Callable[[], None]:
     return patch_lightgbm()
 
 
+def _patch_keras() -> Callable[[], None]:
+    from mloop.autologging._keras import patch_keras
+
+    return patch_keras()
+
+
 def _patch_xgboost() -> Callable[[], None]:
     from mloop.autologging._boosting import patch_xgboost
 
@@ -126,4 +137,5 @@ _PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "sklearn": _patch_sklearn,
     "lightgbm": _patch_lightgbm,
     "xgboost": _patch_xgboost,
+    "keras": _patch_keras,
 }
