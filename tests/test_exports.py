@@ -16,6 +16,7 @@ import mloop
 PACKAGES = [
     "mloop",
     "mloop._core",
+    "mloop.autologging",
     "mloop.batch",
     "mloop.cli",
     "mloop.data",

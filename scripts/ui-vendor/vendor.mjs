@@ -15,6 +15,19 @@ const target = join(here, "..", "..", "src", "mloop", "server", "ui", "vendor");
 
 // package -> [file in the package, name in the vendor folder]
 const FILES = {
+  // /docs and /redoc (src/mloop/server/_docs.py)
+  redoc: [
+    ["bundles/redoc.standalone.js", "redoc/redoc.standalone.js"],
+    ["LICENSE", "redoc/LICENSE"],
+    ["bundles/redoc.standalone.js.LICENSE.txt", "redoc/redoc.standalone.js.LICENSE.txt"],
+  ],
+  "swagger-ui-dist": [
+    ["swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"],
+    ["swagger-ui.css", "swagger-ui/swagger-ui.css"],
+    ["favicon-32x32.png", "swagger-ui/favicon-32x32.png"],
+    ["LICENSE", "swagger-ui/LICENSE"],
+    ["NOTICE", "swagger-ui/NOTICE"],
+  ],
   uplot: [
     ["dist/uPlot.esm.js", "uplot/uPlot.esm.js"],
     ["dist/uPlot.min.css", "uplot/uPlot.min.css"],

@@ -24,6 +24,7 @@ __version__ = "0.1.0.dev0"
 if TYPE_CHECKING:
     from mloop import evaluate as evaluate
     from mloop import pipeline as pipeline
+    from mloop.autologging import autolog as autolog
     from mloop.genai import start_span as start_span
     from mloop.genai import trace as trace
     from mloop.pipeline import step as step
@@ -76,6 +77,7 @@ __getattr__, __dir__, __all__ = lazy_names(
             ),
             "mloop.tracking",
         ),
+        "autolog": "mloop.autologging",
         "step": "mloop.pipeline",
         # Tracing of LLM applications: `@mloop.trace`, `with mloop.start_span(...)`.
         "start_span": "mloop.genai",

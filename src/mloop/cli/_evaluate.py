@@ -66,6 +66,16 @@ def evaluate(
         bool, typer.Option("--no-latency", help="Skip the latency measurement.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment",
+            "-e",
+            metavar="NAME",
+            help="The experiment of the evaluation run \\[default: the model's run's].",
+            show_default=False,
+        ),
+    ] = None,
     html_path: Annotated[
         Path | None,
         typer.Option(
@@ -82,18 +92,25 @@ def evaluate(
     Example: [bold]mloop evaluate models:/churn@challenger --data test.parquet --target churned
     --slice region --sensitive gender --html report.html[/]
     """
+    from mloop.cli._progress import phases
     from mloop.evaluate import evaluate as run_evaluation
 
-    result = run_evaluation(
-        model_uri,
-        data,
-        target=target,
-        task=task.value,
-        slices=slices or [],
-        sensitive=sensitive or [],
-        log=not no_log,
-        latency=not no_latency,
-    )
+    if experiment is not None:
+        import mloop
+
+        mloop.set_experiment(experiment)
+    with phases(f"reading {data}") as say:
+        result = run_evaluation(
+            model_uri,
+            data,
+            target=target,
+            task=task.value,
+            slices=slices or [],
+            sensitive=sensitive or [],
+            log=not no_log,
+            latency=not no_latency,
+            progress=say,
+        )
     if html_path is not None:
         from mloop.evaluate._html import render_evaluation_html
 
@@ -108,13 +125,14 @@ def evaluate(
 
 
 def _print(result: EvaluationResult) -> None:
-    from rich.table import Table
+    from rich.table import Column, Table
+    from rich.text import Text
 
     console = stdout()
-    console.print(f"{result.model_uri}: {result.task} on {result.data}, {result.n_rows} rows")
+    console.print(Text(f"{result.model_uri}: {result.task} on {result.data}, {result.n_rows} rows"))
     table = Table("metric", "value")
     for name, value in result.metrics.items():
-        table.add_row(name, fmt_number(value))
+        table.add_row(Text(name), fmt_number(value))
     console.print(table)
     if result.confusion_matrix is not None:
         cm = result.confusion_matrix
@@ -123,13 +141,20 @@ def _print(result: EvaluationResult) -> None:
             table.add_row(label, *(str(v) for v in row))
         console.print(table)
     for column, values in result.slices.items():
+        # One row per metric and one column per slice value: metric names are long and many
+        # (`precision`, `precision_macro`), slice values few and short, so no header is cut.
         names = sorted({k for s in values.values() for k in s.metrics})
-        table = Table(column, "n_rows", *names, title=f"slices by {column}")
-        for label, s in values.items():
-            table.add_row(label, str(s.n_rows), *(fmt_number(s.metrics.get(n)) for n in names))
+        table = Table(
+            Column("metric", no_wrap=True),
+            *(Column(Text(label), justify="right") for label in values),
+            title=Text(f"slices by {column}"),
+        )
+        table.add_row("n_rows", *(str(s.n_rows) for s in values.values()))
+        for n in names:
+            table.add_row(n, *(fmt_number(s.metrics.get(n)) for s in values.values()))
         console.print(table)
     for column, f in result.fairness.items():
-        table = Table("measure", "value", title=f"fairness over {column}")
+        table = Table("measure", "value", title=Text(f"fairness over {column}"))
         table.add_row("demographic_parity_difference", fmt_number(f.demographic_parity_difference))
         table.add_row("demographic_parity_ratio", fmt_number(f.demographic_parity_ratio))
         table.add_row(
@@ -139,7 +164,7 @@ def _print(result: EvaluationResult) -> None:
             else fmt_number(f.equalized_odds_difference),
         )
         for group, rate in f.selection_rate.items():
-            table.add_row(f"selection_rate[{group}]", fmt_number(rate))
+            table.add_row(Text(f"selection_rate[{group}]"), fmt_number(rate))
         console.print(table)
     for note in result.notes:
-        console.print(f"note: {note}", style="dim")
+        console.print(Text(f"note: {note}", style="dim"))

@@ -69,6 +69,23 @@ Html = Annotated[
     typer.Option("--html", metavar="PATH", help="Write the HTML report (with plots) here."),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Experiment = Annotated[
+    str | None,
+    typer.Option(
+        "--experiment",
+        "-e",
+        metavar="NAME",
+        help="The experiment of the evaluation runs \\[default: the models' runs'].",
+        show_default=False,
+    ),
+]
+
+
+def _choose(experiment: str | None) -> None:
+    if experiment is not None:
+        import mloop
+
+        mloop.set_experiment(experiment)
 
 
 def _write_reports(result: GateResult, markdown: Path | None, html: Path | None) -> None:
@@ -94,13 +111,14 @@ def _print(result: GateResult) -> None:
         )
     for rule in result.rules:
         shown = rule.rule if rule.name == rule.rule else f"{rule.name}: {rule.rule}"
+        # Rule text is data, not markup: `slice[region=eu].recall` must print as written.
         table.add_row(
             Text("PASS", style="green") if rule.passed else Text("FAIL", style="red"),
-            shown,
+            Text(shown),
             fmt_number(rule.challenger),
             fmt_number(rule.champion),
             fmt_number(rule.threshold),
-            rule.reason,
+            Text(rule.reason),
         )
     console.print(table)
     passed = sum(r.passed for r in result.rules)
@@ -112,7 +130,7 @@ def _print(result: GateResult) -> None:
         )
     )
     if result.promotion is not None:
-        console.print(result.promotion.summary().replace("**", "").replace("`", ""))
+        console.print(Text(result.promotion.summary().replace("**", "").replace("`", "")))
 
 
 def _finish(
@@ -158,6 +176,7 @@ def gate(
     markdown: Markdown = None,
     html: Html = None,
     as_json: Json = False,
+    experiment: Experiment = None,
 ) -> None:
     """Evaluate CHALLENGER (and CHAMPION) on DATA and apply every rule of the policy.
 
@@ -166,18 +185,22 @@ def gate(
     from mloop.errors import MloopError
 
     try:
+        from mloop.cli._progress import phases
         from mloop.evaluate import gate as run_gate
 
-        result = run_gate(
-            challenger,
-            data,
-            policy,
-            champion_uri=champion,
-            target=target,
-            task=task,
-            slices=slices or (),
-            sensitive=sensitive or (),
-        )
+        _choose(experiment)
+        with phases(f"reading {data}") as say:
+            result = run_gate(
+                challenger,
+                data,
+                policy,
+                champion_uri=champion,
+                target=target,
+                task=task,
+                slices=slices or (),
+                sensitive=sensitive or (),
+                progress=say,
+            )
     except MloopError as exc:
         print_error(exc.message)
         raise typer.Exit(EXIT_ERROR) from None
@@ -212,6 +235,7 @@ def promote(
     markdown: Markdown = None,
     html: Html = None,
     as_json: Json = False,
+    experiment: Experiment = None,
 ) -> None:
     """Gate NAME@FROM against NAME@TO and move TO only if every rule passes.
 
@@ -224,23 +248,27 @@ def promote(
 
     try:
         from mloop.cli._context import open_store
+        from mloop.cli._progress import phases
         from mloop.evaluate import promote as run_promote
         from mloop.registry import Registry
 
-        result = run_promote(
-            name,
-            from_alias=from_alias,
-            to_alias=to_alias,
-            data=data,
-            target=target,
-            policy=policy,
-            task=task,
-            slices=slices or (),
-            sensitive=sensitive or (),
-            force=force,
-            reason=reason,
-            registry=Registry(open_store(ctx)),
-        )
+        _choose(experiment)
+        with phases(f"reading {data}") as say:
+            result = run_promote(
+                name,
+                from_alias=from_alias,
+                to_alias=to_alias,
+                data=data,
+                target=target,
+                policy=policy,
+                task=task,
+                slices=slices or (),
+                sensitive=sensitive or (),
+                force=force,
+                reason=reason,
+                registry=Registry(open_store(ctx)),
+                progress=say,
+            )
     except MloopError as exc:
         print_error(exc.message)
         raise typer.Exit(EXIT_ERROR) from None

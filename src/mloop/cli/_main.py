@@ -31,6 +31,7 @@ from mloop.cli import (
     _score,
     _serve,
     _server,
+    _sync,
     _traces,
     _tune,
 )
@@ -46,6 +47,10 @@ class _MloopGroup(TyperGroup):
     command directly, see exactly what a user sees.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _hide_flag_types(self)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -54,6 +59,25 @@ class _MloopGroup(TyperGroup):
                 raise
             print_error(exc.message)
             raise typer.Exit(1) from None
+
+
+def _hide_flag_types(command: Any) -> None:
+    """Show no type for a flag: Typer's help prints ``--json <bool>``, which reads as if the
+    flag took a value (``--json true``). A flag has no value, so its type column stays empty."""
+    for param in getattr(command, "params", ()):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    make_help = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:  # --help is made per context, not kept in params
+        option = make_help(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _hide_flag_types(sub)
 
 
 app = typer.Typer(
@@ -140,6 +164,7 @@ app.command("promote")(_gate.promote)
 app.command("tune")(_tune.tune)
 app.command("reproduce")(_reproduce.reproduce)
 app.command("score")(_score.score)
+app.command("sync")(_sync.sync)
 
 
 def main() -> None:

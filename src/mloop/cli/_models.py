@@ -11,6 +11,8 @@ from mloop.cli._context import open_store
 from mloop.cli._output import MISSING, clip, emit_json, fmt_time, short_id, stdout
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from mloop.registry import Registry
     from mloop.store import AuditEntry, ModelVersion
 
@@ -303,16 +305,32 @@ def history(ctx: typer.Context, name: ModelName, as_json: JsonOption = False) ->
     table.add_column("version", justify="right", no_wrap=True)
     table.add_column("change", overflow="fold")
     table.add_column("reason", overflow="fold")
+    from rich.text import Text
+
     for entry in entries:
+        # Names, changes and reasons are data: `slice[region=eu]` is not Rich markup.
         table.add_row(
             fmt_time(entry.time),
-            entry.actor or MISSING,
-            entry.action,
+            Text(entry.actor or MISSING),
+            Text(entry.action),
             MISSING if entry.version is None else str(entry.version),
-            describe_change(entry),
-            entry.reason,
+            Text(describe_change(entry)),
+            fold_reason(entry.reason),
         )
     console.print(table)
+
+
+def fold_reason(reason: str) -> Text:
+    """A reason's first paragraph on its own; an attached report (a promotion's gate report,
+    after a blank line) folds into a note, since the table would otherwise print it whole."""
+    from rich.text import Text
+
+    head, _, rest = reason.strip().partition("\n\n")
+    text = Text(" ".join(head.split()))
+    if rest.strip():
+        lines = len(rest.strip().splitlines())
+        text.append(f" (+ report, {lines} lines: --json)", style="dim")
+    return text
 
 
 def describe_change(entry: AuditEntry) -> str:

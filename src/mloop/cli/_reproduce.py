@@ -53,6 +53,8 @@ def _print(report: ReproduceReport, strict: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from mloop.pipeline._reproduce_checks import changed_steps
+
     console = stdout()
     console.print(Text(f"run {report.run_id} ({report.kind}): {report.target}", style="bold"))
     if report.differences:
@@ -61,9 +63,23 @@ def _print(report: ReproduceReport, strict: bool) -> None:
             table.add_column(column)
         for d in report.differences:
             table.add_row(
-                d.category, d.name, _clip(d.recorded), _clip(d.current), d.message, style="yellow"
+                d.category,
+                Text(d.name),
+                _clip(d.recorded),
+                _clip(d.current),
+                Text(d.message),
+                style="yellow",
             )
         console.print(table)
+    elif report.unchecked:
+        same = [w for w in ("code", "packages", "data") if w not in report.unchecked]
+        console.print(
+            Text(
+                f"environment: same {' and '.join(same)} as recorded; "
+                f"{' and '.join(report.unchecked)} not compared (see the warning)",
+                style="yellow",
+            )
+        )
     else:
         console.print(Text("environment: same code, packages and data as recorded", style="green"))
     for warning in report.warnings:
@@ -79,10 +95,13 @@ def _print(report: ReproduceReport, strict: bool) -> None:
         table = Table(title="metrics", title_justify="left", show_edge=False)
         for column in ("metric", "old", "new", "diff", "tolerance", ""):
             table.add_column(column, justify="left" if column in ("metric", "") else "right")
+        changed = changed_steps(report)
         for m in report.metrics:
+            step = m.key.split("/", 1)[0] if "/" in m.key else None
+            differs = "DIFFERS" + (f" (step {step} changed)" if step in changed else "")
             verdict = {
                 "match": Text("same", style="green"),
-                "differs": Text("DIFFERS", style="red"),
+                "differs": Text(differs, style="red"),
                 "missing_in_new": Text("missing in re-run", style="red"),
                 "missing_in_old": Text("new in re-run", style="red"),
             }[m.status]
@@ -112,7 +131,12 @@ def _print(report: ReproduceReport, strict: bool) -> None:
 def reproduce(
     ctx: typer.Context,
     run_id: Annotated[
-        str, typer.Argument(metavar="RUN_ID", help="The run to reproduce.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="RUN_ID",
+            help="The run to reproduce: its id, or the first characters of it.",
+            show_default=False,
+        ),
     ],
     tolerance: Annotated[
         float,
@@ -164,6 +188,7 @@ def reproduce(
     the environment differs; 2: usage error.
     """
     from mloop.cli._context import state
+    from mloop.cli._runs import resolve_run
     from mloop.pipeline._reproduce import reproduce as run_reproduce
     from mloop.tracking import Client
 
@@ -171,6 +196,8 @@ def reproduce(
     if engine is not None and engine not in ("local", "ray"):
         raise typer.BadParameter(f"{engine!r} is not local or ray", param_hint="--engine")
     client = Client(settings=state(ctx).settings)
+    # A prefix is enough, as for `runs show` (ambiguous prefixes are listed).
+    run_id = resolve_run(client.store, run_id).info.run_id
     console = stderr()
 
     def echo(line: str) -> None:

@@ -39,6 +39,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout."
 SYSTEM_TAG_PREFIX = SYSTEM_PREFIX
 #: At most this many artifact entries are listed by ``runs show``.
 MAX_ARTIFACTS = 500
+#: The filter of ``runs list`` without --all: runs that are nobody's child.
+TOP_LEVEL = "parent_run_id IS NULL"
 _PREFIX = re.compile(r"^[0-9a-f]{4,31}$")
 _KEY_REF = re.compile(r"(?i)\b(metrics?|params?|parameters)\.(`(?:[^`]|``)+`|[\w\-./]+)")
 # Metrics where lower is better (any other metric is taken as higher-is-better): words found
@@ -141,22 +143,63 @@ def list_runs(
         int, typer.Option("--max-results", "-n", min=1, max=50_000, help="At most this many runs.")
     ] = 100,
     view: Annotated[View, typer.Option("--view", help="Which runs to show.")] = View.active,
+    all_runs: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            "-a",
+            help="Also list nested runs (pipeline steps, tuning trials, evaluations, folds); "
+            "by default they are folded under their parent and counted.",
+        ),
+    ] = False,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Print only the run ids, one a line, for scripts.")
+    ] = False,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            metavar="KEYS",
+            help="The param and metric columns to show, in order: metrics.auc,params.model "
+            "(a bare key is a metric if one has that name) \\[default: those the filter and "
+            "order name, then those that differ, as the width allows].",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List runs, filtered and ordered with the search language.
 
+    Nested runs are folded under their parent (the [bold]nested[/] column counts them) unless
+    [bold]--all[/] is given.
+
     Example: [bold]mloop runs list -e demo -f "metrics.roc_auc > 0.95" -o "metrics.roc_auc desc"[/]
+
+    Example: [bold]mloop runs show $(mloop runs list -e demo -n 1 --ids)[/]
     """
     store = open_store(ctx)
     exps = resolve_experiments(store, experiments or [])
+    query = filter
+    if not all_runs and filter.strip():
+        from mloop.store._search_parse import parse_filter
+
+        parse_filter(filter)  # errors point into the filter as typed, not into the query below
+        query = f"({filter}) and {TOP_LEVEL}"
+    elif not all_runs:
+        query = TOP_LEVEL
     page = store.search_runs(
         [e.experiment_id for e in exps],
-        filter,
+        query,
         list(order_by or []),
         max_results,
         None,
         view.value,
     )
+    if ids:
+        for run in page.runs:
+            typer.echo(run.info.run_id)
+        return
     if as_json:
         emit_json(page)
         return
@@ -168,15 +211,54 @@ def list_runs(
         e.experiment_id: e.name for e in store.list_experiments("all")
     }
     referenced = _referenced_keys([filter, *(order_by or [])])
-    table, hidden = _runs_table(console, page.runs, names, referenced)
+    nested = {} if all_runs else _count_nested(store, page.runs, view.value)
+    table, hidden = _runs_table(console, page.runs, names, referenced, nested, columns)
     console.print(table)
     notes = []
     if hidden:
         notes.append(f"{hidden} more param/metric columns hidden (see --json or `mloop runs show`)")
     if page.next_page_token:
         notes.append(f"showing the first {len(page.runs)} runs: raise --max-results for more")
+    if nested:
+        notes.append(f"{sum(nested.values())} nested runs folded under their parents (--all)")
     for note in notes:
         console.print(f"[dim]{note}[/]")
+
+
+def _chosen(
+    columns: list[str], params: list[str], metrics: list[str]
+) -> tuple[list[str], list[str]]:
+    """The param and metric columns of ``--columns``: ``metrics.auc``, ``params.model``, or a
+    bare key (a metric when a run has a metric of that name, else a param)."""
+    out_p: list[str] = []
+    out_m: list[str] = []
+    for item in columns:
+        for ref in (part.strip() for part in item.split(",")):
+            kind, _, key = ref.partition(".")
+            if kind in ("metrics", "metric") and key:
+                out_m.append(key)
+            elif kind in ("params", "param") and key:
+                out_p.append(key)
+            elif ref in metrics or ref not in params:
+                out_m.append(ref)
+            else:
+                out_p.append(ref)
+    return list(dict.fromkeys(out_p)), list(dict.fromkeys(out_m))
+
+
+def _count_nested(store: Store, runs: Sequence[Run], view: str) -> dict[str, int]:
+    """How many runs are nested under each of ``runs`` (directly)."""
+    if not runs:
+        return {}
+    quoted = ", ".join(f"'{r.info.run_id}'" for r in runs)
+    counts: Counter[str] = Counter()
+    token = None
+    while True:
+        page = store.search_runs(None, f"parent_run_id IN ({quoted})", [], 50_000, token, view)
+        counts.update(r.info.parent_run_id for r in page.runs if r.info.parent_run_id)
+        token = page.next_page_token
+        if not token:
+            return dict(counts)
 
 
 def _referenced_keys(texts: Iterable[str]) -> dict[str, list[str]]:
@@ -212,7 +294,12 @@ def _common_keys(maps: Sequence[Mapping[str, Any]], first: list[str]) -> list[st
 
 
 def _runs_table(
-    console: Console, runs: list[Run], names: dict[str, str], referenced: dict[str, list[str]]
+    console: Console,
+    runs: list[Run],
+    names: dict[str, str],
+    referenced: dict[str, list[str]],
+    nested: Mapping[str, int],
+    columns: list[str] | None = None,
 ) -> tuple[Table, int]:
     from rich.table import Table
     from rich.text import Text
@@ -220,13 +307,20 @@ def _runs_table(
     param_keys = _common_keys([r.data.params for r in runs], referenced["params"])
     metric_keys = _common_keys([r.data.metrics for r in runs], referenced["metrics"])
     several = len({r.info.experiment_id for r in runs}) > 1
-    # About 11 characters per extra column once the fixed ones (~70) are laid out.
-    cap = max(2, min(14, (console.width - 70 - (14 if several else 0)) // 11))
-    n_metrics = min(len(metric_keys), (cap + 1) // 2)
-    n_params = min(len(param_keys), cap - n_metrics)
-    n_metrics = min(len(metric_keys), cap - n_params)
-    hidden = len(param_keys) - n_params + len(metric_keys) - n_metrics
-    param_keys, metric_keys = param_keys[:n_params], metric_keys[:n_metrics]
+    if columns is not None:  # exactly the columns asked for, in their order
+        hidden = 0
+        param_keys, metric_keys = _chosen(columns, param_keys, metric_keys)
+    else:
+        # About 11 characters per extra column once the fixed ones (~70) are laid out; the
+        # keys the filter or the order names are shown whatever the width.
+        cap = max(2, min(14, (console.width - 70 - (14 if several else 0)) // 11))
+        must_p = len([k for k in referenced["params"] if k in param_keys])
+        must_m = len([k for k in referenced["metrics"] if k in metric_keys])
+        n_metrics = max(must_m, min(len(metric_keys), (cap + 1) // 2))
+        n_params = max(must_p, min(len(param_keys), cap - n_metrics))
+        n_metrics = max(must_m, min(len(metric_keys), cap - n_params))
+        hidden = len(param_keys) - n_params + len(metric_keys) - n_metrics
+        param_keys, metric_keys = param_keys[:n_params], metric_keys[:n_metrics]
     clash = set(param_keys) & set(metric_keys)
 
     table = Table(show_edge=False, pad_edge=False)
@@ -237,12 +331,17 @@ def _runs_table(
     table.add_column("status", no_wrap=True)
     table.add_column("start", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
+    if nested:
+        table.add_column("nested", justify="right", no_wrap=True)
+    # A column the filter or order names keeps its whole header: it is what the user looks at.
     for key in param_keys:
-        table.add_column(f"params.{key}" if key in clash else key, header_style="bold cyan")
+        title = f"params.{key}" if key in clash else key
+        wide = len(title) if key in referenced["params"] else None
+        table.add_column(title, header_style="bold cyan", min_width=wide)
     for key in metric_keys:
-        table.add_column(
-            f"metrics.{key}" if key in clash else key, header_style="bold magenta", justify="right"
-        )
+        title = f"metrics.{key}" if key in clash else key
+        wide = len(title) if key in referenced["metrics"] else None
+        table.add_column(title, header_style="bold magenta", justify="right", min_width=wide)
     for run in runs:
         info, data = run.info, run.data
         row: list[Any] = [short_id(info.run_id), clip(info.run_name, 24)]
@@ -253,6 +352,8 @@ def _runs_table(
             fmt_time(info.start_time)[:16],
             fmt_duration(info.start_time, info.end_time, running=info.status == "RUNNING"),
         ]
+        if nested:
+            row.append(str(nested[info.run_id]) if info.run_id in nested else "")
         row += [clip(data.params[k], 20) if k in data.params else MISSING for k in param_keys]
         row += [
             fmt_number(data.metrics[k].value) if k in data.metrics else MISSING for k in metric_keys

@@ -123,6 +123,17 @@ class _Runner:
                 break
         return tuple(out)
 
+    def _as_declared(self, name: str, value: Any) -> Any:
+        """A value as its column's declared type shows it: pandas keeps an integer column
+        with missing values as floats, and 200000 should not read 200000.0."""
+        import numpy as np
+
+        if isinstance(value, float | np.floating) and float(value).is_integer():
+            spec = next((c for c in self.spec.columns if c.name == name), None)
+            if spec is not None and spec.type is not None and is_integer_type(spec.type):
+                return int(value)
+        return value
+
     def add(self, **kwargs: Any) -> None:
         self.results.append(CheckResult(**kwargs))
 
@@ -507,8 +518,9 @@ class _Runner:
                 message=f"column {name!r}: {kind} could not run{why}: {found.error}",
             )
         count = found.count
-        first_row, first_value = found.first[0]
-        examples = self.examples([r for r, _ in found.first], [v for _, v in found.first])
+        first = [(r, self._as_declared(name, v)) for r, v in found.first]
+        first_row, first_value = first[0]
+        examples = self.examples([r for r, _ in first], [v for _, v in first])
         message = failed_text(kind, name, expected, count, self.n, first_row, first_value)
         if kind == "unique":
             distinct = found.distinct

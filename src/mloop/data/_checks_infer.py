@@ -7,7 +7,10 @@ observed minimum and maximum widened by 10% of the range (never below 0 for non-
 columns) and ``finite: true`` for floats without infinities; ``allowed`` values for text columns
 of at most 20 distinct values that repeat; ``unique: true`` for id-like columns (integer or
 text, every value distinct, and a name such as ``id``, ``user_id`` or ``uuid``, or text of at
-least 20 distinct values). And for the table, a ``row_count`` of at least 1.
+least 20 distinct values). Integer columns that identify rows (every value distinct, and
+increasing with the row, spread like a hash, or named like an id: see
+:mod:`mloop.data._idlike`) get ``unique: true`` and no range. And for the table, a
+``row_count`` of at least 1.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mloop.data._checks_frame import Frame, prepare, python_kind, type_label
+from mloop.data._idlike import id_like_reason
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,6 +144,12 @@ def _column(
     if actual is None or not len(values):
         return spec
     t = pa.types
+    id_like = id_like_reason(name, values.to_numpy()) if t.is_integer(actual) else None
+    if id_like is not None:
+        # No range: the next batch brings new ids, outside any range seen so far.
+        spec["unique"] = True
+        note("unique", f"{id_like}; no min/max drafted")
+        return spec
     if (t.is_integer(actual) or t.is_floating(actual)) and not t.is_boolean(actual):
         _numbers(spec, note, values, integer=t.is_integer(actual))
     elif t.is_string(actual) or t.is_large_string(actual) or t.is_dictionary(actual):

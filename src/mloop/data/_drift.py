@@ -51,6 +51,7 @@ from mloop.data._drift_methods import (
 )
 from mloop.data._drift_multivariate import MultivariateDrift, pca_drift, skipped
 from mloop.data._drift_report import ColumnDrift, DriftResult, Plot, SideSummary
+from mloop.data._idlike import id_like_column_reason
 from mloop.data._profile import Profile
 from mloop.errors import InvalidArgument, InvalidData
 
@@ -144,6 +145,9 @@ def drift(
             )
         if name not in ref_set:
             return _skipped_missing(name, current, "not in the reference (new in current)")
+        why = None if columns is not None else id_like_column_reason(reference, name)
+        if why is not None:  # ids drift by construction; a column asked for is still tested
+            return ColumnDrift(name=name, kind="numeric", status="skipped", reason=why)
         return _column_drift(
             name,
             reference,

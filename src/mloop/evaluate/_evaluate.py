@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,8 @@ def evaluate(
     quantile_bins: int = 4,
     log: bool = True,
     latency: bool = True,
+    data_label: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> EvaluationResult:
     """Evaluate a model on labelled data.
 
@@ -55,6 +57,10 @@ def evaluate(
         log: log the metrics to a new run (and the full result as ``evaluation.json``), and tag
             a ``models:/`` version with ``mloop.evaluation_run``.
         latency: measure single-row and batch prediction latency.
+        data_label: how reports and the run name the data (default: the file or URI given,
+            ``DataFrame`` or ``pyarrow.Table`` for a table in memory).
+        progress: called with a short line as each phase starts (loading, predicting,
+            slices, latency, logging), for a spinner.
 
     Returns:
         The :class:`EvaluationResult` (with ``run_id`` when logged).
@@ -75,8 +81,11 @@ def evaluate(
 
     if task not in ("classification", "regression"):
         raise InvalidEvaluationInput(f"unknown task {task!r}: use 'classification' or 'regression'")
-    frame, data_label = read_data(data)
+    say = progress or _quiet
+    frame, read_label = read_data(data)
+    data_label = data_label or read_label
     _check_columns(frame, target, [*slices, *sensitive])
+    say(f"loading {model_uri}")
     model = load(model_uri)
     y_true = frame[target].to_numpy()
     features = frame.drop(columns=[target])
@@ -86,6 +95,7 @@ def evaluate(
             "numeric target (use task='classification' for labels)",
             details={"column": target, "dtype": str(frame[target].dtype)},
         )
+    say(f"predicting {len(features):,} rows")
     y_pred = _as_vector(model.predict(features))
     notes: list[str] = []
     fields: dict[str, Any] = {}
@@ -130,7 +140,10 @@ def evaluate(
     if latency:
         from mloop.evaluate._latency import measure_latency
 
-        fields["metrics"] = {**fields["metrics"], **measure_latency(model, features)}
+        say("measuring latency")
+        timings, latency_notes = measure_latency(model, features)
+        fields["metrics"] = {**fields["metrics"], **timings}
+        notes.extend(latency_notes)
     result = EvaluationResult(
         model_uri=str(model_uri),
         task=task,
@@ -140,8 +153,13 @@ def evaluate(
         **fields,
     )
     if log:
+        say("logging the evaluation")
         result = _log(result)
     return result
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 # -- input -------------------------------------------------------------------------------------
@@ -347,7 +365,13 @@ def _log(result: EvaluationResult) -> EvaluationResult:
         TAG_EVALUATION_DATA: result.data[:5000],
     }
     nested = tracking.active_run() is not None
-    with tracking.start_run(run_name="evaluation", nested=nested, tags=tags) as run:
+    # Beside the model's own runs, unless a run is active or an experiment was chosen.
+    experiment_id = None
+    if not nested and tracking.current_experiment_id() is None:
+        experiment_id = _experiment_of(result.model_uri)
+    with tracking.start_run(
+        run_name="evaluation", nested=nested, tags=tags, experiment_id=experiment_id
+    ) as run:
         result = result.model_copy(update={"run_id": run.run_id})
         tracking.log_metrics(result.metrics)
         with tempfile.TemporaryDirectory(prefix="mloop-eval-") as tmp:
@@ -367,3 +391,24 @@ def _log(result: EvaluationResult) -> EvaluationResult:
             actor=registry.actor,
         )
     return result
+
+
+def _experiment_of(model_uri: str) -> str | None:
+    """The experiment of the run a ``models:/`` or ``runs:/`` model was logged from, if any."""
+    from mloop.errors import MloopError
+    from mloop.tracking import current_client
+
+    try:
+        if model_uri.startswith("models:/"):
+            from mloop.registry import resolve
+
+            run_id = resolve(model_uri).run_id
+        elif model_uri.startswith("runs:/"):
+            run_id = model_uri.removeprefix("runs:/").split("/", 1)[0]
+        else:
+            return None
+        if not run_id:
+            return None
+        return current_client().get_run(run_id).info.experiment_id
+    except MloopError:  # a model without a run, a run deleted since: the default experiment
+        return None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mloop.evaluate._gate_report import GateResult, Promotion
 from mloop.evaluate._policy import GatePolicy, load_gate_policy
+from mloop.evaluate._result import EvaluationResult
 
 __all__ = ["GateResult", "Promotion", "gate"]
 
@@ -27,6 +29,7 @@ def gate(
     slices: Sequence[str] = (),
     sensitive: Sequence[str] = (),
     log: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> GateResult:
     """Evaluate the challenger (and the champion) on the same data and apply every rule.
 
@@ -41,6 +44,8 @@ def gate(
         champion_uri: the model to compare against; needed by ``champion.`` rules.
         target, task, slices, sensitive: as :func:`mloop.evaluate.evaluate`.
         log: log both evaluations to runs.
+        progress: called with a line as each phase starts and as each model is done
+            (``challenger evaluated in 2.1 s``), for a spinner.
 
     Returns:
         The :class:`GateResult`; ``result.passed`` is the verdict.
@@ -68,6 +73,7 @@ def gate(
         slices=slices,
         sensitive=sensitive,
         log=log,
+        progress=progress,
     )
 
 
@@ -82,12 +88,13 @@ def run_gate(
     slices: Sequence[str],
     sensitive: Sequence[str],
     log: bool,
+    progress: Callable[[str], None] | None = None,
 ) -> GateResult:
     """:func:`gate` once the champion question is settled: without a champion, ``champion.``
     rules fail as "not available" (what a forced promotion with no champion yet shows)."""
     from mloop.evaluate._evaluate import evaluate, read_data
 
-    frame, _ = read_data(data)
+    frame, label = read_data(data)
     options: dict[str, Any] = {
         "target": target,
         "task": task,
@@ -96,8 +103,19 @@ def run_gate(
         "log": log,
         "latency": policy.needs_latency,
     }
-    challenger = evaluate(challenger_uri, frame, **options)
-    champion = None if champion_uri is None else evaluate(champion_uri, frame, **options)
+    say = progress or (lambda _: None)
+
+    def one(role: str, uri: str) -> EvaluationResult:
+        start = time.perf_counter()
+        # Both models see the frame read once; the reports name what it was read from.
+        result = evaluate(
+            uri, frame, data_label=label, progress=lambda line: say(f"{role}: {line}"), **options
+        )
+        say(f"{role} evaluated in {time.perf_counter() - start:.1f} s")
+        return result
+
+    challenger = one("challenger", challenger_uri)
+    champion = None if champion_uri is None else one("champion", champion_uri)
     policy.check_names(*(r for r in (challenger, champion) if r is not None))
     return GateResult(
         challenger_uri,

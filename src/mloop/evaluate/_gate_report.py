@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,6 +192,13 @@ iframe { width: 100%; height: 1400px; border: 1px solid #ddd; }
 """
 
 
+def _inline_markdown(text: str) -> str:
+    """Escaped HTML of a line of Markdown's inline code and bold (what summaries use)."""
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+
+
 def gate_html(result: GateResult) -> str:
     """The verdict, the rules, and both evaluations' reports (with their plots) embedded."""
     from mloop.evaluate._html import render_evaluation_html
@@ -213,9 +221,10 @@ def gate_html(result: GateResult) -> str:
     ]
     if result.champion_uri is not None:
         parts.append(f" against champion <code>{esc(result.champion_uri)}</code>")
-    parts.append(f" on {result.challenger.n_rows} rows.</p>")
+    data = result.challenger.data or "data"
+    parts.append(f" on {result.challenger.n_rows} rows of <code>{esc(data)}</code>.</p>")
     if result.promotion is not None:
-        parts.append(f"<p>{esc(result.promotion.summary())}</p>")
+        parts.append(f"<p>{_inline_markdown(result.promotion.summary())}</p>")
     parts += [
         "<h2>Rules</h2><table><tr><th></th><th>Name</th><th>Rule</th><th>Challenger</th>",
         "<th>Champion</th><th>Threshold</th><th>Reason</th></tr>",

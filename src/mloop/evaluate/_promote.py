@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ def promote(
     reason: str | None = None,
     registry: Registry | None = None,
     log: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> GateResult:
     """Gate ``name@from_alias`` against ``name@to_alias``; move ``to_alias`` only if it passes.
 
@@ -61,6 +62,7 @@ def promote(
         force: move the alias even if the gate fails.
         reason: why; required with ``force``, recorded in the audit log.
         registry: the registry; default the one the settings name.
+        progress: as for :func:`mloop.evaluate.gate`.
 
     Returns:
         The :class:`GateResult`, with ``promotion`` saying whether the alias moved.
@@ -102,6 +104,7 @@ def promote(
         slices=slices,
         sensitive=sensitive,
         log=log,
+        progress=progress,
     )
     moved = result.passed or force
     forced = force and not result.passed

@@ -45,6 +45,7 @@ from mloop.pipeline._reproduce_checks import (
     check_datasets,
     check_packages,
     check_params,
+    check_steps,
     check_tolerance,
     checkout_root,
     compare_metrics,
@@ -367,6 +368,7 @@ def reproduce(
         return report
     new = client.get_run(new_id)
     check_params(run.data.params, new.data.params, report)
+    check_steps(client, run, new, report)
     report.metrics = compare_metrics(
         final_metrics(client, run), final_metrics(client, new), tolerance, abs_tolerance
     )

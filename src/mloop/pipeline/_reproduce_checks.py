@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mloop._core._tags import TAG_PIPELINE_TARGET, TAG_STEP_ID
+from mloop._core._tags import TAG_PIPELINE_TARGET, TAG_STEP_CACHE_KEY, TAG_STEP_ID
 from mloop.errors import ArtifactNotFound, InvalidArgument, NotFound
 from mloop.store import Run
 from mloop.store._datasets_base import DATA_SUFFIX
@@ -100,6 +100,8 @@ class ReproduceReport:
         rerun_output: the last lines the re-run printed (a script run), for a failure's cause.
         metrics: each metric, old against new (empty without a re-run).
         duration_s: the re-run's wall time.
+        unchecked: what could not be compared at all (``code`` outside git), so that
+            "no difference" is not read as "the same".
     """
 
     run_id: str
@@ -113,6 +115,7 @@ class ReproduceReport:
     rerun_output: str = ""
     metrics: list[MetricComparison] = field(default_factory=list)
     duration_s: float | None = None
+    unchecked: list[str] = field(default_factory=list)
 
     @property
     def environment_matches(self) -> bool:
@@ -187,6 +190,7 @@ def check_code(
             "the run recorded no git commit (it ran outside a git repository): its code "
             "cannot be compared"
         )
+        report.unchecked.append("code")
         return
     if tags.get(ctx.TAG_GIT_DIRTY) == "true":
         report.differences.append(
@@ -204,6 +208,7 @@ def check_code(
             "the current folder is not in a git repository: the code cannot be compared with "
             f"commit {recorded[:12]}"
         )
+        report.unchecked.append("code")
         return
     current, _ = ctx.read_git(root)
     head = current.get(ctx.TAG_GIT_COMMIT)
@@ -389,6 +394,34 @@ def check_params(old: Mapping[str, str], new: Mapping[str, str], report: Reprodu
 
 
 # -- metrics -----------------------------------------------------------------------------------
+
+
+def check_steps(client: Client, old: Run, new: Run, report: ReproduceReport) -> None:
+    """Name each pipeline step whose cache key changed in the re-run (its code, the code it
+    calls, its params, its inputs or its declared packages): the steps whose metrics may
+    differ, and why."""
+    before, after = _children(client, old), _children(client, new)
+    for name, child in before.items():
+        key = child.data.tags.get(TAG_STEP_CACHE_KEY)
+        again = after.get(name)
+        now = None if again is None else again.data.tags.get(TAG_STEP_CACHE_KEY)
+        if key and now and key != now:
+            report.differences.append(
+                Difference(
+                    "code",
+                    f"step {name}",
+                    key[:12],
+                    now[:12],
+                    f"step {name!r} re-ran with another cache key: its code (or the code it "
+                    "calls), params, inputs or packages changed since the recorded run "
+                    f"(`mloop pipeline explain` says which)",
+                )
+            )
+
+
+def changed_steps(report: ReproduceReport) -> set[str]:
+    """The steps :func:`check_steps` found changed."""
+    return {d.name.removeprefix("step ") for d in report.differences if d.name.startswith("step ")}
 
 
 def _tolerance_for(key: str, tolerance: float | Mapping[str, float]) -> float:

@@ -47,6 +47,7 @@ from mloop.serve._heap import freeze_heap
 from mloop.serve._metrics import ServeMetrics
 from mloop.serve._openai_api import openai_router
 from mloop.serve._payload import (
+    OUTPUT_TENSOR,
     Inputs,
     decode_json,
     parse_v1,
@@ -653,7 +654,9 @@ def _add_routes(app: FastAPI, server: _Server) -> None:
                 "versions": [x.version for x in slot.versions],
                 "platform": f"mloop_{v.model.flavor}",
                 "inputs": v2_tensor_metadata(sig.inputs if sig is not None else None),
-                "outputs": v2_tensor_metadata(sig.outputs if sig is not None else None),
+                "outputs": v2_tensor_metadata(
+                    sig.outputs if sig is not None else None, OUTPUT_TENSOR
+                ),
             }
         )
 

@@ -355,13 +355,17 @@ def parse_v2(body: Any, signature: Signature | None) -> tuple[Inputs, Any]:
     return Inputs(rows, columns), request_id
 
 
+#: The OIP name of a model's one output tensor, in ``/infer`` answers and the metadata.
+OUTPUT_TENSOR = "predict"
+
+
 def v2_outputs(predictions: Any, signature: Signature | None) -> list[dict[str, Any]]:
     """OIP output tensors for one request's predictions (see :func:`output_slice`)."""
     if isinstance(predictions, list) and predictions and isinstance(predictions[0], dict):
         frame = pd.DataFrame(predictions)
         return [_out_tensor(str(c), frame[c].to_numpy()) for c in frame.columns]
     array = np.asarray(predictions)
-    name = "predict"
+    name = OUTPUT_TENSOR
     outputs = signature.outputs if signature is not None else None
     if isinstance(outputs, list) and len(outputs) == 1:
         name = outputs[0].name
@@ -380,10 +384,15 @@ def _out_tensor(name: str, array: np.ndarray) -> dict[str, Any]:
     return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
 
 
-def v2_tensor_metadata(spec: list[ColSpec] | TensorSpec | None) -> list[dict[str, Any]]:
-    """OIP ``inputs``/``outputs`` metadata of a signature part."""
+def v2_tensor_metadata(
+    spec: list[ColSpec] | TensorSpec | None, tensor_name: str = "input"
+) -> list[dict[str, Any]]:
+    """OIP ``inputs``/``outputs`` metadata of a signature part; a tensor part is named
+    ``tensor_name`` (``input``, or ``predict`` for outputs: the name ``/infer`` answers with)."""
     if spec is None:
         return []
     if isinstance(spec, TensorSpec):
-        return [{"name": "input", "datatype": oip_datatype(spec.dtype), "shape": list(spec.shape)}]
+        return [
+            {"name": tensor_name, "datatype": oip_datatype(spec.dtype), "shape": list(spec.shape)}
+        ]
     return [{"name": c.name, "datatype": oip_datatype(c.type), "shape": [-1]} for c in spec]

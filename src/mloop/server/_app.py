@@ -11,6 +11,7 @@ from mloop._core import Settings
 from mloop._web._errors import ERROR_RESPONSES, install_error_handlers
 from mloop.server import (
     _datasets,
+    _docs,
     _genai_api,
     _metrics,
     _previews,
@@ -73,6 +74,9 @@ def create_app(
             "The mloop REST API under /api/v1; MLflow's REST API under /api/2.0/mlflow; "
             "the web UI under /ui/."
         ),
+        # Served by _docs from the package's own copies, not FastAPI's CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     metrics = ServerMetrics()
     app.state.store = store
@@ -97,4 +101,5 @@ def create_app(
     app.include_router(_previews.router)
     include_mlflow_api(app)
     app.include_router(_ui.router)
+    app.include_router(_docs.router)
     return app

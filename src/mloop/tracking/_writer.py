@@ -416,6 +416,21 @@ _live_writers: weakref.WeakSet[AsyncWriter] = weakref.WeakSet()
 def _flush_at_exit() -> None:
     for w in list(_live_writers):
         try:
-            w.close(timeout=5.0)
+            status = w.close(timeout=5.0)
         except MloopError as exc:
             log.error("mloop: logging failed at exit: %s", exc)
+            continue
+        if status.spooled:
+            # The last thing a script prints: the data is safe, and how to send it.
+            log.warning(spool_notice(status.spooled, w.store.uri, status.spool_files))
+
+
+def spool_notice(spooled: int, uri: str, files: list[str]) -> str:
+    """One line: how many batches of logging calls wait in the spool, where, and how to send
+    them."""
+    where = str(Path(files[0]).parent) if files else "the spool"
+    batches = f"{spooled} batch{'es' if spooled != 1 else ''} of logging calls"
+    return (
+        f"mloop: {batches} wait in the local spool ({where}): {uri} did not answer. The next "
+        "mloop process that logs to it sends them, or run `mloop sync` once it is back."
+    )
