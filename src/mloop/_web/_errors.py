@@ -85,6 +85,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _described("Invalid argument (a bad name, value, filter or body)"),
     500: _described("Internal error; details.error_id names it in the server log"),
     503: _described("The store is unavailable; retrying may help"),
+    401: _described("No token, or an unknown, revoked or expired one (servers with --auth)"),
+    403: _described("The token's role does not allow this (servers with --auth)"),
 }
 CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: _described("Conflict with stored data (a taken name, a param with another value)")
@@ -172,7 +174,8 @@ async def _mloop_error(request: Request, exc: Exception) -> Response:
             exc.message,
             exc_info=exc,
         )
-    return error_response(status, exc.code, exc.message, _jsonable(exc.details))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_response(status, exc.code, exc.message, _jsonable(exc.details), headers)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -88,7 +88,25 @@ def _create(spec: dict[str, Any]) -> FastAPI:
         policy=spec["policy"],
         prediction_log=log,
         vertex=VertexRoutes(**spec["vertex"]) if spec.get("vertex") else None,
+        auth=_token_cache() if spec.get("auth") else None,
+        metrics_auth=bool(spec.get("metrics_auth")),
     )
+
+
+def _token_cache() -> Any:
+    """The token check of ``--auth``: against the metadata store the models come from."""
+    from mloop._web._bearer import TokenCache
+    from mloop.errors import InvalidArgument
+    from mloop.store import HttpStore, current
+
+    store = current().store
+    if isinstance(store, HttpStore):
+        raise InvalidArgument(
+            "mloop serve --auth checks tokens in the metadata database: point "
+            "MLOOP_TRACKING_URI (or --tracking-uri) at the server's sqlite:/// or "
+            "postgresql:// database, not at its HTTP address"
+        )
+    return TokenCache(store)
 
 
 def serve(
@@ -161,6 +179,17 @@ def serve(
             "--log-level", help="uvicorn's and mloop's log level (info: one line per shadow copy)."
         ),
     ] = LogLevel.warning,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Require a bearer token: the 'predict' scope for predictions, 'feedback' for "
+            "labels (mloop token create NAME --scope predict). Health stays open.",
+        ),
+    ] = False,
+    metrics_auth: Annotated[
+        bool, typer.Option("--metrics-auth", help="With --auth, /metrics needs a token too.")
+    ] = False,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME:predict, the OIP v2 API, /metrics."""
     from mloop._core._config import settings_to_json
@@ -183,6 +212,8 @@ def serve(
         "log_level": log_level.value,
         "log_sample_rate": log_sample_rate,
         "vertex": None if vertex is None else dataclasses.asdict(vertex),
+        "auth": auth,
+        "metrics_auth": metrics_auth,
     }
     sock = _bind(host, port)
     try:

@@ -7,8 +7,10 @@ clear message; with ``--workers N`` the same socket is shared by N uvicorn worke
 from __future__ import annotations
 
 import functools
+import os
 import socket
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -55,6 +57,15 @@ def server(
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
     ] = LogLevel.info,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Require a bearer token with the right role on every API call (the way to run "
+            "a shared server). A store with no admin token gets one, written to "
+            "$MLOOP_HOME/bootstrap-token.",
+        ),
+    ] = False,
 ) -> None:
     """Run the mloop server: the web UI at /, the REST API under /api/v1, OpenAPI docs at
     /docs."""
@@ -83,6 +94,8 @@ def server(
 
         # Opening the store migrates the schema once, here, before any worker starts.
         store = SqlStore(db, artifacts)
+        if auth:
+            bootstrap_admin_token(store, settings.home)
         actual_port = sock.getsockname()[1]
         common: dict[str, Any] = {
             "host": host,
@@ -93,22 +106,22 @@ def server(
             "timeout_graceful_shutdown": 10,
         }
         if workers == 1:
-            app = create_app(store, settings=settings)
-            _banner(app, host, actual_port, store, artifacts, workers)
+            app = create_app(store, settings=settings, auth=auth)
+            _banner(app, host, actual_port, store, artifacts, workers, auth)
             uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
         else:
             store.close()
-            _banner(None, host, actual_port, store, artifacts, workers)
+            _banner(None, host, actual_port, store, artifacts, workers, auth)
             # The settings travel in the factory's argument, pickled into each worker by
             # uvicorn: neither mloop.toml nor MLOOP_* in a worker's environment can point it
             # at another store.
-            factory = functools.partial(worker_app, settings_to_json(settings))
+            factory = functools.partial(worker_app, settings_to_json(settings), auth)
             _run_workers(uvicorn.Config(factory, factory=True, workers=workers, **common), sock)
     finally:
         sock.close()
 
 
-def worker_app(settings_json: str) -> FastAPI:
+def worker_app(settings_json: str, auth: bool = False) -> FastAPI:
     """The app of one worker process of ``mloop server --workers N``, over the parent's
     settings (JSON)."""
     from mloop._core._config import settings_from_json
@@ -118,7 +131,32 @@ def worker_app(settings_json: str) -> FastAPI:
 
     settings = settings_from_json(settings_json)
     set_default(settings)
-    return create_app(SqlStore(settings.tracking_uri, settings.artifacts), settings=settings)
+    store = SqlStore(settings.tracking_uri, settings.artifacts)
+    return create_app(store, settings=settings, auth=auth)
+
+
+BOOTSTRAP_FILE = "bootstrap-token"
+
+
+def bootstrap_admin_token(store: Any, home: Path) -> Path | None:
+    """On a store with no valid admin token, create one named ``bootstrap-admin`` and write it
+    to ``home/bootstrap-token`` (mode 0600); returns that path, or None when an admin exists.
+    The token itself is never printed."""
+    if store.has_valid_admin_token():
+        return None
+    new = store.create_token("bootstrap-admin", "admin", created_by="mloop server --auth")
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / BOOTSTRAP_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new.token + "\n")
+    os.chmod(path, 0o600)
+    stderr().print(
+        f"created the admin token [bold]{new.info.token_id}[/] (bootstrap-admin) in {path}; "
+        "create personal tokens with it (mloop token create), then revoke it",
+        soft_wrap=True,
+    )
+    return path
 
 
 def _run_workers(config: Any, sock: socket.socket) -> None:
@@ -150,7 +188,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _banner(
-    app: FastAPI | None, host: str, port: int, store: Any, artifacts: str, workers: int
+    app: FastAPI | None,
+    host: str,
+    port: int,
+    store: Any,
+    artifacts: str,
+    workers: int,
+    auth: bool = False,
 ) -> None:
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
@@ -169,6 +213,9 @@ def _banner(
     ]
     if workers > 1:
         lines.append(("workers", str(workers)))
+    lines.append(
+        ("auth", "bearer tokens (--auth)" if auth else "off: anyone who can connect may write")
+    )
     for label, value in lines:
         console.print(f"  [dim]{label:<9}[/] {value}", soft_wrap=True)
     console.print(f"  [dim]log to it:[/] MLOOP_TRACKING_URI={base} python train.py", soft_wrap=True)

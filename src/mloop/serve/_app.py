@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mloop import __version__
+from mloop._web._bearer import TokenCache
 from mloop._web._errors import (
     ERROR_RESPONSES,
     TOO_LARGE_RESPONSE,
@@ -40,6 +41,7 @@ from mloop.errors import (
     ServedModelNotFound,
 )
 from mloop.monitor import PredictionLog
+from mloop.serve._auth import ServeAuth
 from mloop.serve._feedback_api import feedback_router
 from mloop.serve._follow import Follower
 from mloop.serve._heap import freeze_heap
@@ -372,6 +374,8 @@ def create_serve_app(
     policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolicy | None = None,
     prediction_log: PredictionLog | None = None,
     vertex: VertexRoutes | None = None,
+    auth: TokenCache | None = None,
+    metrics_auth: bool = False,
 ) -> FastAPI:
     """An ASGI app serving ``models``, each by name and version.
 
@@ -392,6 +396,9 @@ def create_serve_app(
             and, on shutdown, flushes and closes it.
         vertex: Vertex AI's health and predict routes (``AIP_HEALTH_ROUTE``,
             ``AIP_PREDICT_ROUTE``), answered for the first served model.
+        auth: check bearer tokens with this cache (``mloop serve --auth``): predictions need
+            the ``predict`` scope, feedback ``feedback``; health stays open.
+        metrics_auth: with ``auth``, ``/metrics`` needs a valid token too.
 
     Returns:
         A FastAPI app; the models (and every version the policy names) are loaded now and
@@ -492,6 +499,8 @@ def create_serve_app(
     if prediction_log is not None:
         app.include_router(feedback_router(prediction_log))
     app.add_middleware(_PredictFastPath, server=server)
+    if auth is not None:  # added last: outermost, before the predict fast path
+        app.add_middleware(ServeAuth, cache=auth, metrics_auth=metrics_auth)
     return app
 
 

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import importlib.metadata
+import time
+from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 
 from mloop._core import Settings
+from mloop._web._bearer import TokenCache
 from mloop._web._errors import ERROR_RESPONSES, install_error_handlers
-from mloop.server import _datasets, _metrics, _previews, _registry, _tracking, _tune, _ui, _views
+from mloop.server import (
+    _auth,
+    _datasets,
+    _metrics,
+    _previews,
+    _registry,
+    _tracking,
+    _tune,
+    _ui,
+    _views,
+)
 from mloop.server._metrics import ServerMetrics
 from mloop.server._middleware import RequestMiddleware
 from mloop.server._mlflow import include_mlflow_api
@@ -42,6 +55,8 @@ def create_app(
     *,
     settings: Settings | None = None,
     max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+    auth: bool = False,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The REST server of ``store``.
 
@@ -50,6 +65,9 @@ def create_app(
         settings: kept on ``app.state.settings`` for routes that need configuration.
         max_body_size: the largest request body in bytes (``None``: no limit); artifact uploads
             are streamed and exempt.
+        auth: require a bearer token with the route's role on every request but health, docs
+            and the UI's static files (see :mod:`mloop.server._auth`).
+        clock: seconds since the epoch, for token expiry.
 
     Example::
 
@@ -63,6 +81,11 @@ def create_app(
             "The mloop REST API under /api/v1; MLflow's REST API under /api/2.0/mlflow; "
             "the web UI under /ui/."
         ),
+        # One dependency for every route, those added later included: the role table.
+        dependencies=[Depends(_auth.authorize)],
+    )
+    app.state.auth = _auth.AuthConfig(
+        enabled=auth, cache=TokenCache(store, clock=clock) if auth else None, clock=clock
     )
     metrics = ServerMetrics()
     app.state.store = store
@@ -78,6 +101,7 @@ def create_app(
         return Health(status="ok")
 
     app.include_router(_metrics.router)
+    app.include_router(_auth.router)
     app.include_router(_tracking.router)
     app.include_router(_registry.router)
     app.include_router(_datasets.router)

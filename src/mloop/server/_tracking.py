@@ -21,6 +21,7 @@ from mloop._web._errors import (
     JsonResponse,
 )
 from mloop.errors import InvalidArgument, UnsafeArtifactPath
+from mloop.server._auth import IdentityDep
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (
@@ -271,15 +272,15 @@ def set_experiment_tag(
 
 
 @router.post("/runs", status_code=201, tags=["runs"])
-def create_run(body: CreateRunBody, store: StoreDep) -> Run:
-    """Start a run in state RUNNING."""
+def create_run(body: CreateRunBody, store: StoreDep, identity: IdentityDep) -> Run:
+    """Start a run in state RUNNING (under ``--auth`` its user is the token's identity)."""
     return store.create_run(
         body.experiment_id,
         run_name=body.run_name,
         parent_run_id=body.parent_run_id,
         start_time=body.start_time,
         tags=body.tags,
-        user=body.user,
+        user=identity.name if identity.authenticated else body.user,
     )
 
 

@@ -35,6 +35,7 @@ from mloop.store._entities import (
 )
 from mloop.store._http_datasets import HttpDatasets
 from mloop.store._http_registry import HttpRegistry
+from mloop.store._http_tokens import HttpTokens
 from mloop.store._http_transport import (
     CHUNK,
     error_from_response,
@@ -53,7 +54,7 @@ def _metric_rows(metrics: list[Metric]) -> list[list[Any]]:
     return [[m[0], m[1] if isfinite(m[1]) else encode_float(m[1]), m[2], m[3]] for m in metrics]
 
 
-class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpViews, Store):
+class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpViews, HttpTokens, Store):
     """A store behind an mloop server's REST API.
 
     Args:

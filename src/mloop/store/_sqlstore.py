@@ -56,8 +56,10 @@ from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqldb import Database, active_run_pk, run_not_found, run_row, translate
 from mloop.store._sqlregistry import SqlRegistry
+from mloop.store._sqltokens import SqlTokens
 from mloop.store._sqltune import SqlTune
 from mloop.store._sqlviews import SqlViews
+from mloop.store._tokens import ApiToken, NewToken, Role, TokenScopes
 from mloop.store._views_base import MetricSeries, RunKeys, RunTable, XAxis
 
 _HISTORY_DTYPE = np.dtype(
@@ -91,6 +93,7 @@ class SqlStore(Store):
         self._registry = SqlRegistry(self.db)
         self._datasets = SqlDatasets(self.db, self.artifacts_uri)
         self._tune = SqlTune(self.db)
+        self._tokens = SqlTokens(self.db)
         self._views = SqlViews(
             self.db,
             experiment_pk=self._experiment_pk,
@@ -788,6 +791,27 @@ class SqlStore(Store):
 
     def _read_tune_journal(self, key: str, start: int, limit: int) -> list[tuple[int, str]]:
         return self._tune.read(key, start, limit)
+
+    # -- tokens: the part in _sqltokens.py -------------------------------------------------------
+
+    def _create_token(
+        self, name: str, role: Role, scopes: TokenScopes, expires_at: int | None, created_by: str
+    ) -> NewToken:
+        return self._tokens.create(name, role, scopes, expires_at, created_by)
+
+    def _list_tokens(self) -> list[ApiToken]:
+        return self._tokens.list()
+
+    def _revoke_token(self, token_id: str) -> ApiToken:
+        return self._tokens.revoke(token_id)
+
+    def _verify_token(self, token_id: str, secret: str, now: int) -> ApiToken | None:
+        return self._tokens.verify(token_id, secret, now)
+
+    def has_valid_admin_token(self, now: int | None = None) -> bool:
+        """True when a valid admin token exists (``mloop server --auth`` bootstraps one when
+        not)."""
+        return self._tokens.has_valid_admin(now_ms() if now is None else now)
 
     # -- screen views: the part in _sqlviews.py --------------------------------------------------
 
