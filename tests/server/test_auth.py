@@ -17,7 +17,6 @@ from mloop.server._auth import PUBLIC, RULES, authorize, required_role
 from mloop.store import HttpStore, SqlStore
 from mloop.store._tokens import Role
 
-
 if TYPE_CHECKING:
     from conftest import LiveServer, StartServer
 
