@@ -61,6 +61,7 @@ def test_every_route_is_checked_and_has_a_role(tmp_path: Path) -> None:
         ("POST", "/api/v1/experiments", Role.EDITOR),
         ("POST", "/api/v1/runs/search", Role.READER),
         ("POST", "/api/v1/runs/table", Role.READER),
+        ("POST", "/api/v1/metrics/histories", Role.READER),
         ("POST", "/api/2.0/mlflow/runs/search", Role.READER),
         ("POST", "/api/v1/registered-models/{name}/versions", Role.EDITOR),
         ("PUT", "/api/v1/registered-models/{name}/aliases/{alias}", Role.DEPLOYER),

@@ -90,7 +90,16 @@ def _create(spec: dict[str, Any]) -> FastAPI:
         vertex=VertexRoutes(**spec["vertex"]) if spec.get("vertex") else None,
         auth=_token_cache() if spec.get("auth") else None,
         metrics_auth=bool(spec.get("metrics_auth")),
+        trust=_trust(spec.get("trust") or []),
     )
+
+
+def _trust(paths: list[str]) -> Any:
+    if not paths:
+        return None
+    from mloop.models import TrustedKeys
+
+    return TrustedKeys.from_files(paths)
 
 
 def _token_cache() -> Any:
@@ -190,6 +199,17 @@ def serve(
     metrics_auth: Annotated[
         bool, typer.Option("--metrics-auth", help="With --auth, /metrics needs a token too.")
     ] = False,
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust",
+            metavar="KEYS",
+            help="Load only model versions signed by a public key in this file (repeatable; "
+            "PEM or ssh-ed25519 lines): unsigned or tampered versions are refused, now and "
+            "when an alias moves. Sign with mloop models sign.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME:predict, the OIP v2 API, /metrics."""
     from mloop._core._config import settings_to_json
@@ -214,6 +234,7 @@ def serve(
         "vertex": None if vertex is None else dataclasses.asdict(vertex),
         "auth": auth,
         "metrics_auth": metrics_auth,
+        "trust": [str(p) for p in trust or []],
     }
     sock = _bind(host, port)
     try:

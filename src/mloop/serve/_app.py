@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -40,6 +41,7 @@ from mloop.errors import (
     PayloadTooLarge,
     ServedModelNotFound,
 )
+from mloop.models import TrustedKeys
 from mloop.monitor import PredictionLog
 from mloop.serve._auth import ServeAuth
 from mloop.serve._feedback_api import feedback_router
@@ -376,6 +378,7 @@ def create_serve_app(
     vertex: VertexRoutes | None = None,
     auth: TokenCache | None = None,
     metrics_auth: bool = False,
+    trust: TrustedKeys | None = None,
 ) -> FastAPI:
     """An ASGI app serving ``models``, each by name and version.
 
@@ -399,6 +402,8 @@ def create_serve_app(
         auth: check bearer tokens with this cache (``mloop serve --auth``): predictions need
             the ``predict`` scope, feedback ``feedback``; health stays open.
         metrics_auth: with ``auth``, ``/metrics`` needs a valid token too.
+        trust: load only model versions signed by one of these keys, now and whenever an
+            alias or a policy moves (``mloop serve --trust KEYS``).
 
     Returns:
         A FastAPI app; the models (and every version the policy names) are loaded now and
@@ -422,6 +427,8 @@ def create_serve_app(
         served = [ServedModel(uri, name=name) for name, uri in models.items()]
     else:
         served = [m if isinstance(m, ServedModel) else ServedModel(str(m)) for m in models]
+    if trust is not None:
+        served = [dataclasses.replace(m, trust=trust) for m in served]
     if not served:
         raise InvalidArgument("no model to serve: pass at least one model URI")
     if poll_interval_s is not None and not poll_interval_s > 0:
@@ -434,7 +441,7 @@ def create_serve_app(
     slots: dict[str, ModelSlot] = {}
     for item in served:
         if not batching and item.batching:
-            item = ServedModel(item.uri, item.name, batching=False)
+            item = dataclasses.replace(item, batching=False)
         name = item.resolved_name()
         if name in slots:
             raise InvalidArgument(

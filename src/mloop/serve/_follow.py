@@ -159,6 +159,7 @@ class Follower:
             max_batch_size=self.max_batch_size,
             max_wait_s=self.max_wait_s,
             resolved=(name, version),
+            trust=slot.served.trust,
         )
         sv.warm()
         return sv

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from mloop.errors import InvalidArgument
-from mloop.models import LoadedModel, Signature, load
+from mloop.models import LoadedModel, Signature, TrustedKeys, load
 from mloop.serve._batcher import Batcher
 from mloop.serve._metrics import ServeMetrics, VersionMetrics
 from mloop.serve._payload import Inputs, merge_inputs, output_slice
@@ -39,11 +39,14 @@ class ServedModel:
         name: the name clients use in ``/v1/models/{name}:predict`` (default: the registered
             model's name for a ``models:/`` URI, else the folder's name).
         batching: merge concurrent requests into one framework call (default True).
+        trust: load only versions signed by one of these keys (``mloop serve --trust``),
+            those the server moves to later included.
     """
 
     uri: str
     name: str | None = None
     batching: bool = True
+    trust: TrustedKeys | None = None
 
     def resolved_name(self) -> str:
         if self.name:
@@ -251,6 +254,7 @@ def load_version(
     max_wait_s: float,
     loaded: dict[str, ServedVersion] | None = None,
     resolved: tuple[str, int] | None = None,
+    trust: TrustedKeys | None = None,
 ) -> ServedVersion:
     """Load the version ``uri`` names now (a ``models:/`` URI is resolved to one version first,
     unless ``resolved`` gives its registered name and version); a version already in ``loaded``
@@ -269,7 +273,7 @@ def load_version(
             return loaded[version]
         # Load the version resolved, not the alias again (it may have moved in between).
         source = f"models:/{resolved[0]}/{resolved[1]}"
-    model = load(source)
+    model = load(source, trust=trust)
     return ServedVersion(
         name,
         version,
@@ -298,6 +302,7 @@ def load_slot(
         batching=served.batching,
         max_batch_size=max_batch_size,
         max_wait_s=max_wait_s,
+        trust=served.trust,
     )
     return ModelSlot(name, Track(os.fspath(served.uri), sv), served=served)
 
@@ -325,6 +330,7 @@ def add_track(
         max_batch_size=max_batch_size,
         max_wait_s=max_wait_s,
         loaded=slot.loaded,
+        trust=slot.served.trust,
     )
     slot.loaded.setdefault(sv.version, sv)
     track = slot.tracks[uri] = Track(uri, slot.loaded[sv.version])

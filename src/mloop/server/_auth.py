@@ -91,6 +91,7 @@ RULES: tuple[Rule, ...] = (
     _rule("POST", "/api/v1/runs/table", Role.READER),
     _rule("POST", "/api/v1/runs/keys", Role.READER),
     _rule("POST", "/api/v1/runs/series", Role.READER),
+    _rule("POST", "/api/v1/metrics/histories", Role.READER),
     _rule("POST", "/api/v1/views/*", Role.READER),
     _rule("POST", f"{_MLFLOW}/*/search", Role.READER),
     _rule("POST", f"{_MLFLOW}/registered-models/get-latest-versions", Role.READER),
