@@ -9,6 +9,7 @@ Domain code never sees a status code; this module is the only one that picks the
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -127,11 +128,18 @@ class JsonResponse(Response):
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JsonResponse:
-    return JsonResponse(
-        {"error": {"code": code, "message": message, "details": details}},
-        status_code=status,
-        headers=headers,
-    )
+    content = {"error": {"code": code, "message": message, "details": details}}
+    try:
+        return JsonResponse(content, status_code=status, headers=headers)
+    except TypeError:
+        # A message that quotes bad input (a lone surrogate, an integer past 64 bits): JSON
+        # text with every non-ASCII character escaped can say it; orjson cannot.
+        return _AsciiJsonResponse(content, status_code=status, headers=headers)
+
+
+class _AsciiJsonResponse(JsonResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, default=repr).encode()
 
 
 def internal_error_response(exc: BaseException, request_id: str | None) -> JsonResponse:

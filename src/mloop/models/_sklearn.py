@@ -9,6 +9,7 @@ library inside a Pipeline) is refused at load with the list of those types; save
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from mloop.errors import InvalidArgument, ModelIntegrityError
 from mloop.models._flavor import Flavor, ModelFiles, Predictor
 from mloop.models._pickle import dump_pickle, load_pickle, pickled_distributions
 
-__all__ = ["SklearnFlavor", "check_fitted"]
+__all__ = ["SklearnFlavor", "check_fitted", "load_skops", "untrusted_types"]
+
+logger = logging.getLogger("mloop.models")
 
 _FILE = "model.pkl"
 _SKOPS_FILE = "model.skops"
@@ -54,6 +57,7 @@ class SklearnFlavor(Flavor):
 
     def _save(self, model: Any, path: Path, options: dict[str, Any]) -> dict[str, Any]:
         self._no_options(options, ("serialization",))
+        explicit = "serialization" in options
         serialization = options.get("serialization", "skops")
         if serialization not in _SERIALIZATIONS:
             raise InvalidArgument(
@@ -69,7 +73,20 @@ class SklearnFlavor(Flavor):
             import skops.io
 
             skops.io.dump(model, path / _SKOPS_FILE)
-            return {"file": _SKOPS_FILE, "serialization": "skops"}
+            foreign = untrusted_types(path / _SKOPS_FILE)
+            if not foreign:
+                return {"file": _SKOPS_FILE, "serialization": "skops"}
+            if explicit:
+                raise InvalidArgument(
+                    "serialization 'skops' cannot hold this model's types from other libraries: "
+                    f"{', '.join(foreign[:10])}; save it with serialization 'pickle'"
+                )
+            (path / _SKOPS_FILE).unlink()
+            logger.warning(
+                "the model holds types skops does not trust (%s): saved with pickle instead, "
+                "marked unsafe; sign it so that mloop serve --trust loads it",
+                ", ".join(foreign[:10]),
+            )
         dump_pickle(model, path / _FILE)
         return {"file": _FILE, "serialization": "pickle"}
 
@@ -89,7 +106,7 @@ def load_skops(path: Path) -> Any:
     """
     import skops.io
 
-    untrusted = skops.io.get_untrusted_types(file=path)
+    untrusted = untrusted_types(path)
     if untrusted:
         raise ModelIntegrityError(
             f"the model file {path.name!r} holds types that are not trusted to load: "
@@ -97,4 +114,20 @@ def load_skops(path: Path) -> Any:
             "must be saved with serialization 'pickle' (marked unsafe) and signed",
             details={"untrusted_types": sorted(untrusted)},
         )
-    return skops.io.load(path, trusted=None)
+    return skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+
+
+#: Libraries whose types a skops file may hold: mloop imports them anyway to predict, and skops
+#: builds their objects from state, never by running code named in the file.
+TRUSTED_MODULES = frozenset({"sklearn", "numpy", "scipy"})
+
+
+def untrusted_types(path: Path) -> list[str]:
+    """The types in the skops file ``path`` outside :data:`TRUSTED_MODULES`."""
+    import skops.io
+
+    return sorted(
+        t
+        for t in skops.io.get_untrusted_types(file=path)
+        if t.split(".", 1)[0] not in TRUSTED_MODULES
+    )

@@ -8,6 +8,7 @@ the artifact upload, which drives the body stream and runs the store call in a w
 from __future__ import annotations
 
 import math
+import os
 from typing import Annotated, Any
 
 import orjson
@@ -193,7 +194,28 @@ def parse_batch(body: bytes) -> tuple[list[Any], Any, Any, Any]:
                     point[1] = math.nan
                 elif type(value) is str and value in special:
                     point[1] = special[value]
-    return metrics, data.get("params"), data.get("tags"), data.get("batch_id")
+    return metrics, _json_params(data.get("params")), data.get("tags"), data.get("batch_id")
+
+
+def _json_params(params: Any) -> Any:
+    """Param values as the JSON text of what was sent: a string as it is, a number or a
+    boolean as JSON writes it (``true``, ``0.5``); null, objects and arrays are refused (a
+    Python ``str()`` would store ``None`` or a Python repr)."""
+    if not isinstance(params, dict):
+        return params  # the store says what is wrong
+    out: dict[Any, str] = {}
+    for key, value in params.items():
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+            out[key] = orjson.dumps(value).decode()
+        else:
+            raise InvalidArgument(
+                f"param {key!r:.80} must be a string, a number or a boolean, got "
+                f"{'null' if value is None else type(value).__name__}",
+                details={"param": key},
+            )
+    return out
 
 
 def _artifact_path(path: str) -> str:
@@ -218,10 +240,40 @@ def _artifact_path(path: str) -> str:
     responses={**CONFLICT_RESPONSE, **TOO_LARGE_RESPONSE},
 )
 def create_experiment(body: CreateExperimentBody, store: StoreDep) -> Experiment:
-    """Create an experiment (409 when the name is taken, also by a deleted one)."""
-    return store.create_experiment(
-        body.name, tags=body.tags, artifact_location=body.artifact_location
+    """Create an experiment (409 when the name is taken, also by a deleted one). An
+    ``artifact_location`` must lie inside the server's artifact root (422 otherwise): the
+    server decides where uploads land."""
+    location = body.artifact_location
+    if location:
+        location = confined_location(location, getattr(store, "artifacts_uri", None))
+    return store.create_experiment(body.name, tags=body.tags, artifact_location=location)
+
+
+def confined_location(location: str, root: str | None) -> str:
+    """``location`` when it lies inside the artifact root ``root``, normalized.
+
+    Raises:
+        InvalidArgument: outside the root, another scheme, or a server without a root.
+    """
+    refused = InvalidArgument(
+        "artifact_location must lie inside the server's artifact root (or be left out, and "
+        "the server chooses)",
+        details={"artifact_location": location},
     )
+    if not root or "\x00" in location:
+        raise refused
+    if "://" in root:  # an object store: the same scheme and bucket, under the prefix
+        parts = location.split("/")
+        if ".." in parts or "." in parts or not location.startswith(root.rstrip("/") + "/"):
+            raise refused
+        return location
+    if "://" in location and not location.startswith("file://"):
+        raise refused
+    path = os.path.realpath(location.removeprefix("file://"))
+    base = os.path.realpath(root)
+    if os.path.commonpath([path, base]) != base or path == base:
+        raise refused
+    return path
 
 
 @router.get("/experiments", tags=["experiments"])

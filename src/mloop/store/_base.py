@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,12 +55,15 @@ def normalize_metrics(metrics: Iterable[Any]) -> list[Metric]:
     """Validate metric points given as :class:`Metric` or ``(key, value, step, timestamp)``."""
     out: list[Metric] = []
     append = out.append
+    if isinstance(metrics, Sized) and len(metrics) > MAX_BATCH_METRICS:  # before any work
+        raise InvalidArgument(f"a batch holds at most {MAX_BATCH_METRICS} metric points")
     for i, m in enumerate(metrics):
         try:
             key, value, step, ts = m
         except (TypeError, ValueError):
+            # reprlib: a bounded repr, so a point nested 1,000 deep is described, not recursed
             raise InvalidArgument(
-                f"metric #{i} must be (key, value, step, timestamp), got {m!r:.60}"
+                f"metric #{i} must be (key, value, step, timestamp), got {reprlib.repr(m):.60}"
             ) from None
         key = validate_key(key, "metric key")
         append(
@@ -199,7 +203,7 @@ class Store(RegistryStore, DatasetStore, RunViewStore, TokenStore, ABC):
             parent_run_id=None
             if parent_run_id is None
             else check_id(parent_run_id, "parent run id"),
-            start_time=None if start_time is None else check_int(start_time, "start_time"),
+            start_time=None if start_time is None else check_count(start_time, "start_time"),
             tags=check_tags(tags, MAX_BATCH_TAGS),
             user=str(user)[:256],
         )
@@ -226,7 +230,7 @@ class Store(RegistryStore, DatasetStore, RunViewStore, TokenStore, ABC):
         return self._update_run(
             check_id(run_id, "run id"),
             status=status_v,
-            end_time=None if end_time is None else check_int(end_time, "end_time"),
+            end_time=None if end_time is None else check_count(end_time, "end_time"),
             run_name=None if run_name is None else validate_run_name(run_name),
         )
 
