@@ -25,7 +25,19 @@ import typer
 from mloop import __version__
 from mloop.cli._context import state
 from mloop.cli._output import stderr
-from mloop.cli._server import SERVER_EXTRA_HINT, LogLevel, _bind, _run_workers
+from mloop.cli._server import (
+    SERVER_EXTRA_HINT,
+    BodyTimeout,
+    HeaderTimeout,
+    LimitConcurrency,
+    LogLevel,
+    SslCertfile,
+    SslKeyfile,
+    _bind,
+    _run_workers,
+    make_config,
+    transport_options,
+)
 from mloop.errors import MloopError
 
 if TYPE_CHECKING:
@@ -210,6 +222,11 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    header_timeout: HeaderTimeout = 10.0,
+    body_timeout: BodyTimeout = 60.0,
+    limit_concurrency: LimitConcurrency = 1024,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME:predict, the OIP v2 API, /metrics."""
     from mloop._core._config import settings_to_json
@@ -236,6 +253,9 @@ def serve(
         "metrics_auth": metrics_auth,
         "trust": [str(p) for p in trust or []],
     }
+    transport = transport_options(
+        header_timeout, body_timeout, limit_concurrency, ssl_certfile, ssl_keyfile
+    )
     sock = _bind(host, port)
     try:
         try:
@@ -258,18 +278,26 @@ def serve(
             "access_log": False,
             "timeout_graceful_shutdown": _GRACEFUL_S,
             "loop": "auto",  # uvloop when installed
-            "http": "auto",  # httptools when installed
+            "http": "auto",  # httptools when installed (with read deadlines: make_config)
+            **transport,
         }
         _banner(app, host, actual_port, workers)
         if workers == 1:
             # uvicorn drains on SIGTERM, then raises the signal again once done; a drained
             # server has finished its work, so it exits 0 (as an orchestrator expects).
             signal.signal(signal.SIGTERM, _drained)
-            uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
+            config = make_config(app, common, header_timeout, body_timeout)
+            uvicorn.Server(config).run(sockets=[sock])
         else:
             del app
             factory = functools.partial(worker_app, json.dumps(spec), settings_to_json(settings))
-            _run_workers(uvicorn.Config(factory, factory=True, workers=workers, **common), sock)
+            config = make_config(
+                factory,
+                {**common, "factory": True, "workers": workers},
+                header_timeout,
+                body_timeout,
+            )
+            _run_workers(config, sock)
     finally:
         sock.close()
 

@@ -35,6 +35,73 @@ class LogLevel(StrEnum):
     trace = "trace"
 
 
+HeaderTimeout = Annotated[
+    float,
+    typer.Option(
+        "--header-timeout",
+        min=0.1,
+        help="Seconds a request's headers may take to arrive (then 408 and the connection "
+        "closes): slow or idle clients cannot hold connections forever.",
+    ),
+]
+BodyTimeout = Annotated[
+    float,
+    typer.Option(
+        "--body-timeout", min=0.1, help="Seconds a request body may pause between chunks."
+    ),
+]
+LimitConcurrency = Annotated[
+    int,
+    typer.Option(
+        "--limit-concurrency",
+        min=1,
+        help="Connections and requests at once per worker; the excess is answered 503.",
+    ),
+]
+SslCertfile = Annotated[
+    Path | None,
+    typer.Option(
+        "--ssl-certfile", help="Serve HTTPS with this certificate (PEM).", show_default=False
+    ),
+]
+SslKeyfile = Annotated[
+    Path | None,
+    typer.Option(
+        "--ssl-keyfile", help="The private key of --ssl-certfile (PEM).", show_default=False
+    ),
+]
+
+
+def transport_options(
+    header_timeout: float,
+    body_timeout: float,
+    limit_concurrency: int,
+    ssl_certfile: Path | None,
+    ssl_keyfile: Path | None,
+) -> dict[str, Any]:
+    """uvicorn settings of the connection options both servers share."""
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise InvalidArgument("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    out: dict[str, Any] = {"limit_concurrency": limit_concurrency}
+    if ssl_certfile is not None and ssl_keyfile is not None:
+        out["ssl_certfile"] = str(ssl_certfile)
+        out["ssl_keyfile"] = str(ssl_keyfile)
+    return out
+
+
+def make_config(
+    target: Any, common: dict[str, Any], header_timeout: float, body_timeout: float
+) -> Any:
+    """A uvicorn config with mloop's read deadlines (``mloop._web._protocol``)."""
+    import uvicorn
+
+    from mloop._web._protocol import configure
+
+    config = uvicorn.Config(target, **common)
+    configure(config, header_timeout=header_timeout, body_timeout=body_timeout)
+    return config
+
+
 def server(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
@@ -66,6 +133,11 @@ def server(
             "$MLOOP_HOME/bootstrap-token.",
         ),
     ] = False,
+    header_timeout: HeaderTimeout = 10.0,
+    body_timeout: BodyTimeout = 60.0,
+    limit_concurrency: LimitConcurrency = 2048,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
 ) -> None:
     """Run the mloop server: the web UI at /, the REST API under /api/v1, OpenAPI docs at
     /docs."""
@@ -78,6 +150,9 @@ def server(
         )
     artifacts = artifacts_uri or settings.artifacts
     settings = settings.model_copy(update={"tracking_uri": db, "artifacts": artifacts})
+    transport = transport_options(
+        header_timeout, body_timeout, limit_concurrency, ssl_certfile, ssl_keyfile
+    )
     sock = _bind(host, port)
     try:
         try:
@@ -104,11 +179,13 @@ def server(
             "ws": "none",
             "lifespan": "on",
             "timeout_graceful_shutdown": 10,
+            **transport,
         }
         if workers == 1:
             app = create_app(store, settings=settings, auth=auth)
             _banner(app, host, actual_port, store, artifacts, workers, auth)
-            uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
+            config = make_config(app, common, header_timeout, body_timeout)
+            uvicorn.Server(config).run(sockets=[sock])
         else:
             store.close()
             _banner(None, host, actual_port, store, artifacts, workers, auth)
@@ -116,7 +193,13 @@ def server(
             # uvicorn: neither mloop.toml nor MLOOP_* in a worker's environment can point it
             # at another store.
             factory = functools.partial(worker_app, settings_to_json(settings), auth)
-            _run_workers(uvicorn.Config(factory, factory=True, workers=workers, **common), sock)
+            config = make_config(
+                factory,
+                {**common, "factory": True, "workers": workers},
+                header_timeout,
+                body_timeout,
+            )
+            _run_workers(config, sock)
     finally:
         sock.close()
 
