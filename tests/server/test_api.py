@@ -446,6 +446,8 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("GET", "/api/v1/registered-models/{name}/versions/{version}/manifest"),
         ("GET", "/api/v1/datasets/{name}/versions/{version}/profile"),
         ("GET", "/api/v1/auth/whoami"),
+        ("POST", "/api/v1/runs/{run_id}/heartbeat"),
+        ("POST", "/api/v1/runs/sweep"),
         ("POST", "/api/v1/auth/tokens"),
         ("GET", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/tokens/{token_id}/revoke"),

@@ -106,7 +106,8 @@ RULES: tuple[Rule, ...] = (
     # Tags are removed by editors (they write them too).
     _rule("DELETE", "*/tags/*", Role.EDITOR),
     _rule(_WRITES, f"{_MLFLOW}/*/delete-tag", Role.EDITOR),
-    # Deletion and restore: admins.
+    # Deletion and restore, and ending other people's runs: admins.
+    _rule("POST", "/api/v1/runs/sweep", Role.ADMIN),
     _rule("DELETE", "*", Role.ADMIN),
     _rule(_WRITES, "*/restore", Role.ADMIN),
     _rule(_WRITES, f"{_MLFLOW}/*/delete", Role.ADMIN),

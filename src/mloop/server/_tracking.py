@@ -336,6 +336,27 @@ def create_run(body: CreateRunBody, store: StoreDep, identity: IdentityDep) -> R
     )
 
 
+@router.post("/runs/{run_id}/heartbeat", status_code=204, tags=["runs"])
+def heartbeat(run_id: str, store: StoreDep) -> Response:
+    """The run's process is alive (clients send one every 30 s while a run is active)."""
+    store.heartbeat(run_id)
+    return Response(status_code=204)
+
+
+class SweepBody(_Body):
+    timeout_ms: int = Field(ge=1000, lt=2**63, description="silence after which a run is dead")
+
+
+class SweepResult(BaseModel):
+    killed: list[str]
+
+
+@router.post("/runs/sweep", tags=["runs"])
+def sweep_dead_runs(body: SweepBody, store: StoreDep) -> SweepResult:
+    """Mark KILLED the RUNNING runs whose last heartbeat is older than ``timeout_ms``."""
+    return SweepResult(killed=store.sweep_dead_runs(body.timeout_ms))
+
+
 @router.post("/runs/search", tags=["runs"])
 def search_runs(body: SearchRunsBody, store: StoreDep) -> RunsPage:
     """Find runs with the filter language; pass ``next_page_token`` back for the next page."""

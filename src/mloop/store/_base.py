@@ -306,6 +306,30 @@ class Store(RegistryStore, DatasetStore, RunViewStore, TokenStore, ABC):
             raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS}")
         return self._search_runs(ids, filter, list(order_by), max_results, page_token, _view(view))
 
+    # -- liveness ------------------------------------------------------------------------------
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the process of a run is alive (the fluent API sends one every 30 s
+        while a run is active).
+
+        Raises:
+            RunNotFound: no such run.
+        """
+        self._heartbeat(check_id(run_id, "run id"))
+
+    def sweep_dead_runs(self, timeout_ms: int) -> list[str]:
+        """Mark KILLED every RUNNING run whose last heartbeat is older than ``timeout_ms``
+        (its end time: that heartbeat); returns their ids. Runs that never sent a heartbeat
+        (clients that do not send them) are left alone.
+
+        Example::
+
+            store.sweep_dead_runs(10 * 60_000)  # silent for 10 minutes
+        """
+        if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms < 1000:
+            raise InvalidArgument("timeout_ms must be an integer of at least 1000 (1 s)")
+        return self._sweep_dead_runs(timeout_ms)
+
     # -- artifacts -----------------------------------------------------------------------------
 
     def log_artifact(
@@ -412,6 +436,12 @@ class Store(RegistryStore, DatasetStore, RunViewStore, TokenStore, ABC):
     # -- hooks ---------------------------------------------------------------------------------
 
     @abstractmethod
+    def _heartbeat(self, run_id: str) -> None:
+        raise InvalidArgument(f"{type(self).__name__} does not record heartbeats")
+
+    def _sweep_dead_runs(self, timeout_ms: int) -> list[str]:
+        raise InvalidArgument(f"{type(self).__name__} does not record heartbeats")
+
     def _ping(self) -> None: ...
 
     @abstractmethod

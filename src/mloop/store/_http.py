@@ -111,6 +111,15 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpViews, HttpTokens, Sto
             raise error_from_response(response.status_code, response.content)
         return response
 
+    # -- liveness ------------------------------------------------------------------------------
+
+    def _heartbeat(self, run_id: str) -> None:
+        self._request("POST", f"/runs/{seg(run_id)}/heartbeat")
+
+    def _sweep_dead_runs(self, timeout_ms: int) -> list[str]:
+        response = self._request("POST", "/runs/sweep", json={"timeout_ms": timeout_ms})
+        return list(orjson.loads(response.content)["killed"])
+
     # -- experiments ---------------------------------------------------------------------------
 
     def _ping(self) -> None:

@@ -55,6 +55,7 @@ from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqldb import Database, active_run_pk, run_not_found, run_row, translate
+from mloop.store._sqlliveness import SqlLiveness
 from mloop.store._sqlregistry import SqlRegistry
 from mloop.store._sqltokens import SqlTokens
 from mloop.store._sqltune import SqlTune
@@ -94,6 +95,7 @@ class SqlStore(Store):
         self._datasets = SqlDatasets(self.db, self.artifacts_uri)
         self._tune = SqlTune(self.db)
         self._tokens = SqlTokens(self.db)
+        self._liveness = SqlLiveness(self.db)
         self._views = SqlViews(
             self.db,
             experiment_pk=self._experiment_pk,
@@ -791,6 +793,14 @@ class SqlStore(Store):
 
     def _read_tune_journal(self, key: str, start: int, limit: int) -> list[tuple[int, str]]:
         return self._tune.read(key, start, limit)
+
+    # -- liveness: the part in _sqlliveness.py --------------------------------------------------
+
+    def _heartbeat(self, run_id: str) -> None:
+        self._liveness.heartbeat(run_id)
+
+    def _sweep_dead_runs(self, timeout_ms: int) -> list[str]:
+        return self._liveness.sweep(timeout_ms)
 
     # -- tokens: the part in _sqltokens.py -------------------------------------------------------
 
