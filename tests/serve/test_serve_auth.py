@@ -95,3 +95,11 @@ def test_trust_refuses_unsigned_models(models_dir: Path, tmp_path: Path) -> None
     sign(signed, private)
     app = create_serve_app([str(signed)], trust=trust, poll_interval_s=None)
     assert list(app.state.serve.slots) == ["reg"]
+
+
+def test_a_body_with_two_formats_is_refused(start_serve: StartServe, models_dir: Path) -> None:
+    served = start_serve([str(models_dir / "reg")])
+    body = {"records": [{"a": 0.5, "b": 1}], "inputs": {"a": [9.0], "b": [9]}}
+    refused = served.client.post("/v1/models/reg:predict", json=body)
+    assert refused.status_code == 422, refused.text
+    assert "records and inputs" in refused.json()["error"]["message"]
