@@ -103,3 +103,10 @@ def test_a_body_with_two_formats_is_refused(start_serve: StartServe, models_dir:
     refused = served.client.post("/v1/models/reg:predict", json=body)
     assert refused.status_code == 422, refused.text
     assert "records and inputs" in refused.json()["error"]["message"]
+
+
+def test_booleans_for_numeric_inputs_are_refused(start_serve: StartServe, models_dir: Path) -> None:
+    served = start_serve([str(models_dir / "reg")])
+    refused = served.client.post("/v1/models/reg:predict", json={"records": [{"a": True, "b": 1}]})
+    assert refused.status_code == 422, refused.text
+    assert "got bool" in refused.json()["error"]["message"]
