@@ -115,6 +115,7 @@ def test_no_token_is_401_with_www_authenticate(start_server: StartServer) -> Non
     assert bad.status_code == 401
     assert server.client.get("/healthz").status_code == 200
     assert server.client.get("/openapi.json").status_code == 200
+    assert server.client.get("/metrics").status_code == 200
     assert server.reader().list_experiments() == []
 
 
@@ -269,3 +270,11 @@ def test_mlflow_api_is_checked_and_credits_the_identity(start_server: StartServe
         200
     )
     assert [e.actor for e in server.reader().get_audit_log("m")] == ["editor-person"]
+
+
+def test_metrics_auth(start_server: StartServer) -> None:
+    server = start_server(auth=True, metrics_auth=True)
+    token = _tokens(server)["reader"]
+    assert server.client.get("/metrics").status_code == 401
+    assert server.client.get("/metrics", headers=_h(token)).status_code == 200
+    assert server.client.get("/healthz").status_code == 200

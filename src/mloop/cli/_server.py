@@ -133,6 +133,9 @@ def server(
             "$MLOOP_HOME/bootstrap-token.",
         ),
     ] = False,
+    metrics_auth: Annotated[
+        bool, typer.Option("--metrics-auth", help="With --auth, /metrics needs a token too.")
+    ] = False,
     header_timeout: HeaderTimeout = 10.0,
     body_timeout: BodyTimeout = 60.0,
     limit_concurrency: LimitConcurrency = 2048,
@@ -182,7 +185,7 @@ def server(
             **transport,
         }
         if workers == 1:
-            app = create_app(store, settings=settings, auth=auth)
+            app = create_app(store, settings=settings, auth=auth, metrics_auth=metrics_auth)
             _banner(app, host, actual_port, store, artifacts, workers, auth)
             config = make_config(app, common, header_timeout, body_timeout)
             uvicorn.Server(config).run(sockets=[sock])
@@ -192,7 +195,7 @@ def server(
             # The settings travel in the factory's argument, pickled into each worker by
             # uvicorn: neither mloop.toml nor MLOOP_* in a worker's environment can point it
             # at another store.
-            factory = functools.partial(worker_app, settings_to_json(settings), auth)
+            factory = functools.partial(worker_app, settings_to_json(settings), auth, metrics_auth)
             config = make_config(
                 factory,
                 {**common, "factory": True, "workers": workers},
@@ -204,7 +207,7 @@ def server(
         sock.close()
 
 
-def worker_app(settings_json: str, auth: bool = False) -> FastAPI:
+def worker_app(settings_json: str, auth: bool = False, metrics_auth: bool = False) -> FastAPI:
     """The app of one worker process of ``mloop server --workers N``, over the parent's
     settings (JSON)."""
     from mloop._core._config import settings_from_json
@@ -215,7 +218,7 @@ def worker_app(settings_json: str, auth: bool = False) -> FastAPI:
     settings = settings_from_json(settings_json)
     set_default(settings)
     store = SqlStore(settings.tracking_uri, settings.artifacts)
-    return create_app(store, settings=settings, auth=auth)
+    return create_app(store, settings=settings, auth=auth, metrics_auth=metrics_auth)
 
 
 BOOTSTRAP_FILE = "bootstrap-token"

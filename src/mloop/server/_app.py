@@ -56,6 +56,7 @@ def create_app(
     settings: Settings | None = None,
     max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
     auth: bool = False,
+    metrics_auth: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The REST server of ``store``.
@@ -67,6 +68,7 @@ def create_app(
             are streamed and exempt.
         auth: require a bearer token with the route's role on every request but health, docs
             and the UI's static files (see :mod:`mloop.server._auth`).
+        metrics_auth: with ``auth``, ``/metrics`` needs a reader token too.
         clock: seconds since the epoch, for token expiry.
 
     Example::
@@ -85,7 +87,10 @@ def create_app(
         dependencies=[Depends(_auth.authorize)],
     )
     app.state.auth = _auth.AuthConfig(
-        enabled=auth, cache=TokenCache(store, clock=clock) if auth else None, clock=clock
+        enabled=auth,
+        cache=TokenCache(store, clock=clock) if auth else None,
+        metrics_auth=metrics_auth,
+        clock=clock,
     )
     metrics = ServerMetrics()
     app.state.store = store

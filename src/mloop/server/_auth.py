@@ -128,6 +128,8 @@ class AuthConfig:
 
     enabled: bool = False
     cache: TokenCache | None = None
+    #: ``/metrics`` needs a reader token too (it is open to scrapers otherwise).
+    metrics_auth: bool = False
     clock: Callable[[], float] = field(default=time.time)
 
 
@@ -174,8 +176,10 @@ def authorize(request: Request) -> None:
     if not config.enabled:
         request.state.identity = LOCAL
         return
-    if need == PUBLIC:
+    if need == PUBLIC and not (config.metrics_auth and _route_path(request) == "/metrics"):
         return
+    if need == PUBLIC:
+        need = Role.READER
     assert config.cache is not None
     token = config.cache.authenticate(bearer_token(request.headers.get("authorization")))
     if not token.role.allows(Role(need)):
