@@ -279,3 +279,27 @@ def test_sweep_marks_silent_runs_killed(cli: Any) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"killed": [run_id]}
     assert "no dead runs" in cli("runs", "sweep").stdout
+
+
+def test_the_server_sweeper_marks_silent_runs_killed(cli: Any) -> None:
+    import time
+    from datetime import datetime, timezone
+
+    import time_machine
+
+    from mloop.cli._server import start_sweeper
+    from mloop.store import RunStatus, SqlStore
+
+    store = SqlStore(cli.db_uri, cli.artifacts)
+    try:
+        run_id = store.create_run(store.create_experiment("bg").experiment_id).info.run_id
+        with time_machine.travel(datetime(2020, 1, 1, tzinfo=timezone.utc), tick=False):
+            store.heartbeat(run_id)
+        start_sweeper(cli.db_uri, cli.artifacts, 60_000)  # sweeps at once, then every minute
+        deadline = time.monotonic() + 60  # bounds a hang only
+        while store.get_run(run_id).info.status is RunStatus.RUNNING:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert store.get_run(run_id).info.status is RunStatus.KILLED
+    finally:
+        store.close()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import threading
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -136,6 +138,16 @@ def server(
     metrics_auth: Annotated[
         bool, typer.Option("--metrics-auth", help="With --auth, /metrics needs a token too.")
     ] = False,
+    sweep_after: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep-dead-runs",
+            metavar="DURATION",
+            help="Every minute, mark KILLED the RUNNING runs silent (no heartbeat) for this "
+            "long, e.g. 10m: runs whose process was killed do not stay RUNNING.",
+            show_default=False,
+        ),
+    ] = None,
     header_timeout: HeaderTimeout = 10.0,
     body_timeout: BodyTimeout = 60.0,
     limit_concurrency: LimitConcurrency = 2048,
@@ -174,6 +186,10 @@ def server(
         store = SqlStore(db, artifacts)
         if auth:
             bootstrap_admin_token(store, settings.home)
+        if sweep_after is not None:
+            from mloop.cli._token import parse_duration_ms
+
+            start_sweeper(db, artifacts, parse_duration_ms(sweep_after))
         actual_port = sock.getsockname()[1]
         common: dict[str, Any] = {
             "host": host,
@@ -222,6 +238,32 @@ def worker_app(settings_json: str, auth: bool = False, metrics_auth: bool = Fals
 
 
 BOOTSTRAP_FILE = "bootstrap-token"
+SWEEP_EVERY_S = 60.0
+
+
+def start_sweeper(db: str, artifacts: str, timeout_ms: int) -> threading.Thread:
+    """A daemon thread that sweeps dead runs now and every :data:`SWEEP_EVERY_S` seconds, on
+    its own store (one per server, whatever the number of workers)."""
+    import logging
+
+    from mloop.store import SqlStore
+
+    log = logging.getLogger("mloop.server")
+
+    def sweep() -> None:
+        store = SqlStore(db, artifacts)
+        while True:
+            try:
+                killed = store.sweep_dead_runs(timeout_ms)
+                if killed:
+                    log.warning("marked %d silent run(s) KILLED: %s", len(killed), killed)
+            except MloopError as exc:  # the database is away: try again next time
+                log.warning("sweeping dead runs failed: %s", exc)
+            time.sleep(SWEEP_EVERY_S)
+
+    thread = threading.Thread(target=sweep, name="mloop-sweeper", daemon=True)
+    thread.start()
+    return thread
 
 
 def bootstrap_admin_token(store: Any, home: Path) -> Path | None:
