@@ -283,7 +283,7 @@ def test_sweep_marks_silent_runs_killed(cli: Any) -> None:
 
 def test_the_server_sweeper_marks_silent_runs_killed(cli: Any) -> None:
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import time_machine
 
@@ -293,7 +293,7 @@ def test_the_server_sweeper_marks_silent_runs_killed(cli: Any) -> None:
     store = SqlStore(cli.db_uri, cli.artifacts)
     try:
         run_id = store.create_run(store.create_experiment("bg").experiment_id).info.run_id
-        with time_machine.travel(datetime(2020, 1, 1, tzinfo=timezone.utc), tick=False):
+        with time_machine.travel(datetime(2020, 1, 1, tzinfo=UTC), tick=False):
             store.heartbeat(run_id)
         start_sweeper(cli.db_uri, cli.artifacts, 60_000)  # sweeps at once, then every minute
         deadline = time.monotonic() + 60  # bounds a hang only
