@@ -278,3 +278,27 @@ def test_metrics_auth(start_server: StartServer) -> None:
     assert server.client.get("/metrics").status_code == 401
     assert server.client.get("/metrics", headers=_h(token)).status_code == 200
     assert server.client.get("/healthz").status_code == 200
+
+
+def test_experiment_scopes_hide_other_experiments(start_server: StartServer) -> None:
+    server = start_server(auth=True)
+    store = server.reader()
+    mine = store.create_experiment("mine").experiment_id
+    other = store.create_experiment("other").experiment_id
+    store.create_run(mine)
+    store.create_run(other)
+    token = store.create_token("team", "editor", scopes={"experiments": [mine]}).token
+    c = server.client
+    listed = c.get("/api/v1/experiments", headers=_h(token)).json()
+    assert [e["name"] for e in listed] == ["mine"]
+    assert c.get(f"/api/v1/experiments/{other}", headers=_h(token)).status_code == 404
+    assert c.get("/api/v1/experiments/by-name/other", headers=_h(token)).status_code == 404
+    body = {"experiment_id": other}
+    assert c.post("/api/v1/runs", json=body, headers=_h(token)).status_code == 404
+    assert c.delete(f"/api/v1/experiments/{other}", headers=_h(token)).status_code == 403
+    for ids in ([], [mine, other], [other]):
+        found = c.post("/api/v1/runs/search", json={"experiment_ids": ids}, headers=_h(token))
+        assert found.status_code == 200, found.text
+        expected = 0 if ids == [other] else 1
+        assert len(found.json()["runs"]) == expected
+    assert {r.info.experiment_id for r in store.search_runs([mine, other]).runs} == {mine, other}

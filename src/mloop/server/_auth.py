@@ -214,6 +214,14 @@ def actor_of(identity: Identity, claimed: str) -> str:
     return f"unverified:{claimed}" if claimed else "unverified:"
 
 
+def check_experiment_scope(identity: Identity, experiment_id: str) -> None:
+    """404 (not 403) for an experiment outside the token's scopes."""
+    if not identity.scopes.allows_experiment(str(experiment_id)):
+        raise NotFound(
+            f"no experiment with id {experiment_id!r}", details={"experiment_id": experiment_id}
+        )
+
+
 def check_model_scope(identity: Identity, name: str) -> None:
     """404 (not 403, so scopes do not leak names) for a model outside the token's scopes."""
     if not identity.scopes.allows_model(name):

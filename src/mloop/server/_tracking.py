@@ -22,7 +22,7 @@ from mloop._web._errors import (
     JsonResponse,
 )
 from mloop.errors import InvalidArgument, UnsafeArtifactPath
-from mloop.server._auth import IdentityDep
+from mloop.server._auth import IdentityDep, check_experiment_scope
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (
@@ -44,7 +44,17 @@ async def get_store(request: Request) -> Store:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 
-router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+
+def _experiment_scope(request: Request, identity: IdentityDep) -> None:
+    """404 for an experiment outside the token's scopes (so scopes do not leak names)."""
+    experiment_id = request.path_params.get("experiment_id")
+    if isinstance(experiment_id, str):
+        check_experiment_scope(identity, experiment_id)
+
+
+router = APIRouter(
+    prefix="/api/v1", responses=ERROR_RESPONSES, dependencies=[Depends(_experiment_scope)]
+)
 
 
 def _id_text(value: Any) -> Any:
@@ -277,14 +287,19 @@ def confined_location(location: str, root: str | None) -> str:
 
 
 @router.get("/experiments", tags=["experiments"])
-def list_experiments(store: StoreDep, view: ViewType = ViewType.ACTIVE) -> list[Experiment]:
-    """Experiments ordered by name."""
-    return store.list_experiments(view)
+def list_experiments(
+    store: StoreDep, identity: IdentityDep, view: ViewType = ViewType.ACTIVE
+) -> list[Experiment]:
+    """Experiments ordered by name (those of the token's scopes)."""
+    scopes = identity.scopes
+    return [e for e in store.list_experiments(view) if scopes.allows_experiment(e.experiment_id)]
 
 
 @router.get("/experiments/by-name/{name:path}", tags=["experiments"])
-def get_experiment_by_name(name: str, store: StoreDep) -> Experiment:
-    return store.get_experiment_by_name(name)
+def get_experiment_by_name(name: str, store: StoreDep, identity: IdentityDep) -> Experiment:
+    found = store.get_experiment_by_name(name)
+    check_experiment_scope(identity, found.experiment_id)
+    return found
 
 
 @router.get("/experiments/{experiment_id}", tags=["experiments"])
@@ -326,6 +341,7 @@ def set_experiment_tag(
 @router.post("/runs", status_code=201, tags=["runs"])
 def create_run(body: CreateRunBody, store: StoreDep, identity: IdentityDep) -> Run:
     """Start a run in state RUNNING (under ``--auth`` its user is the token's identity)."""
+    check_experiment_scope(identity, body.experiment_id)
     return store.create_run(
         body.experiment_id,
         run_name=body.run_name,
@@ -358,10 +374,17 @@ def sweep_dead_runs(body: SweepBody, store: StoreDep) -> SweepResult:
 
 
 @router.post("/runs/search", tags=["runs"])
-def search_runs(body: SearchRunsBody, store: StoreDep) -> RunsPage:
-    """Find runs with the filter language; pass ``next_page_token`` back for the next page."""
+def search_runs(body: SearchRunsBody, store: StoreDep, identity: IdentityDep) -> RunsPage:
+    """Find runs with the filter language; pass ``next_page_token`` back for the next page
+    (a token scoped to experiments searches those only)."""
+    ids = body.experiment_ids
+    allowed = identity.scopes.experiments
+    if allowed is not None:
+        ids = [i for i in ids if i in allowed] if ids else list(allowed)
+        if not ids:
+            return RunsPage(runs=[], next_page_token=None)
     return store.search_runs(
-        body.experiment_ids,
+        ids,
         body.filter,
         body.order_by,
         body.max_results,
