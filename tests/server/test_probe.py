@@ -144,3 +144,15 @@ def test_errors_do_not_reveal_server_paths(server: LiveServer) -> None:
     assert missing.status_code == 404
     assert str(server.artifacts) not in missing.text
     assert "/tmp" not in missing.text
+
+
+def test_a_batch_over_the_point_limit_is_refused_whole(server: LiveServer) -> None:
+    run = _run(server)
+    point = b'["k", 1.0, 0, 0]'
+    body = b'{"metrics": [' + b",".join([point] * 1_000_001) + b"]}"
+    response = server.client.post(
+        f"{API}/runs/{run}/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text[:300]
+    assert "at most 1000000 metric points, got 1000001" in response.json()["error"]["message"]
+    assert server.reader().get_run(run).data.metrics == {}

@@ -35,6 +35,7 @@ from mloop.store import (
     Store,
     ViewType,
 )
+from mloop.store._base import MAX_BATCH_METRICS
 
 
 async def get_store(request: Request) -> Store:
@@ -195,6 +196,11 @@ def parse_batch(body: bytes) -> tuple[list[Any], Any, Any, Any]:
     metrics = data.get("metrics") or []
     if not isinstance(metrics, list):
         raise InvalidArgument("metrics must be a list of [key, value, step, timestamp]")
+    if len(metrics) > MAX_BATCH_METRICS:  # before a value is looked at
+        raise InvalidArgument(
+            f"a batch holds at most {MAX_BATCH_METRICS} metric points, got {len(metrics)}; "
+            "send several batches"
+        )
     special = _SPECIAL_FLOATS
     for point in metrics:
         if type(point) is list and len(point) == 4:
