@@ -16,7 +16,7 @@ from mloop.server._tracking import StoreDep, _Body
 from mloop.store import AuditEntry, ModelVersion, RegisteredModel
 
 
-def _model_scope(request: Request, identity: IdentityDep) -> None:
+async def _model_scope(request: Request, identity: IdentityDep) -> None:
     name = request.path_params.get("name")
     if isinstance(name, str):
         check_model_scope(identity, name)

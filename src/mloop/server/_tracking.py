@@ -46,7 +46,7 @@ async def get_store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def _experiment_scope(request: Request, identity: IdentityDep) -> None:
+async def _experiment_scope(request: Request, identity: IdentityDep) -> None:
     """404 for an experiment outside the token's scopes (so scopes do not leak names)."""
     experiment_id = request.path_params.get("experiment_id")
     if isinstance(experiment_id, str):
