@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 
@@ -257,3 +258,48 @@ def test_metric_goal() -> None:
     higher = ("acc", "roc_auc", "f1", "precision", "power", "answer_rate", "samples")
     assert {k: metric_goal(k) for k in lower} == dict.fromkeys(lower, "min")
     assert {k: metric_goal(k) for k in higher} == dict.fromkeys(higher, "max")
+
+
+def test_sweep_marks_silent_runs_killed(cli: Any) -> None:
+    from datetime import datetime
+
+    import time_machine
+
+    from mloop.store import SqlStore
+
+    store = SqlStore(cli.db_uri, cli.artifacts)
+    try:
+        exp = store.create_experiment("sweep").experiment_id
+        run_id = store.create_run(exp).info.run_id
+        with time_machine.travel(datetime(2020, 1, 1, tzinfo=UTC), tick=False):
+            store.heartbeat(run_id)
+    finally:
+        store.close()
+    result = cli("runs", "sweep", "--timeout", "10m", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"killed": [run_id]}
+    assert "no dead runs" in cli("runs", "sweep").stdout
+
+
+def test_the_server_sweeper_marks_silent_runs_killed(cli: Any) -> None:
+    import time
+    from datetime import datetime
+
+    import time_machine
+
+    from mloop.cli._server import start_sweeper
+    from mloop.store import RunStatus, SqlStore
+
+    store = SqlStore(cli.db_uri, cli.artifacts)
+    try:
+        run_id = store.create_run(store.create_experiment("bg").experiment_id).info.run_id
+        with time_machine.travel(datetime(2020, 1, 1, tzinfo=UTC), tick=False):
+            store.heartbeat(run_id)
+        start_sweeper(cli.db_uri, cli.artifacts, 60_000)  # sweeps at once, then every minute
+        deadline = time.monotonic() + 60  # bounds a hang only
+        while store.get_run(run_id).info.status is RunStatus.RUNNING:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert store.get_run(run_id).info.status is RunStatus.KILLED
+    finally:
+        store.close()

@@ -138,3 +138,13 @@ def test_worker_app_serves_the_store_it_is_given(
     finally:
         app.state.store.close()
     assert not (tmp_path / "ignored.db").exists()
+
+
+def test_https_needs_both_files(cli: Any, tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    for command in ("server", "serve"):
+        extra = ["models:/m@champion"] if command == "serve" else []
+        result = cli(command, *extra, "--port", "0", "--ssl-certfile", str(cert))
+        assert result.exit_code != 0
+        assert "needs both --ssl-certfile and --ssl-keyfile" in result.output

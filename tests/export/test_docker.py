@@ -84,10 +84,10 @@ def test_the_context_holds_a_pinned_non_root_image_of_the_verified_model(
 def test_a_tampered_model_is_not_exported(
     model_uri: str, fake_wheel: Path, tmp_path: Path, mloop_home: Path
 ) -> None:
-    pkl = next((mloop_home / "artifacts").rglob("model.pkl"))
-    pkl.write_bytes(pkl.read_bytes() + b"\0")
+    stored = next((mloop_home / "artifacts").rglob("model.skops"))
+    stored.write_bytes(stored.read_bytes() + b"\0")
     out = tmp_path / "ctx"
-    with pytest.raises(ModelIntegrityError, match=r"model\.pkl"):
+    with pytest.raises(ModelIntegrityError, match=r"model\.skops"):
         export_docker(model_uri, out, mloop_wheel=fake_wheel)
     assert not out.exists()  # nothing half-written stays behind
 

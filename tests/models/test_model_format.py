@@ -48,7 +48,9 @@ def test_the_yaml_holds_every_field(model_dir: Path) -> None:
         "reference_profile",
         "created_time",
         "mloop_version",
+        "unsafe",
     ]
+    assert data["unsafe"] is True  # a pickled Python object
     assert data["format_version"] == 1
     assert data["flavor"]["name"] == "pyfunc"
     assert data["input_example"] == "input_example.parquet"

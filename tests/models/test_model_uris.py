@@ -40,7 +40,7 @@ def test_log_model_then_load_through_runs_uri(mloop_home: Path) -> None:
     assert info.run_id == run.run_id and info.artifact_path == "clf" and info.path is None
     assert info.metadata.run_id == run.run_id
     stored = {a.path for a in mloop.Client().list_artifacts(run.run_id, "clf")}
-    assert "clf/mloop-model.yaml" in stored and "clf/model.pkl" in stored
+    assert "clf/mloop-model.yaml" in stored and "clf/model.skops" in stored
 
     loaded = mloop.models.load(info.model_uri)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
@@ -49,15 +49,15 @@ def test_log_model_then_load_through_runs_uri(mloop_home: Path) -> None:
     # unchanged: the cached copy is used again
     assert mloop.models.load(info.model_uri).path == loaded.path
     # a damaged cached copy is fetched again
-    (loaded.path / "model.pkl").write_bytes(b"junk")
+    (loaded.path / "model.skops").write_bytes(b"junk")
     again = mloop.models.load(info.model_uri)
     np.testing.assert_array_equal(again.predict(X), model.predict(X))
     # a damaged stored copy is refused (the cached copy, verified, is still the model saved)
-    stored_file = next((mloop_home / "artifacts").rglob("clf/model.pkl"))
+    stored_file = next((mloop_home / "artifacts").rglob("clf/model.skops"))
     stored_file.write_bytes(stored_file.read_bytes()[:-10])
     assert mloop.models.load(info.model_uri).path == again.path
     shutil.rmtree(cache)
-    with pytest.raises(ModelIntegrityError, match=r"'model\.pkl' does not match its sha256"):
+    with pytest.raises(ModelIntegrityError, match=r"'model\.skops' does not match its sha256"):
         mloop.models.load(info.model_uri)
 
 

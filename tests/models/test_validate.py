@@ -86,7 +86,6 @@ class TestTables:
             (np.array([1.5, 2.5], dtype=np.float32), "float64", np.float64),
             (np.array([1.0, 2.0], dtype=np.float64), "float32", np.float32),
             (np.array([1.0, 2.0]), "int64", np.int64),  # whole floats
-            (np.array([True, False]), "int64", np.int64),
             (np.array([3, 4], dtype=np.int64), "int8", np.int8),  # values fit
             (np.array([1, 2], dtype=np.uint8), "int16", np.int16),
         ],
@@ -159,8 +158,14 @@ class TestTables:
         assert "'x' expected float64, got string or list in 3 of 5 rows (first at row 2)" in str(
             err
         )
-        out = table(("x", "float64"))(pd.DataFrame({"x": np.array([1, 2.5, True], dtype=object)}))
-        assert out["x"].tolist() == [1.0, 2.5, 1.0]
+        out = table(("x", "float64"))(pd.DataFrame({"x": np.array([1, 2.5, 3], dtype=object)}))
+        assert out["x"].tolist() == [1.0, 2.5, 3.0]
+
+    @pytest.mark.parametrize("target", ["int64", "float64", "float32"])
+    def test_booleans_are_not_numbers(self, target: str) -> None:
+        for values in (np.array([True, False]), np.array([1, True], dtype=object)):
+            err = mismatch(table(("x", target)), pd.DataFrame({"x": values}))
+            assert f"'x' expected {target}, got bool" in str(err)
 
     def test_strings_datetimes_and_categories(self) -> None:
         v = table(("s", "string"), ("t", "datetime"), ("c", "string"))

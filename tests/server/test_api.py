@@ -445,12 +445,19 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("GET", "/api/v1/runs/{run_id}/parquet-head/{path}"),
         ("GET", "/api/v1/registered-models/{name}/versions/{version}/manifest"),
         ("GET", "/api/v1/datasets/{name}/versions/{version}/profile"),
+        ("GET", "/api/v1/auth/whoami"),
+        ("POST", "/api/v1/runs/{run_id}/heartbeat"),
+        ("POST", "/api/v1/runs/sweep"),
+        ("POST", "/api/v1/auth/tokens"),
+        ("GET", "/api/v1/auth/tokens"),
+        ("POST", "/api/v1/auth/tokens/{token_id}/revoke"),
     }
     assert documented == expected
     # every route the routers serve is in the schema (none hidden)
     from fastapi.routing import APIRoute
 
     from mloop.server import (
+        _auth,
         _datasets,
         _metrics,
         _previews,
@@ -471,6 +478,7 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         *_views.router.routes,
         *_previews.router.routes,
         *_ui.router.routes,
+        *_auth.router.routes,
     ]
     served = {(m, r.path_format) for r in routes if isinstance(r, APIRoute) for m in r.methods}
     # the web UI's pages and assets are the only routes outside the API's schema; MLflow's

@@ -74,6 +74,8 @@ def _stringify(value: Any, what: str, limit: int) -> str:
         text = str(value)
     if len(text) > limit:
         raise PayloadTooLarge(f"{what} is {len(text)} characters; at most {limit}")
+    if "\x00" in text:  # PostgreSQL text cannot hold it, and no reader expects it
+        raise InvalidArgument(f"{what} holds a NUL character (\\x00), which text values may not")
     return text
 
 

@@ -9,6 +9,7 @@ Domain code never sees a status code; this module is the only one that picks the
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -85,6 +86,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _described("Invalid argument (a bad name, value, filter or body)"),
     500: _described("Internal error; details.error_id names it in the server log"),
     503: _described("The store is unavailable; retrying may help"),
+    401: _described("No token, or an unknown, revoked or expired one (servers with --auth)"),
+    403: _described("The token's role does not allow this (servers with --auth)"),
 }
 CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: _described("Conflict with stored data (a taken name, a param with another value)")
@@ -125,11 +128,18 @@ class JsonResponse(Response):
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JsonResponse:
-    return JsonResponse(
-        {"error": {"code": code, "message": message, "details": details}},
-        status_code=status,
-        headers=headers,
-    )
+    content = {"error": {"code": code, "message": message, "details": details}}
+    try:
+        return JsonResponse(content, status_code=status, headers=headers)
+    except TypeError:
+        # A message that quotes bad input (a lone surrogate, an integer past 64 bits): JSON
+        # text with every non-ASCII character escaped can say it; orjson cannot.
+        return _AsciiJsonResponse(content, status_code=status, headers=headers)
+
+
+class _AsciiJsonResponse(JsonResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, default=repr).encode()
 
 
 def internal_error_response(exc: BaseException, request_id: str | None) -> JsonResponse:
@@ -172,7 +182,8 @@ async def _mloop_error(request: Request, exc: Exception) -> Response:
             exc.message,
             exc_info=exc,
         )
-    return error_response(status, exc.code, exc.message, _jsonable(exc.details))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_response(status, exc.code, exc.message, _jsonable(exc.details), headers)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -32,6 +32,7 @@ from mloop.cli import (
     _serve,
     _server,
     _sync,
+    _token,
     _traces,
     _tune,
 )
@@ -154,6 +155,7 @@ app.add_typer(_db.app, name="db")
 app.add_typer(_pipeline.app, name="pipeline")
 app.add_typer(_export.app, name="export")
 app.add_typer(_import.app, name="import")
+app.add_typer(_token.app, name="token")
 app.command("server")(_server.server)
 app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)

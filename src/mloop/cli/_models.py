@@ -1,8 +1,10 @@
-"""``mloop models``: the model registry: list, show, register, move aliases, archive, history."""
+"""``mloop models``: the model registry: list, show, register, move aliases, archive, history;
+signing keys and signatures."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -367,3 +369,67 @@ def _value(value: Any, missing: str = MISSING) -> str:
     else:
         text = str(value)
     return clip(text.replace("\n", " "), CHANGE_WIDTH)
+
+
+# -- models keygen / sign ----------------------------------------------------------------------
+
+
+@app.command("keygen")
+def keygen(
+    prefix: Annotated[
+        Path,
+        typer.Argument(
+            help="Where to write PREFIX.key (private, mode 0600) and PREFIX.pub.",
+            show_default=False,
+            metavar="PREFIX",
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Create an ed25519 key pair for signing models.
+
+    Example: [bold]mloop models keygen keys/release[/], then give keys/release.pub to
+    [bold]mloop serve --trust[/]
+    """
+    from mloop.models import generate_keypair
+    from mloop.models._signing import TrustedKeys
+
+    private, public = generate_keypair(prefix)
+    [key_id] = TrustedKeys.from_files([public]).ids()
+    if as_json:
+        emit_json({"key_id": key_id, "private_key": str(private), "public_key": str(public)})
+        return
+    stdout().print(f"wrote {private} (keep it secret) and {public}; key id {key_id}")
+
+
+@app.command("sign")
+def sign(
+    ctx: typer.Context,
+    uri: Annotated[
+        str,
+        typer.Argument(
+            help="The model: models:/NAME/VERSION, models:/NAME@ALIAS, runs:/<run_id>/<path> "
+            "or a folder.",
+            show_default=False,
+            metavar="URI",
+        ),
+    ],
+    key: Annotated[
+        Path,
+        typer.Option("--key", help="The ed25519 private key file (mloop models keygen)."),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Sign a model: an ed25519 signature over its mloop-model.yaml (every file's sha256),
+    written beside it as mloop-model.sig. mloop serve --trust loads only signed models.
+
+    Example: [bold]mloop models sign models:/churn/3 --key keys/release.key[/]
+    """
+    import mloop.models
+
+    open_store(ctx)  # the store that models:/ and runs:/ URIs resolve through
+    key_id = mloop.models.sign(uri, key)
+    if as_json:
+        emit_json({"uri": uri, "key_id": key_id})
+        return
+    stdout().print(f"signed {uri} with key {key_id}")

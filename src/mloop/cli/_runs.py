@@ -624,3 +624,33 @@ def _cell(section: str, key: str, value: Any) -> str:
     if key == "duration_ms":
         return fmt_duration(0, value)
     return clip(str(value), 30)
+
+
+@app.command("sweep")
+def sweep(
+    ctx: typer.Context,
+    timeout: Annotated[
+        str,
+        typer.Option(
+            "--timeout",
+            help="Silence after which a RUNNING run is dead, e.g. 10m, 2h (runs send a "
+            "heartbeat every 30 s).",
+        ),
+    ] = "10m",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Mark KILLED the RUNNING runs whose process stopped sending heartbeats (killed with
+    SIGKILL, a lost machine); runs of clients that send none are left alone.
+
+    Example: [bold]mloop runs sweep --timeout 15m[/]
+    """
+    from mloop.cli._context import open_store
+    from mloop.cli._token import parse_duration_ms
+
+    killed = open_store(ctx).sweep_dead_runs(parse_duration_ms(timeout))
+    if as_json:
+        emit_json({"killed": killed})
+        return
+    stdout().print(
+        f"marked {len(killed)} run(s) KILLED: {', '.join(killed)}" if killed else "no dead runs"
+    )

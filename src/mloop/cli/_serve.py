@@ -25,7 +25,19 @@ import typer
 from mloop import __version__
 from mloop.cli._context import state
 from mloop.cli._output import stderr
-from mloop.cli._server import SERVER_EXTRA_HINT, LogLevel, _bind, _run_workers
+from mloop.cli._server import (
+    SERVER_EXTRA_HINT,
+    BodyTimeout,
+    HeaderTimeout,
+    LimitConcurrency,
+    LogLevel,
+    SslCertfile,
+    SslKeyfile,
+    _bind,
+    _run_workers,
+    make_config,
+    transport_options,
+)
 from mloop.errors import MloopError
 
 if TYPE_CHECKING:
@@ -88,7 +100,34 @@ def _create(spec: dict[str, Any]) -> FastAPI:
         policy=spec["policy"],
         prediction_log=log,
         vertex=VertexRoutes(**spec["vertex"]) if spec.get("vertex") else None,
+        auth=_token_cache() if spec.get("auth") else None,
+        metrics_auth=bool(spec.get("metrics_auth")),
+        trust=_trust(spec.get("trust") or []),
     )
+
+
+def _trust(paths: list[str]) -> Any:
+    if not paths:
+        return None
+    from mloop.models import TrustedKeys
+
+    return TrustedKeys.from_files(paths)
+
+
+def _token_cache() -> Any:
+    """The token check of ``--auth``: against the metadata store the models come from."""
+    from mloop._web._bearer import TokenCache
+    from mloop.errors import InvalidArgument
+    from mloop.store import HttpStore, current
+
+    store = current().store
+    if isinstance(store, HttpStore):
+        raise InvalidArgument(
+            "mloop serve --auth checks tokens in the metadata database: point "
+            "MLOOP_TRACKING_URI (or --tracking-uri) at the server's sqlite:/// or "
+            "postgresql:// database, not at its HTTP address"
+        )
+    return TokenCache(store)
 
 
 def serve(
@@ -170,6 +209,33 @@ def serve(
             "--log-level", help="uvicorn's and mloop's log level (info: one line per shadow copy)."
         ),
     ] = LogLevel.warning,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Require a bearer token: the 'predict' scope for predictions, 'feedback' for "
+            "labels (mloop token create NAME --scope predict). Health stays open.",
+        ),
+    ] = False,
+    metrics_auth: Annotated[
+        bool, typer.Option("--metrics-auth", help="With --auth, /metrics needs a token too.")
+    ] = False,
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust",
+            metavar="KEYS",
+            help="Load only model versions signed by a public key in this file (repeatable; "
+            "PEM or ssh-ed25519 lines): unsigned or tampered versions are refused, now and "
+            "when an alias moves. Sign with mloop models sign.",
+            show_default=False,
+        ),
+    ] = None,
+    header_timeout: HeaderTimeout = 10.0,
+    body_timeout: BodyTimeout = 60.0,
+    limit_concurrency: LimitConcurrency = 1024,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME:predict, the OIP v2 API, /metrics."""
     from mloop._core._config import settings_to_json
@@ -193,7 +259,13 @@ def serve(
         "log_level": log_level.value,
         "log_sample_rate": log_sample_rate,
         "vertex": None if vertex is None else dataclasses.asdict(vertex),
+        "auth": auth,
+        "metrics_auth": metrics_auth,
+        "trust": [str(p) for p in trust or []],
     }
+    transport = transport_options(
+        header_timeout, body_timeout, limit_concurrency, ssl_certfile, ssl_keyfile
+    )
     sock = _bind(host, port)
     try:
         try:
@@ -216,18 +288,26 @@ def serve(
             "access_log": False,
             "timeout_graceful_shutdown": _GRACEFUL_S,
             "loop": "auto",  # uvloop when installed
-            "http": "auto",  # httptools when installed
+            "http": "auto",  # httptools when installed (with read deadlines: make_config)
+            **transport,
         }
         _banner(app, host, actual_port, workers)
         if workers == 1:
             # uvicorn drains on SIGTERM, then raises the signal again once done; a drained
             # server has finished its work, so it exits 0 (as an orchestrator expects).
             signal.signal(signal.SIGTERM, _drained)
-            uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
+            config = make_config(app, common, header_timeout, body_timeout)
+            uvicorn.Server(config).run(sockets=[sock])
         else:
             del app
             factory = functools.partial(worker_app, json.dumps(spec), settings_to_json(settings))
-            _run_workers(uvicorn.Config(factory, factory=True, workers=workers, **common), sock)
+            config = make_config(
+                factory,
+                {**common, "factory": True, "workers": workers},
+                header_timeout,
+                body_timeout,
+            )
+            _run_workers(config, sock)
     finally:
         sock.close()
 

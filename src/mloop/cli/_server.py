@@ -7,8 +7,12 @@ clear message; with ``--workers N`` the same socket is shared by N uvicorn worke
 from __future__ import annotations
 
 import functools
+import os
 import socket
+import threading
+import time
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -33,6 +37,73 @@ class LogLevel(StrEnum):
     trace = "trace"
 
 
+HeaderTimeout = Annotated[
+    float,
+    typer.Option(
+        "--header-timeout",
+        min=0.1,
+        help="Seconds a request's headers may take to arrive (then 408 and the connection "
+        "closes): slow or idle clients cannot hold connections forever.",
+    ),
+]
+BodyTimeout = Annotated[
+    float,
+    typer.Option(
+        "--body-timeout", min=0.1, help="Seconds a request body may pause between chunks."
+    ),
+]
+LimitConcurrency = Annotated[
+    int,
+    typer.Option(
+        "--limit-concurrency",
+        min=1,
+        help="Connections and requests at once per worker; the excess is answered 503.",
+    ),
+]
+SslCertfile = Annotated[
+    Path | None,
+    typer.Option(
+        "--ssl-certfile", help="Serve HTTPS with this certificate (PEM).", show_default=False
+    ),
+]
+SslKeyfile = Annotated[
+    Path | None,
+    typer.Option(
+        "--ssl-keyfile", help="The private key of --ssl-certfile (PEM).", show_default=False
+    ),
+]
+
+
+def transport_options(
+    header_timeout: float,
+    body_timeout: float,
+    limit_concurrency: int,
+    ssl_certfile: Path | None,
+    ssl_keyfile: Path | None,
+) -> dict[str, Any]:
+    """uvicorn settings of the connection options both servers share."""
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise InvalidArgument("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    out: dict[str, Any] = {"limit_concurrency": limit_concurrency}
+    if ssl_certfile is not None and ssl_keyfile is not None:
+        out["ssl_certfile"] = str(ssl_certfile)
+        out["ssl_keyfile"] = str(ssl_keyfile)
+    return out
+
+
+def make_config(
+    target: Any, common: dict[str, Any], header_timeout: float, body_timeout: float
+) -> Any:
+    """A uvicorn config with mloop's read deadlines (``mloop._web._protocol``)."""
+    import uvicorn
+
+    from mloop._web._protocol import configure
+
+    config = uvicorn.Config(target, **common)
+    configure(config, header_timeout=header_timeout, body_timeout=body_timeout)
+    return config
+
+
 def server(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="The interface to listen on.")] = "127.0.0.1",
@@ -55,6 +126,33 @@ def server(
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
     ] = LogLevel.info,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Require a bearer token with the right role on every API call (the way to run "
+            "a shared server). A store with no admin token gets one, written to "
+            "$MLOOP_HOME/bootstrap-token.",
+        ),
+    ] = False,
+    metrics_auth: Annotated[
+        bool, typer.Option("--metrics-auth", help="With --auth, /metrics needs a token too.")
+    ] = False,
+    sweep_after: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep-dead-runs",
+            metavar="DURATION",
+            help="Every minute, mark KILLED the RUNNING runs silent (no heartbeat) for this "
+            "long, e.g. 10m: runs whose process was killed do not stay RUNNING.",
+            show_default=False,
+        ),
+    ] = None,
+    header_timeout: HeaderTimeout = 10.0,
+    body_timeout: BodyTimeout = 60.0,
+    limit_concurrency: LimitConcurrency = 2048,
+    ssl_certfile: SslCertfile = None,
+    ssl_keyfile: SslKeyfile = None,
 ) -> None:
     """Run the mloop server: the web UI at /, the REST API under /api/v1, OpenAPI docs at
     /docs."""
@@ -67,6 +165,9 @@ def server(
         )
     artifacts = artifacts_uri or settings.artifacts
     settings = settings.model_copy(update={"tracking_uri": db, "artifacts": artifacts})
+    transport = transport_options(
+        header_timeout, body_timeout, limit_concurrency, ssl_certfile, ssl_keyfile
+    )
     sock = _bind(host, port)
     try:
         try:
@@ -83,6 +184,12 @@ def server(
 
         # Opening the store migrates the schema once, here, before any worker starts.
         store = SqlStore(db, artifacts, storage_options=storage_options(settings))
+        if auth:
+            bootstrap_admin_token(store, settings.home)
+        if sweep_after is not None:
+            from mloop.cli._token import parse_duration_ms
+
+            start_sweeper(db, artifacts, parse_duration_ms(sweep_after))
         actual_port = sock.getsockname()[1]
         common: dict[str, Any] = {
             "host": host,
@@ -91,24 +198,32 @@ def server(
             "ws": "none",
             "lifespan": "on",
             "timeout_graceful_shutdown": 10,
+            **transport,
         }
         if workers == 1:
-            app = create_app(store, settings=settings)
-            _banner(app, host, actual_port, store, artifacts, workers)
-            uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
+            app = create_app(store, settings=settings, auth=auth, metrics_auth=metrics_auth)
+            _banner(app, host, actual_port, store, artifacts, workers, auth)
+            config = make_config(app, common, header_timeout, body_timeout)
+            uvicorn.Server(config).run(sockets=[sock])
         else:
             store.close()
-            _banner(None, host, actual_port, store, artifacts, workers)
+            _banner(None, host, actual_port, store, artifacts, workers, auth)
             # The settings travel in the factory's argument, pickled into each worker by
             # uvicorn: neither mloop.toml nor MLOOP_* in a worker's environment can point it
             # at another store.
-            factory = functools.partial(worker_app, settings_to_json(settings))
-            _run_workers(uvicorn.Config(factory, factory=True, workers=workers, **common), sock)
+            factory = functools.partial(worker_app, settings_to_json(settings), auth, metrics_auth)
+            config = make_config(
+                factory,
+                {**common, "factory": True, "workers": workers},
+                header_timeout,
+                body_timeout,
+            )
+            _run_workers(config, sock)
     finally:
         sock.close()
 
 
-def worker_app(settings_json: str) -> FastAPI:
+def worker_app(settings_json: str, auth: bool = False, metrics_auth: bool = False) -> FastAPI:
     """The app of one worker process of ``mloop server --workers N``, over the parent's
     settings (JSON)."""
     from mloop._core._config import settings_from_json
@@ -121,7 +236,57 @@ def worker_app(settings_json: str) -> FastAPI:
     store = SqlStore(
         settings.tracking_uri, settings.artifacts, storage_options=storage_options(settings)
     )
-    return create_app(store, settings=settings)
+    return create_app(store, settings=settings, auth=auth, metrics_auth=metrics_auth)
+
+
+BOOTSTRAP_FILE = "bootstrap-token"
+SWEEP_EVERY_S = 60.0
+
+
+def start_sweeper(db: str, artifacts: str, timeout_ms: int) -> threading.Thread:
+    """A daemon thread that sweeps dead runs now and every :data:`SWEEP_EVERY_S` seconds, on
+    its own store (one per server, whatever the number of workers)."""
+    import logging
+
+    from mloop.store import SqlStore
+
+    log = logging.getLogger("mloop.server")
+
+    def sweep() -> None:
+        store = SqlStore(db, artifacts)
+        while True:
+            try:
+                killed = store.sweep_dead_runs(timeout_ms)
+                if killed:
+                    log.warning("marked %d silent run(s) KILLED: %s", len(killed), killed)
+            except MloopError as exc:  # the database is away: try again next time
+                log.warning("sweeping dead runs failed: %s", exc)
+            time.sleep(SWEEP_EVERY_S)
+
+    thread = threading.Thread(target=sweep, name="mloop-sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
+def bootstrap_admin_token(store: Any, home: Path) -> Path | None:
+    """On a store with no valid admin token, create one named ``bootstrap-admin`` and write it
+    to ``home/bootstrap-token`` (mode 0600); returns that path, or None when an admin exists.
+    The token itself is never printed."""
+    if store.has_valid_admin_token():
+        return None
+    new = store.create_token("bootstrap-admin", "admin", created_by="mloop server --auth")
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / BOOTSTRAP_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new.token + "\n")
+    os.chmod(path, 0o600)
+    stderr().print(
+        f"created the admin token [bold]{new.info.token_id}[/] (bootstrap-admin) in {path}; "
+        "create personal tokens with it (mloop token create), then revoke it",
+        soft_wrap=True,
+    )
+    return path
 
 
 def _run_workers(config: Any, sock: socket.socket) -> None:
@@ -153,7 +318,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _banner(
-    app: FastAPI | None, host: str, port: int, store: Any, artifacts: str, workers: int
+    app: FastAPI | None,
+    host: str,
+    port: int,
+    store: Any,
+    artifacts: str,
+    workers: int,
+    auth: bool = False,
 ) -> None:
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
@@ -172,6 +343,9 @@ def _banner(
     ]
     if workers > 1:
         lines.append(("workers", str(workers)))
+    lines.append(
+        ("auth", "bearer tokens (--auth)" if auth else "off: anyone who can connect may write")
+    )
     for label, value in lines:
         console.print(f"  [dim]{label:<9}[/] {value}", soft_wrap=True)
     console.print(f"  [dim]log to it:[/] MLOOP_TRACKING_URI={base} python train.py", soft_wrap=True)

@@ -8,7 +8,9 @@ from mloop.models._format import FlavorSpec, ModelMetadata
 from mloop.models._loaded import LoadedModel
 from mloop.models._onnx import to_onnx
 from mloop.models._pyfunc import PythonModel, PythonModelContext
+from mloop.models._sign import sign
 from mloop.models._signature import ColSpec, Signature, TensorSpec, infer_signature
+from mloop.models._signing import TrustedKeys, generate_keypair
 
 __all__ = [
     "ColSpec",
@@ -20,10 +22,13 @@ __all__ = [
     "PythonModelContext",
     "Signature",
     "TensorSpec",
+    "TrustedKeys",
     "flavor_names",
+    "generate_keypair",
     "infer_signature",
     "load",
     "log_model",
     "save",
+    "sign",
     "to_onnx",
 ]

@@ -33,6 +33,7 @@ from mloop.models._format import (
 from mloop.models._loaded import LoadedModel
 from mloop.models._requirements import pinned_requirements
 from mloop.models._signature import Signature, infer_spec
+from mloop.models._signing import TrustedKeys
 from mloop.models._validate import make_input_validator
 
 __all__ = ["ModelInfo", "load", "load_folder", "log_model", "save"]
@@ -182,6 +183,7 @@ def save(
             reference_profile=reference_file,
             created_time=_now_ms(),
             mloop_version=_mloop_version(),
+            unsafe=impl.unsafe(options),
         )
         write_metadata(tmp, metadata)
         if dest.exists():
@@ -243,8 +245,9 @@ def _check_or_infer(
     return Signature(inputs=inputs, outputs=outputs)
 
 
-def load_folder(folder: Path) -> LoadedModel:
-    """Load the model folder ``folder``, verifying every file's sha256 first.
+def load_folder(folder: Path, *, trust: TrustedKeys | None = None) -> LoadedModel:
+    """Load the model folder ``folder``, verifying every file's sha256 first (and, with
+    ``trust``, that one of those keys signed its ``mloop-model.yaml``).
 
     Raises:
         ModelNotFound: no folder, or no ``mloop-model.yaml`` in it.
@@ -252,6 +255,8 @@ def load_folder(folder: Path) -> LoadedModel:
         UnknownFlavor, ModelError: see :func:`load`.
     """
     metadata = read_metadata(folder)
+    if trust is not None:
+        trust.verify_folder(folder)
     extra = verify_files(folder, metadata.files)
     if extra:
         logger.warning(
@@ -264,7 +269,7 @@ def load_folder(folder: Path) -> LoadedModel:
     return LoadedModel(folder, metadata, predictor, extra)
 
 
-def load(uri: str | os.PathLike[str]) -> LoadedModel:
+def load(uri: str | os.PathLike[str], *, trust: TrustedKeys | None = None) -> LoadedModel:
     """Load a model from a folder, a run, the registry, or any fsspec URL.
 
     Accepted URIs:
@@ -275,7 +280,9 @@ def load(uri: str | os.PathLike[str]) -> LoadedModel:
     - any other URL fsspec reads (``s3://bucket/models/churn``).
 
     Models from runs and URLs are downloaded into ``$MLOOP_HOME/cache/models/`` (reused while
-    the model is unchanged). Every file's sha256 is verified before anything is unpickled.
+    the model is unchanged). Every file's sha256 is verified before anything is unpickled;
+    with ``trust`` (:class:`~mloop.models.TrustedKeys`), a model that none of those keys
+    signed is refused before any of its files is read.
 
     Raises:
         ModelNotFound: nothing at that URI, or not an mloop model.
@@ -290,16 +297,16 @@ def load(uri: str | os.PathLike[str]) -> LoadedModel:
         model = mloop.models.load("models:/churn@champion")
         predictions = model.predict(df)
     """
-    return _load(os.fspath(uri), 0)
+    return _load(os.fspath(uri), 0, trust)
 
 
-def _load(uri: str, depth: int) -> LoadedModel:
+def _load(uri: str, depth: int, trust: TrustedKeys | None = None) -> LoadedModel:
     if uri.startswith("models:/"):
         if depth >= _MAX_INDIRECTIONS:
             raise ModelError(f"{uri!r}: too many registry indirections (a source loop?)")
         from mloop.registry import resolve
 
-        return _load(resolve(uri).source, depth + 1)
+        return _load(resolve(uri).source, depth + 1, trust)
     if uri.startswith("runs:/"):
         from mloop._core import parse_runs_uri
         from mloop.models._cache import RunFetcher
@@ -307,28 +314,29 @@ def _load(uri: str, depth: int) -> LoadedModel:
 
         parsed = parse_runs_uri(uri)
         client = Client()
-        return _load_cached(RunFetcher(client, parsed.run_id, parsed.path, uri))
+        return _load_cached(RunFetcher(client, parsed.run_id, parsed.path, uri), trust)
     if uri.startswith("file://"):
-        return load_folder(Path(uri[len("file://") :]))
+        return load_folder(Path(uri[len("file://") :]), trust=trust)
     if "://" in uri:
         from mloop.models._cache import UrlFetcher
         from mloop.store import storage_options
         from mloop.store._context import current
 
-        return _load_cached(UrlFetcher(uri, storage_options(current().settings)))
-    return load_folder(Path(uri).expanduser())
+        return _load_cached(UrlFetcher(uri, storage_options(current().settings)), trust)
+    return load_folder(Path(uri).expanduser(), trust=trust)
 
 
-def _load_cached(fetcher: Any) -> LoadedModel:
+def _load_cached(fetcher: Any, trust: TrustedKeys | None = None) -> LoadedModel:
     from mloop.models._cache import fetch
     from mloop.store._context import current
 
     root = current().settings.home / "cache" / "models"
     try:
-        return load_folder(fetch(fetcher, root))
+        return load_folder(fetch(fetcher, root), trust=trust)
     except ModelIntegrityError:
-        # The cached copy may have been damaged after it was fetched: fetch it again, once.
-        return load_folder(fetch(fetcher, root, refresh=True))
+        # The cached copy may have been damaged after it was fetched (or signed since): fetch
+        # it again, once.
+        return load_folder(fetch(fetcher, root, refresh=True), trust=trust)
 
 
 def log_model(

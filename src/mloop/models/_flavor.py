@@ -161,6 +161,13 @@ class Flavor(ABC):
             )
         return path
 
+    def unsafe(self, options: Mapping[str, Any]) -> bool:
+        """True when loading a model saved with ``options`` can run code of the file's choosing
+        (pickle, ``torch.load`` of a whole module): recorded as ``unsafe: true`` in
+        ``mloop-model.yaml``, and such a model should be signed."""
+        file = str(options.get("file", ""))
+        return options.get("serialization") == "pickle" or file.endswith((".pkl", ".pickle"))
+
     def _no_options(self, options: Mapping[str, Any], allowed: tuple[str, ...] = ()) -> None:
         unknown = sorted(set(options) - set(allowed))
         if unknown:

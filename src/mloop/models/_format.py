@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 MODEL_FILE = "mloop-model.yaml"
+#: Signatures of ``mloop-model.yaml`` (see ``_signing``): beside it, not listed in it.
+SIGNATURE_FILE = "mloop-model.sig"
 FORMAT_VERSION = 1
 _CHUNK = 1 << 20
 
@@ -75,6 +77,9 @@ class ModelMetadata(BaseModel):
     reference_profile: str | None = None
     created_time: int
     mloop_version: str
+    #: Loading runs code of the file's choosing (pickle): load it only from a trusted source,
+    #: and sign it (``mloop models sign``) so ``mloop serve --trust`` accepts it.
+    unsafe: bool = False
 
     @field_validator("files")
     @classmethod
@@ -96,7 +101,13 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 
 def _check_relpath(rel: str) -> None:
     p = PurePosixPath(rel)
-    if not rel or p.is_absolute() or ".." in p.parts or "\\" in rel or rel == MODEL_FILE:
+    if (
+        not rel
+        or p.is_absolute()
+        or ".." in p.parts
+        or "\\" in rel
+        or rel in (MODEL_FILE, SIGNATURE_FILE)
+    ):
         raise ValueError(f"{rel!r} is not a relative path inside the model folder")
 
 
@@ -175,7 +186,7 @@ def _walk(folder: Path) -> list[str]:
         dirs.sort()
         for name in sorted(names):
             rel = (Path(root) / name).relative_to(folder).as_posix()
-            if rel != MODEL_FILE:
+            if rel not in (MODEL_FILE, SIGNATURE_FILE):
                 found.append(rel)
     return found
 

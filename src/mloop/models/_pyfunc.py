@@ -67,6 +67,9 @@ class PyfuncFlavor(Flavor):
 
     name = "pyfunc"
 
+    def unsafe(self, options: Mapping[str, Any]) -> bool:
+        return True  # the instance is pickled: its class's code runs at load
+
     def requirements(self, path: Path, options: Mapping[str, Any]) -> tuple[str, ...]:
         return pickled_distributions(path / options["file"])
 

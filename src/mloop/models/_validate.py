@@ -5,10 +5,11 @@ that a DataFrame or an array that already matches the signature passes with a ha
 checks and no copy. Everything else takes the slow path, which converts what is safe to convert
 and reports every column that is not, in one :class:`~mloop.errors.SignatureMismatch`.
 
-Safe conversions: any integer or bool to a float; an integer to another integer width when every
-value fits; a float to an integer when every value is a whole number; a float to a narrower or
-wider float. Refused: strings to numbers or numbers to strings, fractional floats to integers,
-numbers to bool, anything to datetime but datetimes.
+Safe conversions: any integer to a float; an integer to another integer width when every value
+fits; a float to an integer when every value is a whole number; a float to a narrower or wider
+float. Refused: strings to numbers or numbers to strings, fractional floats to integers, numbers
+to bool and booleans to numbers (``true`` for a numeric feature is a client's mistake, not a 1),
+anything to datetime but datetimes.
 """
 
 from __future__ import annotations
@@ -204,14 +205,14 @@ def _from_mixed_numbers(
 def _to_int(col: _Column, type_: str, nullable: bool, n: int, issues: list[_Issue]) -> Any:
     target = numpy_dtype(type_)
     if col.kind == "mixed":
-        allowed = frozenset(["int", "bool", "float"])
+        allowed = frozenset(["int", "float"])
         converted = _from_mixed_numbers(col, allowed, n, issues)
         if converted is None:
             return None
         col = converted
     if col.kind == "null":
         return np.full(n, np.nan) if n else np.empty(0, dtype=target)
-    if col.kind not in ("int", "float", "bool"):
+    if col.kind not in ("int", "float"):
         issues.append(_type_issue(col.label, _all_rows(col, n)))
         return None
     values = col.values
@@ -247,14 +248,14 @@ def _to_float(col: _Column, type_: str, n: int, issues: list[_Issue]) -> Any:
     target = numpy_dtype(type_)
     if col.kind == "mixed":
         converted = _from_mixed_numbers(
-            col, frozenset(["int", "bool", "float", "non-integer float"]), n, issues
+            col, frozenset(["int", "float", "non-integer float"]), n, issues
         )
         if converted is None:
             return None
         col = converted
     if col.kind == "null":
         return np.full(n, np.nan, dtype=target)
-    if col.kind not in ("int", "float", "bool"):
+    if col.kind not in ("int", "float"):
         issues.append(_type_issue(col.label, _all_rows(col, n)))
         return None
     out = col.values.astype(target, copy=False)

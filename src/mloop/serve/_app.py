@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mloop import __version__
+from mloop._web._bearer import TokenCache
 from mloop._web._errors import (
     ERROR_RESPONSES,
     TOO_LARGE_RESPONSE,
@@ -40,7 +41,9 @@ from mloop.errors import (
     PayloadTooLarge,
     ServedModelNotFound,
 )
+from mloop.models import TrustedKeys
 from mloop.monitor import PredictionLog
+from mloop.serve._auth import ServeAuth
 from mloop.serve._feedback_api import feedback_router
 from mloop.serve._follow import Follower
 from mloop.serve._heap import freeze_heap
@@ -375,6 +378,9 @@ def create_serve_app(
     policy: str | os.PathLike[str] | Mapping[str, Any] | DeployPolicy | None = None,
     prediction_log: PredictionLog | None = None,
     vertex: VertexRoutes | None = None,
+    auth: TokenCache | None = None,
+    metrics_auth: bool = False,
+    trust: TrustedKeys | None = None,
 ) -> FastAPI:
     """An ASGI app serving ``models``, each by name and version.
 
@@ -395,6 +401,11 @@ def create_serve_app(
             and, on shutdown, flushes and closes it.
         vertex: Vertex AI's health and predict routes (``AIP_HEALTH_ROUTE``,
             ``AIP_PREDICT_ROUTE``), answered for the first served model.
+        auth: check bearer tokens with this cache (``mloop serve --auth``): predictions need
+            the ``predict`` scope, feedback ``feedback``; health stays open.
+        metrics_auth: with ``auth``, ``/metrics`` needs a valid token too.
+        trust: load only model versions signed by one of these keys, now and whenever an
+            alias or a policy moves (``mloop serve --trust KEYS``).
 
     Returns:
         A FastAPI app; the models (and every version the policy names) are loaded now and
@@ -418,6 +429,8 @@ def create_serve_app(
         served = [ServedModel(uri, name=name) for name, uri in models.items()]
     else:
         served = [m if isinstance(m, ServedModel) else ServedModel(str(m)) for m in models]
+    if trust is not None:
+        served = [dataclasses.replace(m, trust=trust) for m in served]
     if not served:
         raise InvalidArgument("no model to serve: pass at least one model URI")
     if poll_interval_s is not None and not poll_interval_s > 0:
@@ -496,6 +509,8 @@ def create_serve_app(
         app.include_router(feedback_router(prediction_log))
     app.include_router(openai_router())  # text generation models: OpenAI's API
     app.add_middleware(_PredictFastPath, server=server)
+    if auth is not None:  # added last: outermost, before the predict fast path
+        app.add_middleware(ServeAuth, cache=auth, metrics_auth=metrics_auth)
     return app
 
 

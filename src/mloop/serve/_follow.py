@@ -160,6 +160,7 @@ class Follower:
             max_wait_s=self.max_wait_s,
             resolved=(name, version),
             optimize=slot.served.optimize,
+            trust=slot.served.trust,
         )
         sv.warm()
         return sv

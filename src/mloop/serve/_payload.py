@@ -168,10 +168,20 @@ def _tensor_dtype(spec: Any) -> Any:
     return None
 
 
+_V1_KEYS = ("records", "dataframe_records", "dataframe_split", "instances", "inputs")
+
+
 def parse_v1(body: Any, signature: Signature | None) -> Inputs:
     """The rows of a ``/v1/models/{name}:predict`` body (already decoded)."""
     if not isinstance(body, dict):
         raise _bad(f"the request body must be a JSON object: {V1_FORMATS}", "body")
+    formats = [k for k in _V1_KEYS if k in body]
+    if "columns" in body or "data" in body:
+        formats.append("columns/data")
+    if len(formats) > 1:  # which one would win is not the client's guess to make
+        raise _bad(
+            f"the request body holds {' and '.join(formats)}: send exactly one format", "body"
+        )
     if "records" in body:
         return _records(body["records"], "records")
     if "dataframe_records" in body:

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from mloop.errors import InvalidArgument
-from mloop.models import LoadedModel, Signature, load
+from mloop.models import LoadedModel, Signature, TrustedKeys, load
 from mloop.serve._batcher import Batcher
 from mloop.serve._metrics import ServeMetrics, VersionMetrics
 from mloop.serve._payload import Inputs, merge_inputs, output_slice
@@ -41,12 +41,15 @@ class ServedModel:
         batching: merge concurrent requests into one framework call (default True).
         optimize: serve a scikit-learn model through ONNX Runtime when its conversion passes
             the parity check, else the model as it is (see :mod:`mloop.serve._onnx`).
+        trust: load only versions signed by one of these keys (``mloop serve --trust``),
+            those the server moves to later included.
     """
 
     uri: str
     name: str | None = None
     batching: bool = True
     optimize: bool = False
+    trust: TrustedKeys | None = None
 
     def resolved_name(self) -> str:
         if self.name:
@@ -255,6 +258,7 @@ def load_version(
     loaded: dict[str, ServedVersion] | None = None,
     resolved: tuple[str, int] | None = None,
     optimize: bool = False,
+    trust: TrustedKeys | None = None,
 ) -> ServedVersion:
     """Load the version ``uri`` names now (a ``models:/`` URI is resolved to one version first,
     unless ``resolved`` gives its registered name and version); a version already in ``loaded``
@@ -273,7 +277,7 @@ def load_version(
             return loaded[version]
         # Load the version resolved, not the alias again (it may have moved in between).
         source = f"models:/{resolved[0]}/{resolved[1]}"
-    model = load(source)
+    model = load(source, trust=trust)
     if optimize:
         from mloop.serve._onnx import optimize as compile_model
 
@@ -307,6 +311,7 @@ def load_slot(
         max_batch_size=max_batch_size,
         max_wait_s=max_wait_s,
         optimize=served.optimize,
+        trust=served.trust,
     )
     return ModelSlot(name, Track(os.fspath(served.uri), sv), served=served)
 
@@ -335,6 +340,7 @@ def add_track(
         max_wait_s=max_wait_s,
         loaded=slot.loaded,
         optimize=slot.served.optimize,
+        trust=slot.served.trust,
     )
     slot.loaded.setdefault(sv.version, sv)
     track = slot.tracks[uri] = Track(uri, slot.loaded[sv.version])

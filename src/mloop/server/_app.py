@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import importlib.metadata
+import time
+from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 
 from mloop._core import Settings
+from mloop._web._bearer import TokenCache
 from mloop._web._errors import ERROR_RESPONSES, install_error_handlers
 from mloop.server import (
+    _auth,
     _datasets,
     _docs,
     _genai_api,
@@ -53,6 +57,9 @@ def create_app(
     *,
     settings: Settings | None = None,
     max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+    auth: bool = False,
+    metrics_auth: bool = False,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The REST server of ``store``.
 
@@ -61,6 +68,10 @@ def create_app(
         settings: kept on ``app.state.settings`` for routes that need configuration.
         max_body_size: the largest request body in bytes (``None``: no limit); artifact uploads
             are streamed and exempt.
+        auth: require a bearer token with the route's role on every request but health, docs
+            and the UI's static files (see :mod:`mloop.server._auth`).
+        metrics_auth: with ``auth``, ``/metrics`` needs a reader token too.
+        clock: seconds since the epoch, for token expiry.
 
     Example::
 
@@ -77,6 +88,14 @@ def create_app(
         # Served by _docs from the package's own copies, not FastAPI's CDN.
         docs_url=None,
         redoc_url=None,
+        # One dependency for every route, those added later included: the role table.
+        dependencies=[Depends(_auth.authorize)],
+    )
+    app.state.auth = _auth.AuthConfig(
+        enabled=auth,
+        cache=TokenCache(store, clock=clock) if auth else None,
+        metrics_auth=metrics_auth,
+        clock=clock,
     )
     metrics = ServerMetrics()
     app.state.store = store
@@ -92,6 +111,7 @@ def create_app(
         return Health(status="ok")
 
     app.include_router(_metrics.router)
+    app.include_router(_auth.router)
     app.include_router(_tracking.router)
     app.include_router(_registry.router)
     app.include_router(_datasets.router)

@@ -25,6 +25,8 @@ class ServerThread:
         host: the interface to listen on (default ``127.0.0.1``).
         port: the port (default 0: the OS picks a free one; read it from :attr:`url`).
         log_level: uvicorn's own log level.
+        read_timeouts: ``(header, body)`` seconds: serve with the read deadlines of
+            ``mloop server`` (:mod:`mloop._web._protocol`).
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class ServerThread:
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
+        read_timeouts: tuple[float, float] | None = None,
         **uvicorn_options: Any,
     ) -> None:
         self.app = app
@@ -48,6 +51,10 @@ class ServerThread:
         }
         options.update(uvicorn_options)
         self._config = uvicorn.Config(app, host=host, port=port, **options)
+        if read_timeouts is not None:
+            from mloop._web._protocol import configure
+
+            configure(self._config, header_timeout=read_timeouts[0], body_timeout=read_timeouts[1])
         self._server = uvicorn.Server(self._config)
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None

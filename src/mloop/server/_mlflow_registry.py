@@ -9,6 +9,7 @@ version. Stages other than that are not kept (MLflow deprecated them for aliases
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Request
 from mloop._web._errors import JsonResponse
 from mloop.errors import InvalidArgument, RegisteredModelAlreadyExists
 from mloop.interop._mlflow_tags import MODEL_ID_TAG, SOURCE_TAG
+from mloop.server._auth import actor_of, identity_of
 from mloop.server._mlflow_common import (
     PREFIX,
     MlflowRoute,
@@ -50,6 +52,11 @@ _APPEND_ONLY = (
 def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+def _actor(request: Request) -> str:
+    """The audit log's actor: the token's identity (MLflow clients send no name)."""
+    return actor_of(identity_of(request), "")
 
 
 def _ok(content: dict[str, Any] | None = None) -> JsonResponse:
@@ -135,6 +142,7 @@ def create_registered_model(request: Request, body: dict[str, Any] = _EMPTY) -> 
         req_str(body, "name"),
         description=opt_str(body, "description") or "",
         tags=key_values(body, "tags") or None,
+        actor=_actor(request),
     )
     return _ok({"registered_model": registered_model_json(rm)})
 
@@ -197,7 +205,10 @@ def set_registered_model_tag(request: Request, body: dict[str, Any] = _EMPTY) ->
 @router.post("/registered-models/alias")
 def set_alias(request: Request, body: dict[str, Any] = _EMPTY) -> JsonResponse:
     _store(request).set_alias(
-        req_str(body, "name"), req_str(body, "alias"), int(req_str(body, "version"))
+        req_str(body, "name"),
+        req_str(body, "alias"),
+        int(req_str(body, "version")),
+        actor=_actor(request),
     )
     return _ok()
 
@@ -209,7 +220,11 @@ async def delete_alias(request: Request) -> JsonResponse:
     store = _store(request)
     from starlette.concurrency import run_in_threadpool
 
-    await run_in_threadpool(store.delete_alias, req_str(args, "name"), req_str(args, "alias"))
+    await run_in_threadpool(
+        functools.partial(store.delete_alias, actor=_actor(request)),
+        req_str(args, "name"),
+        req_str(args, "alias"),
+    )
     return _ok()
 
 
@@ -269,7 +284,7 @@ def create_model_version(request: Request, body: dict[str, Any] = _EMPTY) -> Jso
     if model_id:
         tags[MODEL_ID_TAG] = model_id
     try:
-        store.create_registered_model(name)
+        store.create_registered_model(name, actor=_actor(request))
     except RegisteredModelAlreadyExists:
         pass
     mv = store.create_model_version(
@@ -278,6 +293,7 @@ def create_model_version(request: Request, body: dict[str, Any] = _EMPTY) -> Jso
         run_id=opt_str(body, "run_id") or producer,
         description=opt_str(body, "description") or "",
         tags=tags,
+        actor=_actor(request),
     )
     return _ok({"model_version": model_version_json(mv)})
 
@@ -351,7 +367,7 @@ def transition_stage(request: Request, body: dict[str, Any] = _EMPTY) -> JsonRes
             "Archived, which archives the version)",
         )
     store = _store(request)
-    mv = store.archive_model_version(req_str(body, "name"), _version(body))
+    mv = store.archive_model_version(req_str(body, "name"), _version(body), actor=_actor(request))
     return _ok({"model_version": model_version_json(mv)})
 
 

@@ -1,22 +1,41 @@
 """``/api/v1/registered-models`` routes: registered models, versions, aliases, the audit log.
 
-Until token auth lands, the ``actor`` recorded in the audit log is the one the client names.
+The ``actor`` recorded in the audit log (and a version's ``registered_by``) is the caller's
+identity (:func:`~mloop.server._auth.actor_of`): the token's name under ``--auth``, else
+``unverified:<the actor field>``. A token scoped to models sees only those (404 for others).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from mloop._web._errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from mloop.server._auth import IdentityDep, actor_of, check_model_scope
 from mloop.server._tracking import StoreDep, _Body
 from mloop.store import AuditEntry, ModelVersion, RegisteredModel
 
-router = APIRouter(prefix="/api/v1/registered-models", tags=["registry"], responses=ERROR_RESPONSES)
+
+async def _model_scope(request: Request, identity: IdentityDep) -> None:
+    name = request.path_params.get("name")
+    if isinstance(name, str):
+        check_model_scope(identity, name)
+
+
+router = APIRouter(
+    prefix="/api/v1/registered-models",
+    tags=["registry"],
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(_model_scope)],
+)
 
 
 class _Audited(_Body):
-    actor: str = Field(default="", description="who makes the change, for the audit log")
+    actor: str = Field(
+        default="",
+        description="ignored under --auth (the token names the actor); "
+        "else recorded as unverified:<actor>",
+    )
     reason: str = Field(default="", description="why, for the audit log")
 
 
@@ -47,43 +66,52 @@ class TagBody(_Body):
 
 
 @router.post("", status_code=201, responses=CONFLICT_RESPONSE)
-def create_registered_model(body: CreateModelBody, store: StoreDep) -> RegisteredModel:
+def create_registered_model(
+    body: CreateModelBody, store: StoreDep, identity: IdentityDep
+) -> RegisteredModel:
     """Register a model name (409 when it exists)."""
+    check_model_scope(identity, body.name)
     return store.create_registered_model(
         body.name,
         description=body.description,
         tags=body.tags,
-        actor=body.actor,
+        actor=actor_of(identity, body.actor),
         reason=body.reason,
     )
 
 
 @router.get("")
-def list_registered_models(store: StoreDep) -> list[RegisteredModel]:
-    """Every registered model, by name."""
-    return store.list_registered_models()
+def list_registered_models(store: StoreDep, identity: IdentityDep) -> list[RegisteredModel]:
+    """Every registered model, by name (those of the token's scopes)."""
+    return [m for m in store.list_registered_models() if identity.scopes.allows_model(m.name)]
 
 
 @router.get("/{name}")
-def get_registered_model(name: str, store: StoreDep) -> RegisteredModel:
+def get_registered_model(name: str, store: StoreDep, identity: IdentityDep) -> RegisteredModel:
     return store.get_registered_model(name)
 
 
 @router.patch("/{name}")
-def update_registered_model(name: str, body: UpdateModelBody, store: StoreDep) -> RegisteredModel:
+def update_registered_model(
+    name: str, body: UpdateModelBody, store: StoreDep, identity: IdentityDep
+) -> RegisteredModel:
     return store.update_registered_model(
-        name, description=body.description, actor=body.actor, reason=body.reason
+        name, description=body.description, actor=actor_of(identity, body.actor), reason=body.reason
     )
 
 
 @router.put("/{name}/tags/{key:path}", status_code=204)
-def set_registered_model_tag(name: str, key: str, body: TagBody, store: StoreDep) -> Response:
-    store.set_registered_model_tag(name, key, body.value, actor=body.actor)
+def set_registered_model_tag(
+    name: str, key: str, body: TagBody, store: StoreDep, identity: IdentityDep
+) -> Response:
+    store.set_registered_model_tag(name, key, body.value, actor=actor_of(identity, body.actor))
     return Response(status_code=204)
 
 
 @router.post("/{name}/versions", status_code=201)
-def create_model_version(name: str, body: CreateVersionBody, store: StoreDep) -> ModelVersion:
+def create_model_version(
+    name: str, body: CreateVersionBody, store: StoreDep, identity: IdentityDep
+) -> ModelVersion:
     """Register the next version (the model is created if needed); numbers have no gaps."""
     return store.create_model_version(
         name,
@@ -91,57 +119,71 @@ def create_model_version(name: str, body: CreateVersionBody, store: StoreDep) ->
         run_id=body.run_id,
         description=body.description,
         tags=body.tags,
-        actor=body.actor,
+        actor=actor_of(identity, body.actor),
         reason=body.reason,
     )
 
 
 @router.get("/{name}/versions")
-def list_model_versions(name: str, store: StoreDep) -> list[ModelVersion]:
+def list_model_versions(name: str, store: StoreDep, identity: IdentityDep) -> list[ModelVersion]:
     """Every version, newest first."""
     return store.list_model_versions(name)
 
 
 @router.get("/{name}/versions/{version}")
-def get_model_version(name: str, version: int, store: StoreDep) -> ModelVersion:
+def get_model_version(
+    name: str, version: int, store: StoreDep, identity: IdentityDep
+) -> ModelVersion:
     return store.get_model_version(name, version)
 
 
 @router.post("/{name}/versions/{version}/archive", responses=CONFLICT_RESPONSE)
-def archive_model_version(name: str, version: int, body: _Audited, store: StoreDep) -> ModelVersion:
+def archive_model_version(
+    name: str, version: int, body: _Audited, store: StoreDep, identity: IdentityDep
+) -> ModelVersion:
     """Archive a version (409 while an alias points at it)."""
-    return store.archive_model_version(name, version, actor=body.actor, reason=body.reason)
+    return store.archive_model_version(
+        name, version, actor=actor_of(identity, body.actor), reason=body.reason
+    )
 
 
 @router.put("/{name}/versions/{version}/tags/{key:path}", status_code=204)
 def set_model_version_tag(
-    name: str, version: int, key: str, body: TagBody, store: StoreDep
+    name: str, version: int, key: str, body: TagBody, store: StoreDep, identity: IdentityDep
 ) -> Response:
-    store.set_model_version_tag(name, version, key, body.value, actor=body.actor)
+    store.set_model_version_tag(
+        name, version, key, body.value, actor=actor_of(identity, body.actor)
+    )
     return Response(status_code=204)
 
 
 @router.put("/{name}/aliases/{alias}", responses=CONFLICT_RESPONSE)
-def set_alias(name: str, alias: str, body: SetAliasBody, store: StoreDep) -> ModelVersion:
+def set_alias(
+    name: str, alias: str, body: SetAliasBody, store: StoreDep, identity: IdentityDep
+) -> ModelVersion:
     """Point an alias at a version, atomically (409 for an archived version)."""
-    return store.set_alias(name, alias, body.version, actor=body.actor, reason=body.reason)
+    return store.set_alias(
+        name, alias, body.version, actor=actor_of(identity, body.actor), reason=body.reason
+    )
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204)
 def delete_alias(
-    name: str, alias: str, store: StoreDep, actor: str = "", reason: str = ""
+    name: str, alias: str, store: StoreDep, identity: IdentityDep, actor: str = "", reason: str = ""
 ) -> Response:
-    store.delete_alias(name, alias, actor=actor, reason=reason)
+    store.delete_alias(name, alias, actor=actor_of(identity, actor), reason=reason)
     return Response(status_code=204)
 
 
 @router.get("/{name}/aliases/{alias}")
-def get_model_version_by_alias(name: str, alias: str, store: StoreDep) -> ModelVersion:
+def get_model_version_by_alias(
+    name: str, alias: str, store: StoreDep, identity: IdentityDep
+) -> ModelVersion:
     """The version an alias points at; ``latest`` is the newest READY version."""
     return store.get_model_version_by_alias(name, alias)
 
 
 @router.get("/{name}/audit")
-def get_audit_log(name: str, store: StoreDep) -> list[AuditEntry]:
+def get_audit_log(name: str, store: StoreDep, identity: IdentityDep) -> list[AuditEntry]:
     """Every change to the model, oldest first (append-only)."""
     return store.get_audit_log(name)

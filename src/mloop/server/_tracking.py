@@ -8,6 +8,7 @@ the artifact upload, which drives the body stream and runs the store call in a w
 from __future__ import annotations
 
 import math
+import os
 from typing import Annotated, Any
 
 import orjson
@@ -21,6 +22,7 @@ from mloop._web._errors import (
     JsonResponse,
 )
 from mloop.errors import InvalidArgument, UnsafeArtifactPath
+from mloop.server._auth import IdentityDep, check_experiment_scope
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (
@@ -33,6 +35,7 @@ from mloop.store import (
     Store,
     ViewType,
 )
+from mloop.store._base import MAX_BATCH_METRICS
 
 
 async def get_store(request: Request) -> Store:
@@ -42,7 +45,17 @@ async def get_store(request: Request) -> Store:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 
-router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+
+async def _experiment_scope(request: Request, identity: IdentityDep) -> None:
+    """404 for an experiment outside the token's scopes (so scopes do not leak names)."""
+    experiment_id = request.path_params.get("experiment_id")
+    if isinstance(experiment_id, str):
+        check_experiment_scope(identity, experiment_id)
+
+
+router = APIRouter(
+    prefix="/api/v1", responses=ERROR_RESPONSES, dependencies=[Depends(_experiment_scope)]
+)
 
 
 def _id_text(value: Any) -> Any:
@@ -183,6 +196,11 @@ def parse_batch(body: bytes) -> tuple[list[Any], Any, Any, Any]:
     metrics = data.get("metrics") or []
     if not isinstance(metrics, list):
         raise InvalidArgument("metrics must be a list of [key, value, step, timestamp]")
+    if len(metrics) > MAX_BATCH_METRICS:  # before a value is looked at
+        raise InvalidArgument(
+            f"a batch holds at most {MAX_BATCH_METRICS} metric points, got {len(metrics)}; "
+            "send several batches"
+        )
     special = _SPECIAL_FLOATS
     for point in metrics:
         if type(point) is list and len(point) == 4:
@@ -192,7 +210,28 @@ def parse_batch(body: bytes) -> tuple[list[Any], Any, Any, Any]:
                     point[1] = math.nan
                 elif type(value) is str and value in special:
                     point[1] = special[value]
-    return metrics, data.get("params"), data.get("tags"), data.get("batch_id")
+    return metrics, _json_params(data.get("params")), data.get("tags"), data.get("batch_id")
+
+
+def _json_params(params: Any) -> Any:
+    """Param values as the JSON text of what was sent: a string as it is, a number or a
+    boolean as JSON writes it (``true``, ``0.5``); null, objects and arrays are refused (a
+    Python ``str()`` would store ``None`` or a Python repr)."""
+    if not isinstance(params, dict):
+        return params  # the store says what is wrong
+    out: dict[Any, str] = {}
+    for key, value in params.items():
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+            out[key] = orjson.dumps(value).decode()
+        else:
+            raise InvalidArgument(
+                f"param {key!r:.80} must be a string, a number or a boolean, got "
+                f"{'null' if value is None else type(value).__name__}",
+                details={"param": key},
+            )
+    return out
 
 
 def _artifact_path(path: str) -> str:
@@ -217,21 +256,56 @@ def _artifact_path(path: str) -> str:
     responses={**CONFLICT_RESPONSE, **TOO_LARGE_RESPONSE},
 )
 def create_experiment(body: CreateExperimentBody, store: StoreDep) -> Experiment:
-    """Create an experiment (409 when the name is taken, also by a deleted one)."""
-    return store.create_experiment(
-        body.name, tags=body.tags, artifact_location=body.artifact_location
+    """Create an experiment (409 when the name is taken, also by a deleted one). An
+    ``artifact_location`` must lie inside the server's artifact root (422 otherwise): the
+    server decides where uploads land."""
+    location = body.artifact_location
+    if location:
+        location = confined_location(location, getattr(store, "artifacts_uri", None))
+    return store.create_experiment(body.name, tags=body.tags, artifact_location=location)
+
+
+def confined_location(location: str, root: str | None) -> str:
+    """``location`` when it lies inside the artifact root ``root``, normalized.
+
+    Raises:
+        InvalidArgument: outside the root, another scheme, or a server without a root.
+    """
+    refused = InvalidArgument(
+        "artifact_location must lie inside the server's artifact root (or be left out, and "
+        "the server chooses)",
+        details={"artifact_location": location},
     )
+    if not root or "\x00" in location:
+        raise refused
+    if "://" in root:  # an object store: the same scheme and bucket, under the prefix
+        parts = location.split("/")
+        if ".." in parts or "." in parts or not location.startswith(root.rstrip("/") + "/"):
+            raise refused
+        return location
+    if "://" in location and not location.startswith("file://"):
+        raise refused
+    path = os.path.realpath(location.removeprefix("file://"))
+    base = os.path.realpath(root)
+    if os.path.commonpath([path, base]) != base or path == base:
+        raise refused
+    return path
 
 
 @router.get("/experiments", tags=["experiments"])
-def list_experiments(store: StoreDep, view: ViewType = ViewType.ACTIVE) -> list[Experiment]:
-    """Experiments ordered by name."""
-    return store.list_experiments(view)
+def list_experiments(
+    store: StoreDep, identity: IdentityDep, view: ViewType = ViewType.ACTIVE
+) -> list[Experiment]:
+    """Experiments ordered by name (those of the token's scopes)."""
+    scopes = identity.scopes
+    return [e for e in store.list_experiments(view) if scopes.allows_experiment(e.experiment_id)]
 
 
 @router.get("/experiments/by-name/{name:path}", tags=["experiments"])
-def get_experiment_by_name(name: str, store: StoreDep) -> Experiment:
-    return store.get_experiment_by_name(name)
+def get_experiment_by_name(name: str, store: StoreDep, identity: IdentityDep) -> Experiment:
+    found = store.get_experiment_by_name(name)
+    check_experiment_scope(identity, found.experiment_id)
+    return found
 
 
 @router.get("/experiments/{experiment_id}", tags=["experiments"])
@@ -271,23 +345,52 @@ def set_experiment_tag(
 
 
 @router.post("/runs", status_code=201, tags=["runs"])
-def create_run(body: CreateRunBody, store: StoreDep) -> Run:
-    """Start a run in state RUNNING."""
+def create_run(body: CreateRunBody, store: StoreDep, identity: IdentityDep) -> Run:
+    """Start a run in state RUNNING (under ``--auth`` its user is the token's identity)."""
+    check_experiment_scope(identity, body.experiment_id)
     return store.create_run(
         body.experiment_id,
         run_name=body.run_name,
         parent_run_id=body.parent_run_id,
         start_time=body.start_time,
         tags=body.tags,
-        user=body.user,
+        user=identity.name if identity.authenticated else body.user,
     )
 
 
+@router.post("/runs/{run_id}/heartbeat", status_code=204, tags=["runs"])
+def heartbeat(run_id: str, store: StoreDep) -> Response:
+    """The run's process is alive (clients send one every 30 s while a run is active)."""
+    store.heartbeat(run_id)
+    return Response(status_code=204)
+
+
+class SweepBody(_Body):
+    timeout_ms: int = Field(ge=1000, lt=2**63, description="silence after which a run is dead")
+
+
+class SweepResult(BaseModel):
+    killed: list[str]
+
+
+@router.post("/runs/sweep", tags=["runs"])
+def sweep_dead_runs(body: SweepBody, store: StoreDep) -> SweepResult:
+    """Mark KILLED the RUNNING runs whose last heartbeat is older than ``timeout_ms``."""
+    return SweepResult(killed=store.sweep_dead_runs(body.timeout_ms))
+
+
 @router.post("/runs/search", tags=["runs"])
-def search_runs(body: SearchRunsBody, store: StoreDep) -> RunsPage:
-    """Find runs with the filter language; pass ``next_page_token`` back for the next page."""
+def search_runs(body: SearchRunsBody, store: StoreDep, identity: IdentityDep) -> RunsPage:
+    """Find runs with the filter language; pass ``next_page_token`` back for the next page
+    (a token scoped to experiments searches those only)."""
+    ids = body.experiment_ids
+    allowed = identity.scopes.experiments
+    if allowed is not None:
+        ids = [i for i in ids if i in allowed] if ids else list(allowed)
+        if not ids:
+            return RunsPage(runs=[], next_page_token=None)
     return store.search_runs(
-        body.experiment_ids,
+        ids,
         body.filter,
         body.order_by,
         body.max_results,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +37,7 @@ from mloop.store._entities import (
     ViewType,
 )
 from mloop.store._registry_base import RegistryStore
+from mloop.store._tokens import TokenStore
 from mloop.store._traces_base import TraceStore
 from mloop.store._views_base import RunViewStore
 
@@ -54,12 +56,15 @@ def normalize_metrics(metrics: Iterable[Any]) -> list[Metric]:
     """Validate metric points given as :class:`Metric` or ``(key, value, step, timestamp)``."""
     out: list[Metric] = []
     append = out.append
+    if isinstance(metrics, Sized) and len(metrics) > MAX_BATCH_METRICS:  # before any work
+        raise InvalidArgument(f"a batch holds at most {MAX_BATCH_METRICS} metric points")
     for i, m in enumerate(metrics):
         try:
             key, value, step, ts = m
         except (TypeError, ValueError):
+            # reprlib: a bounded repr, so a point nested 1,000 deep is described, not recursed
             raise InvalidArgument(
-                f"metric #{i} must be (key, value, step, timestamp), got {m!r:.60}"
+                f"metric #{i} must be (key, value, step, timestamp), got {reprlib.repr(m):.60}"
             ) from None
         key = validate_key(key, "metric key")
         append(
@@ -114,7 +119,7 @@ def decode_journal_log(text: str, i: int = 0) -> dict[str, Any]:
     return log
 
 
-class Store(RegistryStore, DatasetStore, RunViewStore, TraceStore, ABC):
+class Store(RegistryStore, DatasetStore, RunViewStore, TraceStore, TokenStore, ABC):
     """Metadata and artifacts of experiments and runs, the model registry, and datasets.
 
     Implementations: :class:`~mloop.store.SqlStore` (SQLite or PostgreSQL, plus an artifact
@@ -199,7 +204,7 @@ class Store(RegistryStore, DatasetStore, RunViewStore, TraceStore, ABC):
             parent_run_id=None
             if parent_run_id is None
             else check_id(parent_run_id, "parent run id"),
-            start_time=None if start_time is None else check_int(start_time, "start_time"),
+            start_time=None if start_time is None else check_count(start_time, "start_time"),
             tags=check_tags(tags, MAX_BATCH_TAGS),
             user=str(user)[:256],
         )
@@ -226,7 +231,7 @@ class Store(RegistryStore, DatasetStore, RunViewStore, TraceStore, ABC):
         return self._update_run(
             check_id(run_id, "run id"),
             status=status_v,
-            end_time=None if end_time is None else check_int(end_time, "end_time"),
+            end_time=None if end_time is None else check_count(end_time, "end_time"),
             run_name=None if run_name is None else validate_run_name(run_name),
         )
 
@@ -301,6 +306,30 @@ class Store(RegistryStore, DatasetStore, RunViewStore, TraceStore, ABC):
         if not 1 <= max_results <= MAX_RESULTS:
             raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS}")
         return self._search_runs(ids, filter, list(order_by), max_results, page_token, _view(view))
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the process of a run is alive (the fluent API sends one every 30 s
+        while a run is active).
+
+        Raises:
+            RunNotFound: no such run.
+        """
+        self._heartbeat(check_id(run_id, "run id"))
+
+    def sweep_dead_runs(self, timeout_ms: int) -> list[str]:
+        """Mark KILLED every RUNNING run whose last heartbeat is older than ``timeout_ms``
+        (its end time: that heartbeat); returns their ids. Runs that never sent a heartbeat
+        (clients that do not send them) are left alone.
+
+        Example::
+
+            store.sweep_dead_runs(10 * 60_000)  # silent for 10 minutes
+        """
+        if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms < 1000:
+            raise InvalidArgument("timeout_ms must be an integer of at least 1000 (1 s)")
+        return self._sweep_dead_runs(timeout_ms)
 
     # -- artifacts -----------------------------------------------------------------------------
 
@@ -408,6 +437,12 @@ class Store(RegistryStore, DatasetStore, RunViewStore, TraceStore, ABC):
     # -- hooks ---------------------------------------------------------------------------------
 
     @abstractmethod
+    def _heartbeat(self, run_id: str) -> None:
+        raise InvalidArgument(f"{type(self).__name__} does not record heartbeats")
+
+    def _sweep_dead_runs(self, timeout_ms: int) -> list[str]:
+        raise InvalidArgument(f"{type(self).__name__} does not record heartbeats")
+
     def _ping(self) -> None: ...
 
     @abstractmethod

@@ -243,6 +243,7 @@ class ModelVersion(_Record):
     aliases: list[str] = Field(default_factory=list)
     creation_time: int
     last_update_time: int
+    registered_by: str = Field(default="", description="the identity that registered it")
 
     @property
     def uri(self) -> str:

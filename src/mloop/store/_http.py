@@ -35,6 +35,7 @@ from mloop.store._entities import (
 )
 from mloop.store._http_datasets import HttpDatasets
 from mloop.store._http_registry import HttpRegistry
+from mloop.store._http_tokens import HttpTokens
 from mloop.store._http_traces import HttpTraces
 from mloop.store._http_transport import (
     CHUNK,
@@ -54,7 +55,7 @@ def _metric_rows(metrics: list[Metric]) -> list[list[Any]]:
     return [[m[0], m[1] if isfinite(m[1]) else encode_float(m[1]), m[2], m[3]] for m in metrics]
 
 
-class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpTraces, HttpViews, Store):
+class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpTraces, HttpViews, HttpTokens, Store):
     """A store behind an mloop server's REST API.
 
     Args:
@@ -110,6 +111,15 @@ class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpTraces, HttpViews, Sto
         if response.is_error:
             raise error_from_response(response.status_code, response.content)
         return response
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    def _heartbeat(self, run_id: str) -> None:
+        self._request("POST", f"/runs/{seg(run_id)}/heartbeat")
+
+    def _sweep_dead_runs(self, timeout_ms: int) -> list[str]:
+        response = self._request("POST", "/runs/sweep", json={"timeout_ms": timeout_ms})
+        return list(orjson.loads(response.content)["killed"])
 
     # -- experiments ---------------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ from mloop.store._entities import ViewType
 
 
 def fingerprint(exp_pks: list[int], filter: str, order_by: list[str], view: ViewType) -> str:
-    raw = orjson.dumps([sorted(exp_pks), filter, order_by, view.value])
-    return hashlib.sha256(raw).hexdigest()[:16]
+    # repr, not JSON: any id or text the search was given (a 70-bit id, a lone surrogate) has
+    # one, and the search itself refuses what it cannot run.
+    raw = repr((sorted(exp_pks), filter, order_by, view.value))
+    return hashlib.sha256(raw.encode("utf-8", "backslashreplace")).hexdigest()[:16]
 
 
 def encode_token(offset: int, fingerprint: str) -> str:
@@ -27,7 +29,9 @@ def decode_token(token: str, fingerprint: str) -> int:
         fp = body["f"]
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise InvalidArgument(f"page token {token[:40]!r} is not valid") from None
-    if fp != fingerprint or offset < 0:
+    if not 0 <= offset < 2**63:
+        raise InvalidArgument(f"page token {token[:40]!r} is not valid")
+    if fp != fingerprint:
         raise InvalidArgument(
             "page token belongs to another search: pass the same experiments, filter, "
             "order-by and view as the search that returned it"

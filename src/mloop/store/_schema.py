@@ -62,6 +62,9 @@ runs = sa.Table(
     sa.Column("artifact_uri", sa.Text, nullable=False),
     sa.Column("lifecycle_stage", sa.String(16), nullable=False, server_default="active"),
     sa.Column("user", sa.String(256), nullable=False, server_default=""),
+    # Milliseconds of the last sign of life of a RUNNING run's process (NULL: none sent yet);
+    # a sweep marks runs KILLED whose heartbeat is older than its timeout.
+    sa.Column("heartbeat_time", sa.BigInteger, nullable=True),
     sa.Index("ix_runs_experiment_stage_start", "experiment_id", "lifecycle_stage", "start_time"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
 )
@@ -172,6 +175,8 @@ model_versions = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    # The identity that registered the version (the token's name under --auth).
+    sa.Column("registered_by", sa.String(256), nullable=False, server_default=""),
     sa.UniqueConstraint("model_pk", "version"),
     sa.Index("ix_model_versions_run_id", "run_id"),
 )
@@ -316,4 +321,23 @@ spans = sa.Table(
     sa.Column("prompt_tokens", sa.BigInteger, nullable=True),
     sa.Column("completion_tokens", sa.BigInteger, nullable=True),
     sa.Column("cost", sa.Float, nullable=True),
+)
+
+# -- identity ----------------------------------------------------------------------------------
+
+# API tokens of a shared server (``_tokens``): only the sha256 of the secret is stored.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False, server_default=""),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.Column("last_used_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_api_tokens_name", "name"),
 )

@@ -46,6 +46,15 @@ def translate(what: str) -> Iterator[None]:
         yield
     except MloopError:
         raise
+    except UnicodeEncodeError as exc:  # bound text holding a lone surrogate ("\ud800")
+        raise InvalidArgument(
+            f"{what}: a text value holds a lone surrogate ({exc.object[exc.start : exc.end]!a}),"
+            " which is not valid Unicode; send UTF-8 text"
+        ) from exc
+    except OverflowError as exc:  # an integer SQLite cannot hold
+        raise InvalidArgument(f"{what}: a number is outside the 64-bit integer range") from exc
+    except sa.exc.DataError as exc:  # PostgreSQL: a value out of its column's range or type
+        raise InvalidArgument(f"{what}: a value does not fit its column ({exc.orig})") from exc
     except sa.exc.IntegrityError as exc:
         raise Conflict(f"{what}: conflicts with stored data ({exc.orig})") from exc
     except sa.exc.OperationalError as exc:

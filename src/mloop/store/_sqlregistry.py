@@ -170,6 +170,7 @@ class SqlRegistry:
                 aliases=aliases[r.version_pk],
                 creation_time=r.creation_time,
                 last_update_time=r.last_update_time,
+                registered_by=r.registered_by,
             )
             for r in rows
         ]
@@ -352,6 +353,7 @@ class SqlRegistry:
                     description=description,
                     creation_time=now,
                     last_update_time=now,
+                    registered_by=actor,
                 )
                 .returning(v.c.version_pk)
             ).scalar_one()

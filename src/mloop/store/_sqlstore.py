@@ -57,10 +57,13 @@ from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqldb import Database, active_run_pk, run_not_found, run_row, translate
+from mloop.store._sqlliveness import SqlLiveness
 from mloop.store._sqlregistry import SqlRegistry
+from mloop.store._sqltokens import SqlTokens
 from mloop.store._sqltraces import SqlTraces
 from mloop.store._sqltune import SqlTune
 from mloop.store._sqlviews import SqlViews
+from mloop.store._tokens import ApiToken, NewToken, Role, TokenScopes
 from mloop.store._traces_base import Trace
 from mloop.store._views_base import MetricSeries, RunKeys, RunTable, XAxis
 
@@ -107,6 +110,8 @@ class SqlStore(Store):
         self._datasets = SqlDatasets(self.db, self.artifacts_uri, storage_options)
         self._tune = SqlTune(self.db)
         self._traces = SqlTraces(self.db)
+        self._tokens = SqlTokens(self.db)
+        self._liveness = SqlLiveness(self.db)
         self._views = SqlViews(
             self.db,
             experiment_pk=self._experiment_pk,
@@ -817,6 +822,35 @@ class SqlStore(Store):
 
     def _get_trace(self, trace_id: str) -> Trace:
         return self._traces.get(trace_id)
+
+    # -- liveness: the part in _sqlliveness.py --------------------------------------------------
+
+    def _heartbeat(self, run_id: str) -> None:
+        self._liveness.heartbeat(run_id)
+
+    def _sweep_dead_runs(self, timeout_ms: int) -> list[str]:
+        return self._liveness.sweep(timeout_ms)
+
+    # -- tokens: the part in _sqltokens.py -------------------------------------------------------
+
+    def _create_token(
+        self, name: str, role: Role, scopes: TokenScopes, expires_at: int | None, created_by: str
+    ) -> NewToken:
+        return self._tokens.create(name, role, scopes, expires_at, created_by)
+
+    def _list_tokens(self) -> list[ApiToken]:
+        return self._tokens.list()
+
+    def _revoke_token(self, token_id: str) -> ApiToken:
+        return self._tokens.revoke(token_id)
+
+    def _verify_token(self, token_id: str, secret: str, now: int) -> ApiToken | None:
+        return self._tokens.verify(token_id, secret, now)
+
+    def has_valid_admin_token(self, now: int | None = None) -> bool:
+        """True when a valid admin token exists (``mloop server --auth`` bootstraps one when
+        not)."""
+        return self._tokens.has_valid_admin(now_ms() if now is None else now)
 
     # -- screen views: the part in _sqlviews.py --------------------------------------------------
 

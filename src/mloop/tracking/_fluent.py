@@ -13,6 +13,7 @@ started, keeps logging to its store. The fluent client and the experiment chosen
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -149,6 +150,7 @@ class ActiveRun:
         self._run = run
         self._client = client
         self._ended = False
+        self._heart = _Heartbeat(client, run.info.run_id)
 
     @property
     def info(self) -> RunInfo:
@@ -194,7 +196,38 @@ class ActiveRun:
         for child in reversed(inner):
             child.end(status)
         self._ended = True
+        self._heart.stop()
         self._client.set_terminated(self.run_id, status)
+
+
+#: Seconds between two heartbeats of an active run (a sweep marks a run KILLED after a silence
+#: of many of these: ``Store.sweep_dead_runs``, ``mloop runs sweep``).
+HEARTBEAT_INTERVAL_S = 30.0
+
+
+class _Heartbeat:
+    """A daemon thread telling the store, now and every :data:`HEARTBEAT_INTERVAL_S`, that
+    the run's process is alive; a failure is logged and retried at the next beat (the run
+    goes on without the store)."""
+
+    def __init__(self, client: Client, run_id: str) -> None:
+        self._client = client
+        self._run_id = run_id
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="mloop-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while True:
+            try:
+                self._client.store.heartbeat(self._run_id)
+            except Exception as exc:  # the store is down, or does not record heartbeats
+                logging.getLogger("mloop.tracking").debug("heartbeat failed: %s", exc)
+            if self._stopped.wait(HEARTBEAT_INTERVAL_S):
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
 
 
 def start_run(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_genai"
-down_revision = "0004"
+down_revision = "0006_auth"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,84 @@
+"""Bearer tokens on both HTTP servers: reading ``Authorization`` and checking the token against
+the store, with a short cache so that the hot path costs one dictionary lookup and a
+revocation takes effect within the cache's lifetime."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from mloop.errors import Unauthorized
+from mloop.store import Store
+from mloop.store._tokens import ApiToken
+
+__all__ = ["CACHE_SECONDS", "TokenCache", "bearer_token"]
+
+#: How long a verified token is trusted without asking the store again (so a revoked token is
+#: refused within this many seconds).
+CACHE_SECONDS = 30.0
+_MAX_CACHED = 10_000
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header.
+
+    Raises:
+        Unauthorized: no header, or not a bearer token.
+    """
+    if not authorization:
+        raise Unauthorized(
+            "this server requires a token: send 'Authorization: Bearer <token>' "
+            "(MLOOP_TOKEN for the mloop client and CLI)"
+        )
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+class TokenCache:
+    """Tokens verified against ``store`` in the last ``ttl`` seconds (by ``clock``).
+
+    Only successes are cached (keyed by the whole token, so a wrong secret never hits); a
+    cached token is still checked for expiry at every use.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ttl: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+        self._cache: dict[str, tuple[float, ApiToken]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, token: str) -> ApiToken | None:
+        """The record of ``token`` when it is cached and still valid, else None (no I/O)."""
+        hit = self._cache.get(token)
+        if hit is None:
+            return None
+        now = self.clock()
+        return hit[1] if now - hit[0] < self.ttl and hit[1].is_valid(int(now * 1000)) else None
+
+    def authenticate(self, token: str) -> ApiToken:
+        """The valid token record behind ``token``.
+
+        Raises:
+            Unauthorized: malformed, unknown, revoked or expired.
+        """
+        hit = self.cached(token)
+        if hit is not None:
+            return hit
+        now = self.clock()
+        now_ms = int(now * 1000)
+        found = self.store.authenticate(token, now=now_ms)
+        with self._lock:
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[token] = (now, found)
+        return found
