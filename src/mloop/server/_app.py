@@ -9,7 +9,17 @@ from pydantic import BaseModel
 
 from mloop._core import Settings
 from mloop._web._errors import ERROR_RESPONSES, install_error_handlers
-from mloop.server import _datasets, _metrics, _previews, _registry, _tracking, _tune, _ui, _views
+from mloop.server import (
+    _datasets,
+    _loop_api,
+    _metrics,
+    _previews,
+    _registry,
+    _tracking,
+    _tune,
+    _ui,
+    _views,
+)
 from mloop.server._metrics import ServerMetrics
 from mloop.server._middleware import RequestMiddleware
 from mloop.server._mlflow import include_mlflow_api
@@ -80,6 +90,7 @@ def create_app(
     app.include_router(_metrics.router)
     app.include_router(_tracking.router)
     app.include_router(_registry.router)
+    app.include_router(_loop_api.router)
     app.include_router(_datasets.router)
     app.include_router(_tune.router)
     app.include_router(_views.router)

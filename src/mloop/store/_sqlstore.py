@@ -55,6 +55,7 @@ from mloop.store._paging import decode_token, encode_token, fingerprint
 from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqldb import Database, active_run_pk, run_not_found, run_row, translate
+from mloop.store._sqlloop import SqlLoopHooks, SqlLoops
 from mloop.store._sqlregistry import SqlRegistry
 from mloop.store._sqltune import SqlTune
 from mloop.store._sqlviews import SqlViews
@@ -65,7 +66,7 @@ _HISTORY_DTYPE = np.dtype(
 )
 
 
-class SqlStore(Store):
+class SqlStore(SqlLoopHooks, Store):
     """Experiments and runs in a SQL database, artifacts in a folder or object store.
 
     Args:
@@ -91,6 +92,7 @@ class SqlStore(Store):
         self._registry = SqlRegistry(self.db)
         self._datasets = SqlDatasets(self.db, self.artifacts_uri)
         self._tune = SqlTune(self.db)
+        self._loops = SqlLoops(self.db)
         self._views = SqlViews(
             self.db,
             experiment_pk=self._experiment_pk,
