@@ -88,6 +88,7 @@ def _create(spec: dict[str, Any]) -> FastAPI:
         policy=spec["policy"],
         prediction_log=log,
         vertex=VertexRoutes(**spec["vertex"]) if spec.get("vertex") else None,
+        deployments=spec.get("deployments", True),
     )
 
 
@@ -140,10 +141,20 @@ def serve(
         Path | None,
         typer.Option(
             "--policy",
-            help="A deploy.yaml: canary weights, a sticky key and a shadow per model.",
+            help="A deploy.yaml: canary weights, a sticky key and a shadow per model. It wins "
+            "over the deployment record for the names it lists.",
             show_default=False,
         ),
     ] = None,
+    no_deployment: Annotated[
+        bool,
+        typer.Option(
+            "--no-deployment",
+            help="Ignore deployment records (the traffic split `mloop deploy set` and the loop "
+            "controller write in the store); by default each served registered model follows "
+            "its record on the --poll-interval.",
+        ),
+    ] = False,
     log_sample_rate: Annotated[
         float,
         typer.Option(
@@ -180,6 +191,7 @@ def serve(
         "batching": not no_batching,
         "poll_interval_s": poll_interval,
         "policy": None if policy is None else str(policy),
+        "deployments": not no_deployment,
         "log_level": log_level.value,
         "log_sample_rate": log_sample_rate,
         "vertex": None if vertex is None else dataclasses.asdict(vertex),
