@@ -22,6 +22,7 @@ PACKAGES = [
     "mloop.evaluate",
     "mloop.export",
     "mloop.interop",
+    "mloop.loop",
     "mloop.models",
     "mloop.monitor",
     "mloop.pipeline",

@@ -1,0 +1,21 @@
+"""The closed loop: ``loop.yaml`` and the controller that monitors, alerts, retrains, gates,
+rolls out and rolls back, with its state machine persisted in the metadata store."""
+
+from __future__ import annotations
+
+from mloop.loop._controller import STATES, Clock, Controller, Move, SystemClock
+from mloop.loop._spec import LoopSpec, load_loop, parse_duration
+from mloop.loop._status import loop_history, loop_status
+
+__all__ = [
+    "STATES",
+    "Clock",
+    "Controller",
+    "LoopSpec",
+    "Move",
+    "SystemClock",
+    "load_loop",
+    "loop_history",
+    "loop_status",
+    "parse_duration",
+]
