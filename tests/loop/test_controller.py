@@ -51,8 +51,23 @@ class World:
         return out
 
 
-@pytest.fixture
-def world(mloop_home: Path, tmp_path: Path) -> Iterator[World]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(
+    request: pytest.FixtureRequest,
+    mloop_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    """The same loop on SQLite and on PostgreSQL (the metadata store of everything: the
+    registry, the deployment record, the loop's state)."""
+    if request.param == "postgres":
+        from mloop.store import _context
+
+        request.getfixturevalue("pg_store")  # a migrated, emptied database
+        url = request.getfixturevalue("pg_database")
+        monkeypatch.setenv("MLOOP_TRACKING_URI", url)
+        monkeypatch.setenv("MLOOP_ARTIFACTS", str(tmp_path / "artifacts"))
+        _context.set_default()
     register_champion()
     clock = ManualClock()
     log = PredictionLog(mloop.store.current().artifacts, clock=clock.seconds)

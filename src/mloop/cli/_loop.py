@@ -48,6 +48,15 @@ def run(
         float,
         typer.Option("--interval", min=0.05, help="Seconds between ticks (without --once)."),
     ] = 5.0,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(
+            "--lease-ttl",
+            min=0.1,
+            help="Seconds the controller's lease lasts without renewal (each tick renews it): "
+            "after a crash, another controller takes the loop over once it runs out.",
+        ),
+    ] = 120.0,
     as_json: JsonOption = False,
 ) -> None:
     """Run the loop controller of LOOP.yaml: one controller per loop (a lease in the store; a

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import socket
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -55,6 +56,16 @@ def server(
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="uvicorn's log level.")
     ] = LogLevel.info,
+    loops: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--loop",
+            metavar="LOOP.yaml",
+            help="Run the controller of this loop.yaml inside the server process (repeatable): "
+            "the closed loop with no second process.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the mloop server: the web UI at /, the REST API under /api/v1, OpenAPI docs at
     /docs."""
@@ -67,6 +78,7 @@ def server(
         )
     artifacts = artifacts_uri or settings.artifacts
     settings = settings.model_copy(update={"tracking_uri": db, "artifacts": artifacts})
+    loop_threads: Any = None
     sock = _bind(host, port)
     try:
         try:
@@ -83,6 +95,14 @@ def server(
 
         # Opening the store migrates the schema once, here, before any worker starts.
         store = SqlStore(db, artifacts)
+        if loops:
+            from mloop.loop import LoopThreads, load_loop
+            from mloop.store._context import set_default
+
+            specs = [load_loop(path) for path in loops]  # a bad loop.yaml fails before serving
+            # The controllers (and the pipelines they run) use the server's own store.
+            set_default(tracking_uri=db, artifacts=artifacts)
+            loop_threads = LoopThreads(specs).start()
         actual_port = sock.getsockname()[1]
         common: dict[str, Any] = {
             "host": host,
@@ -105,6 +125,8 @@ def server(
             factory = functools.partial(worker_app, settings_to_json(settings))
             _run_workers(uvicorn.Config(factory, factory=True, workers=workers, **common), sock)
     finally:
+        if loop_threads is not None:
+            loop_threads.stop()
         sock.close()
 
 

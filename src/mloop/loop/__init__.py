@@ -4,6 +4,7 @@ rolls out and rolls back, with its state machine persisted in the metadata store
 from __future__ import annotations
 
 from mloop.loop._controller import STATES, Clock, Controller, Move, SystemClock
+from mloop.loop._runner import LoopThreads
 from mloop.loop._spec import LoopSpec, load_loop, parse_duration
 from mloop.loop._status import loop_history, loop_status
 
@@ -12,6 +13,7 @@ __all__ = [
     "Clock",
     "Controller",
     "LoopSpec",
+    "LoopThreads",
     "Move",
     "SystemClock",
     "load_loop",

@@ -70,6 +70,15 @@ def get_loop(name: str, store: StoreDep) -> LoopRecord:
     return store.get_loop(name)
 
 
+@router.get("/{name}/status")
+def get_status(name: str, store: StoreDep) -> dict[str, Any]:
+    """What ``mloop loop status`` shows: the state, the rollout step, the last monitor result,
+    the next action and when it is due."""
+    from mloop.loop import loop_status
+
+    return loop_status(store, name)
+
+
 @router.put("/{name}")
 def ensure_loop(name: str, body: EnsureLoopBody, store: StoreDep) -> LoopRecord:
     """Create the loop in state IDLE, or replace its spec (its state is kept)."""
