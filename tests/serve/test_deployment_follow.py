@@ -63,9 +63,15 @@ def test_a_replica_follows_set_and_clear_with_no_failed_request(
             60,
             "generation 2",
         )
-        settled = sum(map(len, traffic.answers))
-        wait_for(lambda: sum(map(len, traffic.answers)) >= settled + 30, 60, "traffic on v2")
-        assert {a[1] for answers in traffic.answers for a in answers[-10:]} == {"2"}
+        # After the swap each client gets v2 only (past the one request it had in flight).
+        marks = [len(a) for a in traffic.answers]
+        wait_for(
+            lambda: all(len(a) >= m + 6 for a, m in zip(traffic.answers, marks, strict=True)),
+            60,
+            "every client on v2",
+        )
+        after = {a[1] for ans, m in zip(traffic.answers, marks, strict=True) for a in ans[m + 1 :]}
+        assert after == {"2"}
         registry.clear_deployment("m", reason="rolled back")
         wait_for(lambda: _versions(served.client, 5) == {"1"}, 60, "the served URI again")
         settled = sum(map(len, traffic.answers))

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mloop.errors import MloopError, StepFailed, StoreUnavailable
+from mloop.errors import LoopLeaseHeld, MloopError, StepFailed, StoreUnavailable
 from mloop.loop._spec import LoopSpec
 from mloop.store import ArtifactStore, LoopTransition, Store
 
@@ -192,15 +192,21 @@ class Controller:
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         """Tick every ``interval_s`` until ``should_stop()``; a store that is unreachable for a
-        while is waited for (logged once per outage), then the loop resumes where it was."""
+        while, or a lease another controller holds, is waited for (logged once), then the loop
+        resumes where it was."""
         outage: str | None = None
         try:
             while not should_stop():
                 try:
                     self.tick()
                     if outage is not None:
-                        logger.info("loop %s: the store answers again", self.spec.name)
+                        logger.info("loop %s: running again", self.spec.name)
                         outage = None
+                except LoopLeaseHeld as exc:
+                    # Another controller runs the loop: wait to take over when it stops.
+                    if outage != "lease":
+                        logger.warning("loop %s: %s; waiting", self.spec.name, exc)
+                    outage = "lease"
                 except StoreUnavailable as exc:
                     if outage is None:
                         logger.warning(

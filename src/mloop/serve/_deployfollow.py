@@ -62,15 +62,18 @@ class DeploymentFollower:
         try:
             record = await asyncio.to_thread(self._get, registered)
         except Exception as exc:
+            # The alias poll that follows reports the outage (registry_error, its log line);
+            # here it is logged once per outage, apart from it.
             problem = f"{type(exc).__name__}: {exc}"
-            if slot.registry_error is None:
+            if slot.deployment_read_error is None:
                 logger.warning(
                     "cannot read the deployment record of %s (%s); keeping the current split",
                     registered,
                     problem,
                 )
-            slot.registry_error = problem
+            slot.deployment_read_error = problem
             return
+        slot.deployment_read_error = None
         generation = int(record.generation)
         if generation == (slot.deployment_generation or 0):
             return
