@@ -163,3 +163,27 @@ def test_deploy_and_loop_commands(mloop_home: Path) -> None:
     assert cleared.exit_code == 0 and "no deployment record (generation 2)" in cleared.stdout
     missing = runner.invoke(cli, ["loop", "status", "nope"], env=env)
     assert missing.exit_code == 1 and "no loop named 'nope'" in missing.stderr
+
+
+def test_a_monitor_run_that_cannot_run_is_recorded_not_raised(mloop_home: Path) -> None:
+    import mloop.store
+    from mloop.loop import Controller
+    from mloop.monitor import PredictionLog
+    from mloop.monitor._predformat import RequestRows
+
+    class Clock:
+        def now_ms(self) -> int:
+            return T0
+
+    log = PredictionLog(mloop.store.current().artifacts, clock=lambda: (T0 - 60_000) / 1000)
+    for i in range(120):
+        log.record(f"r{i}", None, "ghost", "1", RequestRows(1, {"a": [float(i)]}), [0], 0.001)
+    log.close(10)
+    spec = load_loop({"name": "g", "model": "ghost", "monitor": {"every": "10m", "window": "1h"}})
+    controller = Controller(spec, clock=Clock())
+    controller.tick()
+    history = controller.store.list_loop_transitions("g")
+    assert [t.to_state for t in history] == ["MONITORING", "IDLE"]
+    assert "monitor run failed" in history[1].reason and "ghost" in history[1].reason
+    result = controller.store.list_monitor_results("g")[0]
+    assert result.status == "error" and "NotFound" in result.result["error"]

@@ -242,9 +242,16 @@ class Controller:
         from mloop.loop._monitor import run_monitor
 
         spec, now = self.spec, self._now()
-        status, result, triggers = run_monitor(
-            spec, store=self.store, artifacts=self.artifacts, now_ms=now
-        )
+        try:
+            status, result, triggers = run_monitor(
+                spec, store=self.store, artifacts=self.artifacts, now_ms=now
+            )
+        except StoreUnavailable:
+            raise
+        except MloopError as exc:  # a model without a reference, bad checks: recorded, retried
+            status, triggers = "error", []
+            result = {"window_end": now, "error": f"{type(exc).__name__}: {exc}"}
+            result["reason"] = f"monitor run failed: {exc}"
         stored = self.store.add_monitor_result(spec.name, status=status, result=result, now=now)
         ctx = {
             **ctx,
@@ -257,7 +264,7 @@ class Controller:
             last = int(ctx.get("last_retrain_at", 0))
             if now - last >= retrain.schedule_ms and status != "skipped":
                 triggers = [*triggers, "schedule"]
-        if status == "skipped":
+        if status in ("skipped", "error"):
             return Move("IDLE", result.get("reason", "skipped"), evidence, ctx)
         fired = [t for t in triggers if retrain is not None and t in retrain.on]
         alert = None
