@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -77,6 +78,34 @@ class Move:
     context: dict[str, Any] = field(default_factory=dict)
     #: An alert to send once the transition is stored: (condition, text).
     alert: tuple[str, str] | None = None
+
+
+class _Heartbeat:
+    """Renews the controller's lease every third of its time to live while a tick runs; a
+    renewal that fails (the store is away, another controller took the loop) is logged, and
+    the transition that follows is refused by the store if the lease was lost."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mloop-loop-lease", daemon=True)
+
+    def _run(self) -> None:
+        interval = self.controller.lease_ttl_ms / 3000
+        while not self._stop.wait(interval):
+            try:
+                self.controller._renew()
+            except MloopError as exc:
+                name = self.controller.spec.name
+                logger.warning("loop %s: renewing the lease failed: %s", name, exc)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class Controller:
@@ -140,6 +169,16 @@ class Controller:
             self.store.ensure_loop(self.spec.name, self.spec.model, self.spec.to_json(), now=now)
             self._registered = True
         self.store.acquire_loop_lease(self.spec.name, self.owner, ttl_ms=self.lease_ttl_ms, now=now)
+        # Actions can outlast the lease (a pipeline may train for hours): renew it meanwhile.
+        with _Heartbeat(self):
+            return self._moves()
+
+    def _renew(self) -> None:
+        self.store.acquire_loop_lease(
+            self.spec.name, self.owner, ttl_ms=self.lease_ttl_ms, now=self.clock.now_ms()
+        )
+
+    def _moves(self) -> list[LoopTransition]:
         made: list[LoopTransition] = []
         for _ in range(MAX_MOVES_PER_TICK):
             record = self.store.get_loop(self.spec.name)
