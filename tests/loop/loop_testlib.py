@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,15 @@ import mloop.models
 
 
 @mloop.step(packages=["scikit-learn"])
-def fit(data: str, label: str, bad: bool):
+def fit(data: str, label: str, bad: bool, invert: bool = False):
     from sklearn.dummy import DummyClassifier
     from sklearn.linear_model import LogisticRegression
 
     frame = mloop.data.load(data)
     X = frame.drop(columns=[label])
     y = frame[label].astype(int)
+    if invert:  # learns the opposite: passes a lenient gate, fails on live labels
+        y = 1 - y
     model = (DummyClassifier(strategy="constant", constant=0) if bad else LogisticRegression())
     model.fit(X, y)
     info = mloop.models.log_model(model, "model", input_example=X.head(5), reference_data=X)
@@ -40,8 +43,8 @@ def broken(data: str):
 
 
 @mloop.pipeline
-def train(data: str, label: str = "label", bad: bool = False):
-    return fit(data, label, bad)
+def train(data: str, label: str = "label", bad: bool = False, invert: bool = False):
+    return fit(data, label, bad, invert)
 
 
 @mloop.pipeline
@@ -104,13 +107,22 @@ def frame(n: int, *, shift: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]
     return pd.DataFrame({"a": a, "b": b}), y.astype(int)
 
 
-def write_loop(folder: Path, *, pipeline: str = "train", params: str = "{}") -> Path:
+def write_loop(
+    folder: Path,
+    *,
+    pipeline: str = "train",
+    params: str = "{}",
+    endpoints: Sequence[str] = (),
+    gate: str = "accuracy >= champion.accuracy",
+) -> Path:
     (folder / "flows.py").write_text(textwrap.dedent(PIPELINE), encoding="utf-8")
-    (folder / "gate.yaml").write_text(
-        "rules:\n  - accuracy >= champion.accuracy\n", encoding="utf-8"
-    )
+    (folder / "gate.yaml").write_text(f"rules:\n  - {gate}\n", encoding="utf-8")
     path = folder / "loop.yaml"
-    path.write_text(LOOP.format(pipeline=pipeline, params=params), encoding="utf-8")
+    text = LOOP.format(pipeline=pipeline, params=params)
+    if endpoints:  # the replicas' /metrics: error rates per version
+        text += "    - error_rate <= champion.error_rate + 0.01\n"
+        text += f"  endpoints: [{', '.join(endpoints)}]\n"
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -81,7 +81,9 @@ def _states(controller: Controller) -> list[str]:
 
 
 def test_drift_retrains_gates_rolls_out_in_steps_and_promotes(world: World) -> None:
-    spec = load_loop(write_loop(world.folder))
+    # The analysis also reads error rates from the replicas' /metrics: one is down.
+    down = "http://127.0.0.1:9"
+    spec = load_loop(write_loop(world.folder, endpoints=[world.url, down]))
     controller = Controller(spec, clock=world.clock)
     store = controller.store
 
@@ -133,6 +135,8 @@ def test_drift_retrains_gates_rolls_out_in_steps_and_promotes(world: World) -> N
     assert _states(controller)[-1] == "ROLLING_OUT"
     analysed = store.list_loop_transitions(spec.name)[-1].evidence
     assert all(r["passed"] for r in analysed["rules"])
+    assert [r["endpoint"] for r in analysed["analysis"]["replicas_down"]] == [down]
+    assert analysed["analysis"]["canary"]["error_rate"] == 0.0
     assert (
         analysed["analysis"]["canary"]["online.accuracy"]
         > (analysed["analysis"]["champion"]["online.accuracy"])
@@ -141,7 +145,7 @@ def test_drift_retrains_gates_rolls_out_in_steps_and_promotes(world: World) -> N
     assert world.send(60, shift=2.0)["versions"] == {"2": 60}
     world.clock.advance(5 * MIN)
     controller.tick()
-    assert _states(controller)[8:] == ["PROMOTED", "IDLE", "MONITORING", "IDLE"]
+    assert _states(controller)[8:] == ["PROMOTED", "IDLE"]
     promoted = store.list_loop_transitions(spec.name)[8]
     assert promoted.evidence["analysis"]["champion"]["from_step"] == 0  # v1 had no traffic
     assert store.get_model_version_by_alias("churn", "champion").version == 2
@@ -178,6 +182,35 @@ def test_a_challenger_that_fails_the_gate_never_reaches_traffic(world: World) ->
     controller.tick()
     last = controller.store.list_loop_transitions(spec.name)[-1]
     assert last.to_state == "IDLE" and "cools down" in last.reason
+
+
+def test_a_canary_that_fails_live_analysis_is_rolled_back(world: World) -> None:
+    # A challenger that passes a lenient gate but answers wrong on live traffic.
+    spec = load_loop(write_loop(world.folder, params="{invert: true}", gate="accuracy >= 0"))
+    controller = Controller(spec, clock=world.clock)
+    world.send(200, shift=2.0)
+    world.clock.advance(10 * MIN)
+    controller.tick()
+    assert _states(controller)[-1] == "ROLLING_OUT"
+    world.wait_generation(1)
+    sent = world.send(200, shift=2.0)
+    world.clock.advance(5 * MIN)
+    controller.tick()
+    history = controller.store.list_loop_transitions(spec.name)
+    assert [t.to_state for t in history][-2:] == ["ROLLED_BACK", "IDLE"]
+    rolled = history[-2]
+    assert "online.accuracy" in rolled.reason
+    assert rolled.evidence["analysis"]["canary"]["online.accuracy"] < 0.5
+    store = controller.store
+    assert store.get_deployment("churn").spec is None
+    assert store.get_model_version_by_alias("churn", "champion").version == 1
+    assert store.get_model_version_by_alias("churn", "challenger").version == 2  # kept
+    world.wait_generation(2)
+    after = world.send(40, shift=2.0)
+    assert sent["failures"] == after["failures"] == 0
+    assert after["versions"] == {"1": 40}
+    alerts = store.list_alert_deliveries(spec.name)
+    assert alerts == []  # no webhook in this loop.yaml: nothing sent, nothing recorded
 
 
 def test_a_failing_pipeline_is_recorded_with_its_traceback(world: World) -> None:

@@ -53,7 +53,8 @@ STATES = (
     "PROMOTED",
     "ROLLED_BACK",
 )
-#: Transitions one tick makes at most (a tick stops earlier at a wait: a hold, a schedule).
+#: Transitions one tick makes at most (a tick stops earlier at a wait, such as a hold, and
+#: once back in IDLE).
 MAX_MOVES_PER_TICK = 16
 
 
@@ -221,6 +222,8 @@ class Controller:
                     details={"transition": transition.seq, **move.evidence},
                     now_ms=self.clock.now_ms(),
                 )
+            if move.to == "IDLE":
+                break  # one cycle per tick: the next monitor run is the next tick's
         return made
 
     def run(
