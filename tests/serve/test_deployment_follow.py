@@ -29,7 +29,10 @@ POLL = 0.1
 
 
 def _versions(client: httpx.Client, n: int = 60) -> set[str]:
-    return {predict_x(client, "m", 1.0).json()["model"]["version"] for _ in range(n)}
+    answers = [predict_x(client, "m", 1.0) for _ in range(n)]
+    failed = [(r.status_code, r.text) for r in answers if r.status_code != 200]
+    assert failed == []
+    return {r.json()["model"]["version"] for r in answers}
 
 
 def test_a_replica_follows_set_and_clear_with_no_failed_request(

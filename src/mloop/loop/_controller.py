@@ -563,7 +563,7 @@ class Controller:
             return Move(
                 "ROLLED_BACK",
                 f"canary v{ctx['challenger']} failed at {weight:g}%: "
-                + "; ".join(r["reason"] for r in failed),
+                + "; ".join(f"{r['rule']} ({r['reason']})" for r in failed),
                 evidence,
                 ctx,
                 ("rollback", f"rolled back v{ctx['challenger']} of {self.spec.model}"),

@@ -48,6 +48,7 @@ class DeploymentFollower:
         self.max_wait_s = max_wait_s
         self._get = get_deployment
         self._retiring: set[asyncio.Task[None]] = set()
+        self._pending_clear: dict[str, int] = {}
         #: Deployment records applied (for tests and /v1/models).
         self.applied = 0
 
@@ -77,8 +78,23 @@ class DeploymentFollower:
         generation = int(record.generation)
         if generation == (slot.deployment_generation or 0):
             return
+        if record.spec is None:
+            self._pending_clear[slot.name] = generation  # applied by finish(), after aliases
+            return
+        await self._apply_generation(slot, registered, generation, record.spec)
+
+    async def finish(self, slot: ModelSlot) -> None:
+        """Apply a cleared record read by :meth:`poll` (once the aliases were resolved)."""
+        generation = self._pending_clear.pop(slot.name, None)
+        registered = slot.registered_name
+        if generation is not None and registered is not None:
+            await self._apply_generation(slot, registered, generation, None)
+
+    async def _apply_generation(
+        self, slot: ModelSlot, registered: str, generation: int, spec: dict[str, Any] | None
+    ) -> None:
         try:
-            await self._apply(slot, registered, record.spec)
+            await self._apply(slot, registered, spec)
         except Exception as exc:
             problem = f"generation {generation}: {type(exc).__name__}: {exc}"
             if slot.deployment_error != problem:

@@ -90,6 +90,7 @@ class Follower:
             # At start: a replica that starts mid-rollout takes the current split at once.
             for slot in self.slots.values():
                 await self.deployments.poll(slot)
+                await self.deployments.finish(slot)
         while True:
             await asyncio.sleep(self.interval_s)
             try:
@@ -108,6 +109,11 @@ class Follower:
             for track in list(slot.tracks.values()):
                 if track.followed:
                     await self._poll_track(slot, track)
+            if self.deployments is not None:
+                # A cleared record takes effect after the served alias was resolved again:
+                # a promotion moves @champion before it clears the record, so the served URI
+                # already names the new version when the split goes.
+                await self.deployments.finish(slot)
         self.polls += 1
 
     async def _poll_track(self, slot: ModelSlot, track: Track) -> None:
