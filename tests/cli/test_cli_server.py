@@ -163,6 +163,7 @@ def test_server_runs_loop_controllers_in_process(start_server: Any, tmp_path: Pa
     assert server.proc.returncode is not None
 
 
+@pytest.mark.slow
 def test_server_refuses_a_bad_loop_file(start_server: Any, tmp_path: Path) -> None:
     loop = tmp_path / "loop.yaml"
     loop.write_text("name: inside\nmodel: m\nmonitor: {every: soon, window: 1h}\n")
