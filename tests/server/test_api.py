@@ -445,6 +445,21 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("GET", "/api/v1/runs/{run_id}/parquet-head/{path}"),
         ("GET", "/api/v1/registered-models/{name}/versions/{version}/manifest"),
         ("GET", "/api/v1/datasets/{name}/versions/{version}/profile"),
+        ("GET", "/api/v1/registered-models/{name}/deployment"),
+        ("PUT", "/api/v1/registered-models/{name}/deployment"),
+        ("DELETE", "/api/v1/registered-models/{name}/deployment"),
+        ("GET", "/api/v1/loops"),
+        ("GET", "/api/v1/loops/{name}"),
+        ("PUT", "/api/v1/loops/{name}"),
+        ("GET", "/api/v1/loops/{name}/status"),
+        ("POST", "/api/v1/loops/{name}/lease"),
+        ("DELETE", "/api/v1/loops/{name}/lease"),
+        ("POST", "/api/v1/loops/{name}/transitions"),
+        ("GET", "/api/v1/loops/{name}/transitions"),
+        ("POST", "/api/v1/loops/{name}/monitor-results"),
+        ("GET", "/api/v1/loops/{name}/monitor-results"),
+        ("POST", "/api/v1/loops/{name}/alerts"),
+        ("GET", "/api/v1/loops/{name}/alerts"),
     }
     assert documented == expected
     # every route the routers serve is in the schema (none hidden)
@@ -452,6 +467,7 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
 
     from mloop.server import (
         _datasets,
+        _loop_api,
         _metrics,
         _previews,
         _registry,
@@ -465,6 +481,7 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         *server.app.routes,
         *_tracking.router.routes,
         *_registry.router.routes,
+        *_loop_api.router.routes,
         *_datasets.router.routes,
         *_tune.router.routes,
         *_metrics.router.routes,
