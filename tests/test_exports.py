@@ -24,6 +24,7 @@ PACKAGES = [
     "mloop.export",
     "mloop.genai",
     "mloop.interop",
+    "mloop.loop",
     "mloop.models",
     "mloop.monitor",
     "mloop.pipeline",

@@ -52,10 +52,15 @@
     │   └── StepFailed (RuntimeError)             a step raised after its retries; names the step
     │       ├── StepTimeout (TimeoutError)        a step ran past its timeout and was killed
     │       └── UnpicklableResult (TypeError)     a step returned what cannot be stored
-    └── GenAIError
-        ├── NotAPrompt (InvalidArgument)          a registered model that is not a prompt
-        ├── PromptVariableError (InvalidArgument)  a variable missing or unknown
-        └── TraceNotFound (NotFound)              no trace with that id
+    ├── GenAIError
+    │   ├── NotAPrompt (InvalidArgument)          a registered model that is not a prompt
+    │   ├── PromptVariableError (InvalidArgument)  a variable missing or unknown
+    │   └── TraceNotFound (NotFound)              no trace with that id
+    └── LoopError
+        ├── LoopNotFound (NotFound)               no loop by that name in the store
+        ├── LoopLeaseHeld (Conflict)              another controller runs this loop
+        └── InvalidLoop (InvalidArgument)         a loop.yaml that does not validate; gives the
+                                                  line and column
 
 The generic classes (``NotFound``, ``InvalidArgument``, ...) carry the meaning that the server maps
 to an HTTP status; the domain classes say where the error came from. Each specific error also
@@ -84,9 +89,13 @@ __all__ = [
     "InvalidData",
     "InvalidEvaluationInput",
     "InvalidFilter",
+    "InvalidLoop",
     "InvalidPayload",
     "InvalidPipeline",
     "LoggingFailed",
+    "LoopError",
+    "LoopLeaseHeld",
+    "LoopNotFound",
     "MigrationError",
     "MloopError",
     "ModelError",
@@ -453,3 +462,25 @@ class TraceNotFound(GenAIError, NotFound):
     """No trace with that id."""
 
     code = "TRACE_NOT_FOUND"
+
+
+class LoopError(MloopError):
+    """Base of errors from the closed loop (``loop.yaml`` and its controller)."""
+
+    code = "LOOP_ERROR"
+
+
+class LoopNotFound(LoopError, NotFound):
+    code = "LOOP_NOT_FOUND"
+
+
+class LoopLeaseHeld(LoopError, Conflict):
+    """Another controller holds the lease of the loop (one controller per loop at a time)."""
+
+    code = "LOOP_LEASE_HELD"
+
+
+class InvalidLoop(LoopError, InvalidArgument):
+    """A ``loop.yaml`` with an unknown key or a bad value; the message gives the line."""
+
+    code = "INVALID_LOOP"

@@ -148,3 +148,36 @@ def test_https_needs_both_files(cli: Any, tmp_path: Path) -> None:
         result = cli(command, *extra, "--port", "0", "--ssl-certfile", str(cert))
         assert result.exit_code != 0
         assert "needs both --ssl-certfile and --ssl-keyfile" in result.output
+
+
+@pytest.mark.slow
+def test_server_runs_loop_controllers_in_process(start_server: Any, tmp_path: Path) -> None:
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("name: inside\nmodel: m\nmonitor: {every: 1m, window: 1h}\n")
+    server = start_server("--loop", str(loop))
+    server.wait_healthy()
+    deadline = time.monotonic() + 120  # bounds a hang only
+    while True:
+        r = httpx.get(f"{server.url}/api/v1/loops/inside/status", timeout=10)
+        if r.status_code == 200 and r.json()["transitions"] >= 2:
+            break
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.05)
+    status = r.json()
+    assert status["state"] == "IDLE"
+    assert "not enough data" in status["last_monitor"]["result"]["reason"]
+    assert status["lease"]["owner"]
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    assert 'mloop_loop_transitions_total{loop="inside",to_state="IDLE"} 1.0' in metrics
+    server.stop()
+    assert server.proc.returncode is not None
+
+
+@pytest.mark.slow
+def test_server_refuses_a_bad_loop_file(start_server: Any, tmp_path: Path) -> None:
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("name: inside\nmodel: m\nmonitor: {every: soon, window: 1h}\n")
+    server = start_server("--loop", str(loop))
+    _, err = server.proc.communicate(timeout=120)
+    assert server.proc.returncode == 1
+    assert "line 3 column 11: monitor.every: expected a duration" in err

@@ -451,6 +451,21 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("POST", "/api/v1/auth/tokens"),
         ("GET", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/tokens/{token_id}/revoke"),
+        ("GET", "/api/v1/registered-models/{name}/deployment"),
+        ("PUT", "/api/v1/registered-models/{name}/deployment"),
+        ("DELETE", "/api/v1/registered-models/{name}/deployment"),
+        ("GET", "/api/v1/loops"),
+        ("GET", "/api/v1/loops/{name}"),
+        ("PUT", "/api/v1/loops/{name}"),
+        ("GET", "/api/v1/loops/{name}/status"),
+        ("POST", "/api/v1/loops/{name}/lease"),
+        ("DELETE", "/api/v1/loops/{name}/lease"),
+        ("POST", "/api/v1/loops/{name}/transitions"),
+        ("GET", "/api/v1/loops/{name}/transitions"),
+        ("POST", "/api/v1/loops/{name}/monitor-results"),
+        ("GET", "/api/v1/loops/{name}/monitor-results"),
+        ("POST", "/api/v1/loops/{name}/alerts"),
+        ("GET", "/api/v1/loops/{name}/alerts"),
     }
     assert documented == expected
     # every route the routers serve is in the schema (none hidden)
@@ -459,6 +474,7 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
     from mloop.server import (
         _auth,
         _datasets,
+        _loop_api,
         _metrics,
         _previews,
         _registry,
@@ -472,6 +488,7 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         *server.app.routes,
         *_tracking.router.routes,
         *_registry.router.routes,
+        *_loop_api.router.routes,
         *_datasets.router.routes,
         *_tune.router.routes,
         *_metrics.router.routes,

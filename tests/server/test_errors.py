@@ -315,6 +315,10 @@ EXPECTED_STATUS = {
     "StepFailed": 500,
     "StepTimeout": 500,
     "UnpicklableResult": 500,
+    "LoopError": 500,
+    "LoopNotFound": 404,
+    "LoopLeaseHeld": 409,
+    "InvalidLoop": 422,
 }
 
 

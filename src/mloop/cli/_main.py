@@ -17,12 +17,14 @@ from mloop.cli import (
     _data,
     _db,
     _demo,
+    _deploy,
     _drift,
     _evaluate,
     _experiments,
     _export,
     _gate,
     _import,
+    _loop,
     _models,
     _pipeline,
     _prompts,
@@ -150,6 +152,8 @@ app.add_typer(_runs.app, name="runs")
 app.add_typer(_models.app, name="models")
 app.add_typer(_prompts.app, name="prompts")
 app.add_typer(_traces.app, name="traces")
+app.add_typer(_deploy.app, name="deploy")
+app.add_typer(_loop.app, name="loop")
 app.add_typer(_data.app, name="data")
 app.add_typer(_db.app, name="db")
 app.add_typer(_pipeline.app, name="pipeline")

@@ -103,6 +103,7 @@ def _create(spec: dict[str, Any]) -> FastAPI:
         auth=_token_cache() if spec.get("auth") else None,
         metrics_auth=bool(spec.get("metrics_auth")),
         trust=_trust(spec.get("trust") or []),
+        deployments=spec.get("deployments", True),
     )
 
 
@@ -188,10 +189,20 @@ def serve(
         Path | None,
         typer.Option(
             "--policy",
-            help="A deploy.yaml: canary weights, a sticky key and a shadow per model.",
+            help="A deploy.yaml: canary weights, a sticky key and a shadow per model. It wins "
+            "over the deployment record for the names it lists.",
             show_default=False,
         ),
     ] = None,
+    no_deployment: Annotated[
+        bool,
+        typer.Option(
+            "--no-deployment",
+            help="Ignore deployment records (the traffic split `mloop deploy set` and the loop "
+            "controller write in the store); by default each served registered model follows "
+            "its record on the --poll-interval.",
+        ),
+    ] = False,
     log_sample_rate: Annotated[
         float,
         typer.Option(
@@ -256,6 +267,7 @@ def serve(
         "optimize": optimize,
         "poll_interval_s": poll_interval,
         "policy": None if policy is None else str(policy),
+        "deployments": not no_deployment,
         "log_level": log_level.value,
         "log_sample_rate": log_sample_rate,
         "vertex": None if vertex is None else dataclasses.asdict(vertex),

@@ -153,6 +153,16 @@ def server(
     limit_concurrency: LimitConcurrency = 2048,
     ssl_certfile: SslCertfile = None,
     ssl_keyfile: SslKeyfile = None,
+    loops: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--loop",
+            metavar="LOOP.yaml",
+            help="Run the controller of this loop.yaml inside the server process (repeatable): "
+            "the closed loop with no second process.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the mloop server: the web UI at /, the REST API under /api/v1, OpenAPI docs at
     /docs."""
@@ -168,6 +178,7 @@ def server(
     transport = transport_options(
         header_timeout, body_timeout, limit_concurrency, ssl_certfile, ssl_keyfile
     )
+    loop_threads: Any = None
     sock = _bind(host, port)
     try:
         try:
@@ -190,6 +201,14 @@ def server(
             from mloop.cli._token import parse_duration_ms
 
             start_sweeper(db, artifacts, parse_duration_ms(sweep_after))
+        if loops:
+            from mloop.loop import LoopThreads, load_loop
+            from mloop.store._context import set_default
+
+            specs = [load_loop(path) for path in loops]  # a bad loop.yaml fails before serving
+            # The controllers (and the pipelines they run) use the server's own store.
+            set_default(tracking_uri=db, artifacts=artifacts)
+            loop_threads = LoopThreads(specs).start()
         actual_port = sock.getsockname()[1]
         common: dict[str, Any] = {
             "host": host,
@@ -220,6 +239,8 @@ def server(
             )
             _run_workers(config, sock)
     finally:
+        if loop_threads is not None:
+            loop_threads.stop()
         sock.close()
 
 

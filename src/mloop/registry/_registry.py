@@ -8,10 +8,12 @@ The module-level functions use the current store (:func:`mloop.store.current`: a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from mloop._core import current_user, parse_models_uri, parse_runs_uri
 from mloop.errors import InvalidArgument
-from mloop.store import AuditEntry, ModelVersion, RegisteredModel, Store
+from mloop.registry._deployment import ModelPolicy, validate_model_policy
+from mloop.store import AuditEntry, Deployment, ModelVersion, RegisteredModel, Store
 from mloop.store._context import current
 
 
@@ -93,9 +95,83 @@ class Registry:
     def list_versions(self, name: str) -> list[ModelVersion]:
         return self.store.list_model_versions(name)
 
+    def get_deployment(self, name: str) -> Deployment:
+        """The deployment record of ``name`` (generation 0 and no spec when there is none)."""
+        return self.store.get_deployment(name)
+
+    def set_deployment(
+        self,
+        name: str,
+        spec: ModelPolicy | Mapping[str, Any],
+        *,
+        expected_generation: int | None = None,
+        reason: str = "",
+    ) -> Deployment:
+        """Replace the traffic split every ``mloop serve`` replica of ``name`` follows.
+
+        ``spec`` is one model policy, the language of a ``deploy.yaml`` entry: ``canary``
+        entries of ``{version: N | uri: models:/name@alias, weight}``, ``sticky_key``,
+        ``shadow``. Audited as ``deployment.set``.
+
+        Args:
+            expected_generation: compare-and-set: change the record only if it is still at this
+                generation (0 when there is none yet).
+
+        Raises:
+            InvalidArgument: the spec does not validate, or names another model.
+            Conflict: ``expected_generation`` is stale.
+
+        Example::
+
+            registry.set_deployment(
+                "churn",
+                {"canary": [{"version": 3, "weight": 90}, {"version": 4, "weight": 10}]},
+                expected_generation=registry.get_deployment("churn").generation,
+                reason="canary v4 at 10%",
+            )
+        """
+        return self.store.set_deployment(
+            name,
+            deployment_spec(name, spec),
+            expected_generation=expected_generation,
+            actor=self.actor,
+            reason=reason,
+        )
+
+    def clear_deployment(
+        self, name: str, *, expected_generation: int | None = None, reason: str = ""
+    ) -> Deployment:
+        """Clear the record of ``name``: the served URI alone answers again (audited)."""
+        return self.store.clear_deployment(
+            name, expected_generation=expected_generation, actor=self.actor, reason=reason
+        )
+
     def history(self, name: str) -> list[AuditEntry]:
         """The audit log of a model, oldest first."""
         return self.store.get_audit_log(name)
+
+
+def deployment_spec(name: str, spec: ModelPolicy | Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` validated as the deployment record of ``name``, as the JSON the store keeps.
+
+    Raises:
+        InvalidArgument: the spec does not validate, or a URI in it names another model.
+    """
+    policy = validate_model_policy(
+        dict(spec) if isinstance(spec, Mapping) else spec, source=f"deployment of {name!r}"
+    )
+    targets = [e.uri for e in policy.canary or [] if e.uri is not None]
+    if isinstance(policy.shadow, str):
+        targets.append(policy.shadow)
+    for uri in targets:
+        parsed = parse_models_uri(uri)
+        if parsed.name != name:
+            raise InvalidArgument(
+                f"deployment of {name!r}: {uri!r} names another model; a deployment record "
+                f"splits traffic between versions of {name!r} only",
+                details={"name": name, "uri": uri},
+            )
+    return policy.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
 
 
 def _registry() -> Registry:

@@ -44,6 +44,7 @@ from mloop.errors import (
 from mloop.models import TrustedKeys
 from mloop.monitor import PredictionLog
 from mloop.serve._auth import ServeAuth
+from mloop.serve._deployfollow import DeploymentFollower
 from mloop.serve._feedback_api import feedback_router
 from mloop.serve._follow import Follower
 from mloop.serve._heap import freeze_heap
@@ -381,6 +382,7 @@ def create_serve_app(
     auth: TokenCache | None = None,
     metrics_auth: bool = False,
     trust: TrustedKeys | None = None,
+    deployments: bool = True,
 ) -> FastAPI:
     """An ASGI app serving ``models``, each by name and version.
 
@@ -406,6 +408,9 @@ def create_serve_app(
         metrics_auth: with ``auth``, ``/metrics`` needs a valid token too.
         trust: load only model versions signed by one of these keys, now and whenever an
             alias or a policy moves (``mloop serve --trust KEYS``).
+        deployments: follow the deployment record of each served registered model (the
+            traffic split the loop controller or ``mloop deploy set`` writes), on the same poll
+            as aliases; a name ``policy`` lists keeps the file's split. False: ignore records.
 
     Returns:
         A FastAPI app; the models (and every version the policy names) are loaded now and
@@ -452,6 +457,8 @@ def create_serve_app(
         slots[name] = load_slot(item, metrics, max_batch_size=max_batch_size, max_wait_s=max_wait_s)
     if deploy is not None:
         _apply_policy(deploy, slots, metrics, max_batch_size, max_wait_s)
+        for name in deploy.models:
+            slots[name].follows_deployment = False  # a static split a person chose wins
     server = _Server(slots, metrics, max_body_bytes)
     if prediction_log is not None:
         server.on_prediction = prediction_log.on_prediction
@@ -463,6 +470,11 @@ def create_serve_app(
             interval_s=poll_interval_s,
             max_batch_size=max_batch_size,
             max_wait_s=max_wait_s,
+            deployments=DeploymentFollower(
+                metrics, max_batch_size=max_batch_size, max_wait_s=max_wait_s
+            )
+            if deployments
+            else None,
         )
 
     @contextlib.asynccontextmanager
@@ -729,6 +741,11 @@ def _describe(slot: ModelSlot, following: bool) -> dict[str, Any]:
         "following": following and any(t.followed for t in slot.tracks.values()),
         "registry_error": slot.registry_error,
         "load_errors": {t.uri: t.load_error for t in slot.tracks.values() if t.load_error},
+        "deployment": {
+            "follows": following and slot.follows_deployment,
+            "generation": slot.deployment_generation or 0,
+            "error": slot.deployment_error,
+        },
     }
     if slot.router is not None:
         out["policy"] = slot.router.describe()

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mloop.serve._deployfollow import DeploymentFollower
 from mloop.serve._heap import freeze_heap
 from mloop.serve._metrics import ServeMetrics
 from mloop.serve._slot import ModelSlot, ServedVersion, Track, load_version
@@ -42,6 +43,7 @@ class Follower:
         max_batch_size: int,
         max_wait_s: float,
         resolve: Callable[[str], Any] = _default_resolve,
+        deployments: DeploymentFollower | None = None,
     ) -> None:
         self.slots = slots
         self.metrics = metrics
@@ -49,6 +51,8 @@ class Follower:
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self._resolve = resolve
+        #: Follows the deployment record of each served registered model (None: ignored).
+        self.deployments = deployments
         self._task: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         #: Polls done (for tests and /v1/models), and swaps made.
@@ -57,6 +61,10 @@ class Follower:
 
     @property
     def active(self) -> bool:
+        if self.deployments is not None and any(
+            self.deployments.follows(s) for s in self.slots.values()
+        ):
+            return True
         return any(t.followed for s in self.slots.values() for t in s.tracks.values())
 
     def start(self) -> None:
@@ -74,8 +82,15 @@ class Follower:
             self._task = None
         if self._retiring:
             await asyncio.wait(set(self._retiring), timeout=30)
+        if self.deployments is not None:
+            await self.deployments.stop()
 
     async def _run(self) -> None:
+        if self.deployments is not None:
+            # At start: a replica that starts mid-rollout takes the current split at once.
+            for slot in self.slots.values():
+                await self.deployments.poll(slot)
+                await self.deployments.finish(slot)
         while True:
             await asyncio.sleep(self.interval_s)
             try:
@@ -86,11 +101,19 @@ class Follower:
                 logger.error("polling the registry failed: %s", exc, exc_info=exc)
 
     async def poll(self) -> None:
-        """Resolve every followed track once; swap those whose alias moved."""
+        """Apply changed deployment records; resolve every followed track once and swap those
+        whose alias moved."""
         for slot in self.slots.values():
+            if self.deployments is not None:
+                await self.deployments.poll(slot)
             for track in list(slot.tracks.values()):
                 if track.followed:
                     await self._poll_track(slot, track)
+            if self.deployments is not None:
+                # A cleared record takes effect after the served alias was resolved again:
+                # a promotion moves @champion before it clears the record, so the served URI
+                # already names the new version when the split goes.
+                await self.deployments.finish(slot)
         self.polls += 1
 
     async def _poll_track(self, slot: ModelSlot, track: Track) -> None:

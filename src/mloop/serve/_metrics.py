@@ -140,8 +140,14 @@ class _StateCollector(Collector):
             "(sent, dropped, failed, disagreed).",
             labels=["model", "version", "outcome"],
         )
+        generation = GaugeMetricFamily(
+            "mloop_serve_deployment_generation",
+            "The generation of the deployment record the model's traffic split follows (0: none).",
+            labels=["model"],
+        )
         for name, slot in self._slots.items():
             reachable.add_metric([name], 0.0 if slot.registry_error else 1.0)
+            generation.add_metric([name], float(slot.deployment_generation or 0))
             swaps.add_metric([name], float(slot.swaps))
             router = slot.router
             if router is not None and router.shadow is not None:
@@ -149,6 +155,7 @@ class _StateCollector(Collector):
                 for outcome in ("sent", "dropped", "failed", "disagreed"):
                     shadow.add_metric([name, str(stats["version"]), outcome], stats[outcome])
         yield reachable
+        yield generation
         yield swaps
         yield shadow
         if self._log is not None:

@@ -35,17 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mloop._core._yaml import load_yaml_with_lines
 from mloop.errors import InvalidArgument
+from mloop.registry import CanaryEntry, ModelPolicy
 from mloop.serve._payload import parse_v1, parse_v2
 from mloop.serve._slot import ServedVersion, Track
 
@@ -64,52 +58,6 @@ logger = logging.getLogger("mloop.serve")
 shadow_logger = logging.getLogger("mloop.serve.shadow")
 # What pydantic adds to an error's location for a branch of a union (``shadow.str``).
 _UNION_TAG = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\])$")
-
-
-class CanaryEntry(BaseModel):
-    """One version a canary sends traffic to: ``uri`` or ``version``, and a ``weight``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    uri: str | None = None
-    version: int | None = Field(default=None, ge=1)
-    weight: float = Field(ge=0, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _one_target(self) -> CanaryEntry:
-        if (self.uri is None) == (self.version is None):
-            raise ValueError("give exactly one of 'uri' (a models:/ URI) or 'version' (a number)")
-        return self
-
-
-class ModelPolicy(BaseModel):
-    """The policy of one served name."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    canary: list[CanaryEntry] | None = Field(default=None, min_length=1)
-    sticky_key: str | None = Field(default=None, min_length=1)
-    shadow: str | int | None = None
-    shadow_max_pending: int = Field(default=64, ge=1)
-
-    @field_validator("shadow", mode="before")
-    @classmethod
-    def _shadow_target(cls, value: Any) -> Any:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
-            raise ValueError(
-                f"expected a models:/ URI or a version number, got {type(value).__name__} {value!r}"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> ModelPolicy:
-        if self.canary is not None and not any(e.weight > 0 for e in self.canary):
-            raise ValueError("canary weights are all zero: give at least one a positive weight")
-        if self.sticky_key is not None and self.canary is None:
-            raise ValueError("'sticky_key' needs a 'canary' list to choose from")
-        if isinstance(self.shadow, int) and self.shadow < 1:
-            raise ValueError("'shadow' must be a models:/ URI or a version number >= 1")
-        return self
 
 
 class DeployPolicy(BaseModel):

@@ -216,6 +216,15 @@ class ModelSlot:
         self.registry_error: str | None = None
         #: Versions swapped in by following an alias.
         self.swaps = 0
+        #: The deployment record generation the router follows (None: none applied).
+        self.deployment_generation: int | None = None
+        #: Only a followed URI (an alias, or latest) follows the record; a pinned version
+        #: (models:/churn/3) or a name a ``--policy`` file covers does not.
+        self.follows_deployment = main.followed
+        #: Why the last deployment record could not be applied (None when it was), and why it
+        #: could not be read (None once the store answers).
+        self.deployment_error: str | None = None
+        self.deployment_read_error: str | None = None
 
     @property
     def registered_name(self) -> str | None:

@@ -17,6 +17,7 @@ from mloop.server import (
     _datasets,
     _docs,
     _genai_api,
+    _loop_api,
     _metrics,
     _previews,
     _registry,
@@ -114,6 +115,7 @@ def create_app(
     app.include_router(_auth.router)
     app.include_router(_tracking.router)
     app.include_router(_registry.router)
+    app.include_router(_loop_api.router)
     app.include_router(_datasets.router)
     app.include_router(_tune.router)
     app.include_router(_genai_api.router)

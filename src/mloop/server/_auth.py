@@ -99,6 +99,7 @@ RULES: tuple[Rule, ...] = (
     # What changes what is served: aliases, deployments, promotions, stages, loops.
     _rule(_WRITES, "/api/v1/registered-models/*/aliases/*", Role.DEPLOYER),
     _rule(_WRITES, "/api/v1/deployments*", Role.DEPLOYER),
+    _rule(_WRITES, "/api/v1/registered-models/*/deployment", Role.DEPLOYER),
     _rule(_WRITES, "*/promote", Role.DEPLOYER),
     _rule(_WRITES, "*/promote/*", Role.DEPLOYER),
     _rule(_WRITES, "/api/v1/loops*", Role.DEPLOYER),

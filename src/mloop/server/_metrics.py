@@ -3,6 +3,8 @@ apps in one process do not clash)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -43,6 +45,7 @@ class ServerMetrics:
             "HTTP requests being answered now.",
             registry=self.registry,
         )
+        self.registry.register(_LoopCollector())
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -64,3 +67,19 @@ def metrics(request: Request) -> Response:
     """Prometheus metrics in the text exposition format."""
     server_metrics: ServerMetrics = request.app.state.metrics
     return Response(server_metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+class _LoopCollector:
+    """The counters of the loop controllers running in this process (``mloop server --loop``):
+    transitions made and alerts sent, read at scrape time."""
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        from mloop.loop import LOOP_COUNTERS
+
+        for counter in LOOP_COUNTERS:
+            family = CounterMetricFamily(counter.name, counter.help, labels=counter.labelnames)
+            for labels, value in counter.samples():
+                family.add_metric(list(labels), value)
+            yield family

@@ -7,13 +7,16 @@ identity (:func:`~mloop.server._auth.actor_of`): the token's name under ``--auth
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from mloop._web._errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from mloop.registry import deployment_spec
 from mloop.server._auth import IdentityDep, actor_of, check_model_scope
 from mloop.server._tracking import StoreDep, _Body
-from mloop.store import AuditEntry, ModelVersion, RegisteredModel
+from mloop.store import AuditEntry, Deployment, ModelVersion, RegisteredModel
 
 
 async def _model_scope(request: Request, identity: IdentityDep) -> None:
@@ -187,3 +190,46 @@ def get_model_version_by_alias(
 def get_audit_log(name: str, store: StoreDep, identity: IdentityDep) -> list[AuditEntry]:
     """Every change to the model, oldest first (append-only)."""
     return store.get_audit_log(name)
+
+
+class SetDeploymentBody(_Audited):
+    spec: dict[str, Any] = Field(
+        description="one model policy: canary [{version|uri, weight}], sticky_key, shadow"
+    )
+    expected_generation: int | None = Field(
+        default=None, description="compare-and-set: 409 unless the record is at this generation"
+    )
+
+
+@router.get("/{name}/deployment")
+def get_deployment(name: str, store: StoreDep) -> Deployment:
+    """The deployment record every ``mloop serve`` replica follows (generation 0 and no spec
+    when there is none)."""
+    return store.get_deployment(name)
+
+
+@router.put("/{name}/deployment", responses=CONFLICT_RESPONSE)
+def set_deployment(name: str, body: SetDeploymentBody, store: StoreDep) -> Deployment:
+    """Replace the traffic split (422 for a spec that does not validate, 409 for a stale
+    ``expected_generation``); audited as ``deployment.set``."""
+    return store.set_deployment(
+        name,
+        deployment_spec(name, body.spec),
+        expected_generation=body.expected_generation,
+        actor=body.actor,
+        reason=body.reason,
+    )
+
+
+@router.delete("/{name}/deployment", responses=CONFLICT_RESPONSE)
+def clear_deployment(
+    name: str,
+    store: StoreDep,
+    expected_generation: int | None = None,
+    actor: str = "",
+    reason: str = "",
+) -> Deployment:
+    """Clear the record: the served URI alone answers again (audited as ``deployment.clear``)."""
+    return store.clear_deployment(
+        name, expected_generation=expected_generation, actor=actor, reason=reason
+    )

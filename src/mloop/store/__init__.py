@@ -17,17 +17,22 @@ if TYPE_CHECKING:
     from mloop.store._context import StoreContext as StoreContext
     from mloop.store._context import current as current
     from mloop.store._context import use as use
+    from mloop.store._entities import AlertDelivery as AlertDelivery
     from mloop.store._entities import ArtifactInfo as ArtifactInfo
     from mloop.store._entities import AuditEntry as AuditEntry
     from mloop.store._entities import DatasetColumn as DatasetColumn
     from mloop.store._entities import DatasetVersion as DatasetVersion
+    from mloop.store._entities import Deployment as Deployment
     from mloop.store._entities import Experiment as Experiment
     from mloop.store._entities import LifecycleStage as LifecycleStage
+    from mloop.store._entities import LoopRecord as LoopRecord
+    from mloop.store._entities import LoopTransition as LoopTransition
     from mloop.store._entities import Metric as Metric
     from mloop.store._entities import MetricHistory as MetricHistory
     from mloop.store._entities import MetricValue as MetricValue
     from mloop.store._entities import ModelVersion as ModelVersion
     from mloop.store._entities import ModelVersionStatus as ModelVersionStatus
+    from mloop.store._entities import MonitorResult as MonitorResult
     from mloop.store._entities import RegisteredModel as RegisteredModel
     from mloop.store._entities import Run as Run
     from mloop.store._entities import RunData as RunData
@@ -67,6 +72,11 @@ __getattr__, __dir__, __all__ = lazy_names(
         **dict.fromkeys(
             (
                 "ArtifactInfo",
+                "MonitorResult",
+                "LoopTransition",
+                "LoopRecord",
+                "Deployment",
+                "AlertDelivery",
                 "AuditEntry",
                 "DatasetColumn",
                 "DatasetVersion",

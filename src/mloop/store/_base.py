@@ -36,6 +36,7 @@ from mloop.store._entities import (
     RunStatus,
     ViewType,
 )
+from mloop.store._loop_base import LoopStore
 from mloop.store._registry_base import RegistryStore
 from mloop.store._tokens import TokenStore
 from mloop.store._traces_base import TraceStore
@@ -119,7 +120,7 @@ def decode_journal_log(text: str, i: int = 0) -> dict[str, Any]:
     return log
 
 
-class Store(RegistryStore, DatasetStore, RunViewStore, TraceStore, TokenStore, ABC):
+class Store(RegistryStore, LoopStore, DatasetStore, RunViewStore, TraceStore, TokenStore, ABC):
     """Metadata and artifacts of experiments and runs, the model registry, and datasets.
 
     Implementations: :class:`~mloop.store.SqlStore` (SQLite or PostgreSQL, plus an artifact

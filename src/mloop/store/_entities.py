@@ -325,3 +325,72 @@ class RunInput(_Record):
     def dataset_uri(self) -> str:
         """``datasets:/<name>/<version>``."""
         return f"datasets:/{self.dataset_name}/{self.dataset_version}"
+
+
+class Deployment(_Record):
+    """The deployment record of a registered model: the traffic split replicas follow.
+
+    ``generation`` grows by one on every change; 0 means no record was ever written. ``spec`` is
+    one ``ModelPolicy`` as JSON (``canary`` weights, ``sticky_key``, ``shadow``), or ``None``
+    when there is no record or it was cleared: the served URI alone answers.
+    """
+
+    name: str
+    generation: int = 0
+    spec: dict[str, Any] | None = None
+    updated_at: int | None = None
+    actor: str = ""
+    reason: str = ""
+
+
+class LoopRecord(_Record):
+    """The stored state of a loop: its state machine, context and lease."""
+
+    name: str
+    model_name: str
+    state: str
+    seq: int
+    context: dict[str, Any] = Field(default_factory=dict)
+    spec: dict[str, Any] = Field(default_factory=dict)
+    lease_owner: str | None = None
+    lease_expires: int | None = None
+    created_at: int
+    updated_at: int
+
+
+class LoopTransition(_Record):
+    """One transition of a loop, with why and the evidence (monitor result, run, gate report)."""
+
+    transition_id: int
+    loop_name: str
+    seq: int
+    from_state: str
+    to_state: str
+    reason: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    actor: str = ""
+    time: int
+
+
+class MonitorResult(_Record):
+    """One monitor run of a loop: counts, label coverage, drift per column, verdicts."""
+
+    result_id: int
+    loop_name: str
+    time: int
+    status: str
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertDelivery(_Record):
+    """One alert of a loop and what became of it (delivered, failed, deduplicated)."""
+
+    alert_id: int
+    loop_name: str
+    condition: str
+    sink: str
+    status: str
+    attempts: int
+    error: str = ""
+    payload: dict[str, Any] = Field(default_factory=dict)
+    time: int

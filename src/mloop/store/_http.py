@@ -34,6 +34,7 @@ from mloop.store._entities import (
     encode_float,
 )
 from mloop.store._http_datasets import HttpDatasets
+from mloop.store._http_loop import HttpLoops
 from mloop.store._http_registry import HttpRegistry
 from mloop.store._http_tokens import HttpTokens
 from mloop.store._http_traces import HttpTraces
@@ -55,7 +56,9 @@ def _metric_rows(metrics: list[Metric]) -> list[list[Any]]:
     return [[m[0], m[1] if isfinite(m[1]) else encode_float(m[1]), m[2], m[3]] for m in metrics]
 
 
-class HttpStore(HttpRegistry, HttpDatasets, HttpTune, HttpTraces, HttpViews, HttpTokens, Store):
+class HttpStore(
+    HttpRegistry, HttpLoops, HttpDatasets, HttpTune, HttpTraces, HttpViews, HttpTokens, Store
+):
     """A store behind an mloop server's REST API.
 
     Args:

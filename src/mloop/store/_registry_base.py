@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from mloop._core import (
     validate_key,
     validate_tag_value,
@@ -19,10 +21,12 @@ from mloop._core import (
 )
 from mloop.errors import InvalidArgument
 from mloop.store._checks import MAX_ACTOR, MAX_DESCRIPTION, check_tags, check_text
-from mloop.store._entities import AuditEntry, ModelVersion, RegisteredModel
+from mloop.store._entities import AuditEntry, Deployment, ModelVersion, RegisteredModel
 
 MAX_SOURCE = 4_096
 MAX_REASON = 4_096
+#: The largest deployment spec, as JSON.
+MAX_DEPLOYMENT_SPEC_BYTES = 64 * 1024
 RESERVED_ALIASES = frozenset({"latest"})
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 
@@ -47,6 +51,33 @@ def validate_alias(alias: Any) -> str:
 
 def validate_version(version: Any) -> int:
     return validate_version_number(version, "model version")
+
+
+def check_spec(spec: Any) -> dict[str, Any]:
+    """A deployment spec must be a JSON object of bounded size."""
+    if not isinstance(spec, Mapping):
+        raise InvalidArgument(
+            f"a deployment spec must be a mapping (one model policy), got {type(spec).__name__}"
+        )
+    try:
+        text = orjson.dumps(dict(spec))
+    except TypeError as exc:
+        raise InvalidArgument(f"a deployment spec must be JSON: {exc}") from None
+    if len(text) > MAX_DEPLOYMENT_SPEC_BYTES:
+        raise InvalidArgument(
+            f"a deployment spec is at most {MAX_DEPLOYMENT_SPEC_BYTES} bytes as JSON, "
+            f"got {len(text)}"
+        )
+    loaded: dict[str, Any] = orjson.loads(text)
+    return loaded
+
+
+def _check_generation(generation: Any) -> int | None:
+    if generation is None:
+        return None
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise InvalidArgument(f"expected_generation must be an integer >= 0, got {generation!r}")
+    return generation
 
 
 class RegistryStore(ABC):
@@ -206,7 +237,87 @@ class RegistryStore(ABC):
         """Every change to a model, oldest first."""
         return self._get_audit_log(validate_model_name(name))
 
+    # -- deployment records --------------------------------------------------------------------
+
+    def get_deployment(self, name: str) -> Deployment:
+        """The deployment record of ``name``: generation 0 and no spec when none was written.
+
+        Raises:
+            RegisteredModelNotFound: no such model.
+        """
+        return self._get_deployment(validate_model_name(name))
+
+    def set_deployment(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        *,
+        expected_generation: int | None = None,
+        actor: str = "",
+        reason: str = "",
+    ) -> Deployment:
+        """Replace the traffic split of ``name`` (one ``ModelPolicy`` as a JSON object); the
+        generation grows by one and the change is audited (``deployment.set``) in the same
+        transaction. Use :meth:`mloop.registry.Registry.set_deployment` to validate ``spec``
+        against the policy schema first.
+
+        Args:
+            expected_generation: a compare-and-set: the change is made only if the record is
+                still at this generation (0: no record yet).
+
+        Raises:
+            RegisteredModelNotFound: no such model.
+            Conflict: ``expected_generation`` is stale (someone else changed the record).
+        """
+        return self._set_deployment(
+            validate_model_name(name),
+            check_spec(spec),
+            _check_generation(expected_generation),
+            check_text(actor, "actor", MAX_ACTOR),
+            check_text(reason, "reason", MAX_REASON),
+        )
+
+    def clear_deployment(
+        self,
+        name: str,
+        *,
+        expected_generation: int | None = None,
+        actor: str = "",
+        reason: str = "",
+    ) -> Deployment:
+        """Clear the record (the served URI alone answers again); audited as
+        ``deployment.clear``. Clearing a record that holds no spec changes nothing.
+
+        Raises:
+            RegisteredModelNotFound: no such model.
+            Conflict: ``expected_generation`` is stale.
+        """
+        return self._clear_deployment(
+            validate_model_name(name),
+            _check_generation(expected_generation),
+            check_text(actor, "actor", MAX_ACTOR),
+            check_text(reason, "reason", MAX_REASON),
+        )
+
     # -- hooks ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _get_deployment(self, name: str) -> Deployment: ...
+
+    @abstractmethod
+    def _set_deployment(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        expected_generation: int | None,
+        actor: str,
+        reason: str,
+    ) -> Deployment: ...
+
+    @abstractmethod
+    def _clear_deployment(
+        self, name: str, expected_generation: int | None, actor: str, reason: str
+    ) -> Deployment: ...
 
     @abstractmethod
     def _create_registered_model(

@@ -341,3 +341,102 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", sa.BigInteger, nullable=True),
     sa.Index("ix_api_tokens_name", "name"),
 )
+
+# -- deployments and the closed loop -----------------------------------------------------------
+
+# The deployment record of a registered model: the traffic split every ``mloop serve`` replica
+# follows. ``generation`` grows by one on every change (a set or a clear), so a replica compares
+# one integer to know when to reload; ``spec`` is one ``ModelPolicy`` as JSON, NULL once cleared.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column(
+        "name",
+        sa.String(256),
+        sa.ForeignKey("registered_models.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("spec", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+)
+
+# One row per loop (``loop.yaml``): its state machine, moved only by compare-and-set on ``seq``
+# (the number of transitions made), and the lease that keeps one controller per loop.
+loops = sa.Table(
+    "loops",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("model_name", sa.String(256), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("context", sa.Text, nullable=False),  # JSON object: step, versions, timers
+    sa.Column("spec", sa.Text, nullable=False),  # JSON: the loop.yaml last applied
+    sa.Column("lease_owner", sa.String(256), nullable=True),
+    sa.Column("lease_expires", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# Every transition of a loop, with its reason and evidence; written in the same transaction as
+# the state it leads to. ``seq`` is the loop's ``seq`` after the transition (1, 2, ...).
+loop_transitions = sa.Table(
+    "loop_transitions",
+    metadata,
+    sa.Column("transition_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "loop_name",
+        sa.String(256),
+        sa.ForeignKey("loops.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("from_state", sa.String(32), nullable=False),
+    sa.Column("to_state", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("evidence", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("actor", sa.String(256), nullable=False, server_default=""),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("loop_name", "seq"),
+)
+
+# Monitor results of a loop, a time series: row counts, label coverage, drift per column,
+# verdicts. ``result`` holds the whole result as JSON.
+loop_monitor_results = sa.Table(
+    "loop_monitor_results",
+    metadata,
+    sa.Column("result_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "loop_name",
+        sa.String(256),
+        sa.ForeignKey("loops.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Index("ix_loop_monitor_results_loop_name_time", "loop_name", "time"),
+)
+
+# Alert deliveries of a loop: one row per alert sent (or deduplicated), with its outcome.
+loop_alerts = sa.Table(
+    "loop_alerts",
+    metadata,
+    sa.Column("alert_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "loop_name",
+        sa.String(256),
+        sa.ForeignKey("loops.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("condition", sa.String(256), nullable=False),
+    sa.Column("sink", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Index("ix_loop_alerts_loop_name_condition", "loop_name", "condition", "time"),
+)

@@ -26,6 +26,7 @@ from mloop.errors import (
 from mloop.store import _schema as t
 from mloop.store._entities import (
     AuditEntry,
+    Deployment,
     ModelVersion,
     ModelVersionStatus,
     RegisteredModel,
@@ -593,3 +594,99 @@ class SqlRegistry:
             )
             for r in rows
         ]
+
+    # -- deployment records --------------------------------------------------------------------
+
+    @staticmethod
+    def _deployment(name: str, row: Any) -> Deployment:
+        if row is None:
+            return Deployment(name=name)
+        return Deployment(
+            name=name,
+            generation=row.generation,
+            spec=None if row.spec is None else orjson.loads(row.spec),
+            updated_at=row.updated_at,
+            actor=row.actor,
+            reason=row.reason,
+        )
+
+    def get_deployment(self, name: str) -> Deployment:
+        with self.db.read("reading a deployment record") as conn:
+            self._model_row(conn, name)
+            row = conn.execute(sa.select(t.deployments).where(t.deployments.c.name == name)).first()
+        return self._deployment(name, row)
+
+    def _write_deployment(
+        self,
+        name: str,
+        spec: dict[str, Any] | None,
+        expected_generation: int | None,
+        actor: str,
+        reason: str,
+    ) -> Deployment:
+        action = "deployment.set" if spec is not None else "deployment.clear"
+
+        def fn(conn: sa.Connection) -> Deployment:
+            # The model's row lock serializes writers of the record (as for aliases).
+            model_pk = self._model_row(conn, name, lock=True).model_pk
+            d = t.deployments
+            row = conn.execute(sa.select(d).where(d.c.name == name)).first()
+            current = self._deployment(name, row)
+            if expected_generation is not None and expected_generation != current.generation:
+                raise Conflict(
+                    f"the deployment record of {name!r} is at generation {current.generation}, "
+                    f"not {expected_generation}: someone changed it since you read it; read it "
+                    "again and retry",
+                    details={
+                        "name": name,
+                        "generation": current.generation,
+                        "expected_generation": expected_generation,
+                    },
+                )
+            if spec is None and current.spec is None:
+                return current  # nothing to clear
+            now = now_ms()
+            values = {
+                "generation": current.generation + 1,
+                "spec": None if spec is None else orjson.dumps(spec).decode(),
+                "updated_at": now,
+                "actor": actor,
+                "reason": reason,
+            }
+            if row is None:
+                conn.execute(sa.insert(d).values(name=name, **values))
+            else:
+                conn.execute(sa.update(d).where(d.c.name == name).values(**values))
+            self._touch(conn, model_pk)
+            self._audit(
+                conn,
+                name=name,
+                version=None,
+                action=action,
+                actor=actor,
+                reason=reason,
+                before=None
+                if current.spec is None
+                else {"generation": current.generation, "spec": current.spec},
+                after=None if spec is None else {"generation": values["generation"], "spec": spec},
+            )
+            return self._deployment(
+                name, conn.execute(sa.select(d).where(d.c.name == name)).first()
+            )
+
+        return self.db.write_retrying(f"writing the deployment record of {name!r}", fn)
+
+    def set_deployment(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        expected_generation: int | None,
+        actor: str,
+        reason: str,
+    ) -> Deployment:
+        return self._write_deployment(name, spec, expected_generation, actor, reason)
+
+    def clear_deployment(
+        self, name: str, expected_generation: int | None, actor: str, reason: str
+    ) -> Deployment:
+        return self._write_deployment(name, None, expected_generation, actor, reason)

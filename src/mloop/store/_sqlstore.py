@@ -58,6 +58,7 @@ from mloop.store._search import compile_search
 from mloop.store._sqldatasets import SqlDatasets
 from mloop.store._sqldb import Database, active_run_pk, run_not_found, run_row, translate
 from mloop.store._sqlliveness import SqlLiveness
+from mloop.store._sqlloop import SqlLoopHooks, SqlLoops
 from mloop.store._sqlregistry import SqlRegistry
 from mloop.store._sqltokens import SqlTokens
 from mloop.store._sqltraces import SqlTraces
@@ -73,7 +74,7 @@ _HISTORY_DTYPE = np.dtype(
 )
 
 
-class SqlStore(Store):
+class SqlStore(SqlLoopHooks, Store):
     """Experiments and runs in a SQL database, artifacts in a folder or object store.
 
     Args:
@@ -112,6 +113,7 @@ class SqlStore(Store):
         self._traces = SqlTraces(self.db)
         self._tokens = SqlTokens(self.db)
         self._liveness = SqlLiveness(self.db)
+        self._loops = SqlLoops(self.db)
         self._views = SqlViews(
             self.db,
             experiment_pk=self._experiment_pk,

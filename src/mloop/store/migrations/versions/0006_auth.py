@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_auth"
-down_revision = "0004"
+down_revision = "0005_loop"
 branch_labels = None
 depends_on = None
 
