@@ -71,7 +71,8 @@ def test_every_package_is_listed() -> None:
 def test_all_names_resolve_and_nothing_public_is_missing(package: str) -> None:
     module = importlib.import_module(package)
     exported = module.__all__
-    assert exported == sorted(set(exported)), "__all__ is sorted, without repeats"
+    # The order is ruff's (RUF022: constants, classes, functions, each sorted).
+    assert len(exported) == len(set(exported)), "__all__ has no repeats"
     for name in exported:
         assert getattr(module, name) is not None, name
     public = {

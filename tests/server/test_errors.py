@@ -319,6 +319,10 @@ EXPECTED_STATUS = {
     "LoopNotFound": 404,
     "LoopLeaseHeld": 409,
     "InvalidLoop": 422,
+    "GenAIError": 500,
+    "NotAPrompt": 422,
+    "PromptVariableError": 422,
+    "TraceNotFound": 404,
 }
 
 

@@ -22,6 +22,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "FlushStatus",
             "__version__",
             "active_run",
+            "autolog",
             "end_run",
             "evaluate",
             "flush",
@@ -39,7 +40,9 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "set_tags",
             "set_tracking_uri",
             "start_run",
+            "start_span",
             "step",
+            "trace",
             "tune",
         ]
     )

@@ -21,6 +21,7 @@ distinct count, which is computed only for the candidates.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -70,11 +71,11 @@ def id_like_column_reason(table: Any, name: str) -> str | None:
         column = table.column(name)
         if not pa.types.is_integer(column.type):
             return None
-        values = column.drop_null().to_numpy()
+        # Array.to_numpy, not ChunkedArray.to_numpy: the latter imports pandas.
+        values = column.drop_null().combine_chunks().to_numpy(zero_copy_only=False)
     else:
-        import pandas as pd
-
-        if not isinstance(table, pd.DataFrame):
+        pd = sys.modules.get("pandas")  # no DataFrame can exist before pandas is imported
+        if pd is None or not isinstance(table, pd.DataFrame):
             return None
         series = table[name]
         if not pd.api.types.is_integer_dtype(series.dtype):
