@@ -48,7 +48,8 @@ class UiServer:
         return httpx.Client(base_url=self.url + "/api/v1", timeout=30)
 
 
-def _start_server(folder: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_server(folder: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``mloop server`` (with ``extra`` arguments, e.g. ``--auth``) on a free port."""
     cmd = [
         str(Path(sys.executable).with_name("mloop")),
         "server",
@@ -60,6 +61,7 @@ def _start_server(folder: Path) -> tuple[subprocess.Popen[str], str]:
         str(folder / "artifacts"),
         "--log-level",
         "warning",
+        *extra,
     ]
     env = {**os.environ, "MLOOP_HOME": str(folder / "home"), "COLUMNS": "200"}
     env.pop("MLOOP_TRACKING_URI", None)
@@ -77,6 +79,17 @@ def _start_server(folder: Path) -> tuple[subprocess.Popen[str], str]:
             return proc, found.group(1)
     proc.kill()
     raise RuntimeError("mloop server did not start:\n" + "".join(lines))
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -103,14 +116,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
         ids = json.loads(out.stdout.strip().splitlines()[-1])
         yield UiServer(url, ids, folder)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")
