@@ -125,9 +125,13 @@ def fill(store: Store) -> dict[str, Any]:
 TRACE_ID = "7" * 32
 
 
-def fill_trace(store: Store) -> str:
-    """A GenAI trace of four spans (a chain, a retriever, an LLM call, a failing tool)."""
+def fill_trace(store: Store) -> dict[str, str]:
+    """A GenAI trace of four spans (a chain, a retriever, an LLM call, a failing tool), made
+    in a run; returns the trace and run ids."""
     us = T0 * 1000
+    experiment = store.create_experiment("assistant")
+    run = store.create_run(experiment.experiment_id, run_name="rag-eval", start_time=T0)
+    run_id = run.info.run_id
 
     def span(
         sid: str, parent: str | None, name: str, kind: str, start_ms: int, end_ms: int, **more: Any
@@ -141,6 +145,7 @@ def fill_trace(store: Store) -> str:
             "start_us": us + start_ms * 1000,
             "end_us": us + end_ms * 1000,
             "model_name": MODEL,
+            "run_id": run_id,
             **more,
         }
 
@@ -164,4 +169,4 @@ def fill_trace(store: Store) -> str:
             span("a", None, "answer", "chain", 0, 1200, inputs='{"question": "fraud?"}'),
         ]
     )
-    return TRACE_ID
+    return {"trace": TRACE_ID, "trace_run": run_id}

@@ -28,7 +28,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     store = SqlStore(f"sqlite:///{folder / 'mloop.db'}", str(folder / "artifacts"))
     try:
         ids: dict[str, Any] = loop_seed.fill(store)
-        ids["trace"] = loop_seed.fill_trace(store)
+        ids.update(loop_seed.fill_trace(store))
         ids["reader"] = store.create_token("alice", Role.READER).token
         store.create_registered_model("plain")
     finally:
@@ -175,7 +175,9 @@ def test_the_token_lives_only_in_this_tab(browser: Any, ui: UiServer) -> None:
 
 def test_trace_waterfall(page: Any, ui: UiServer, recorder: Recorder) -> None:
     _sign_in(page, recorder, ui.ids["reader"])
-    page.goto(f"/ui/traces/{ui.ids['trace']}")
+    # the run's page lists its traces and links to the waterfall
+    page.goto(f"/ui/runs/{ui.ids['trace_run']}")
+    page.click(f"[data-traces] a[href='/ui/traces/{ui.ids['trace']}']")
     page.wait_for_selector("[data-waterfall] .wf-row")
     # the tree depth-first, children in start order
     names = page.eval_on_selector_all(
