@@ -33,9 +33,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 IN_CI = os.environ.get("CI", "").lower() == "true"
-# Requests the UI makes that answer 404 on purpose: auth is off (no whoami route yet) and no
-# deployment record exists; the browser logs each as a failed resource load.
-EXPECTED_404 = re.compile(r"/api/v1/(auth/whoami|registered-models/[^/]+/deployment)$")
 
 
 @dataclass
@@ -153,7 +150,7 @@ def recorder() -> Recorder:
 @pytest.fixture
 def page(browser: Any, ui: UiServer, recorder: Recorder) -> Iterator[Any]:
     """A page in a fresh context. At the end: the UI asked no host but the server, threw no
-    error, and logged no console error other than the expected 404s."""
+    error, and logged no console error other than for the requests it expected to fail."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=ui.url)
     page = context.new_page()
     page.set_default_timeout(30_000)  # bounds a hang on a loaded machine
@@ -175,12 +172,7 @@ def page(browser: Any, ui: UiServer, recorder: Recorder) -> Iterator[Any]:
     ]
     assert not foreign, f"the UI asked other hosts: {foreign}"
     assert not recorder.page_errors, recorder.page_errors
-    unexpected = [
-        u
-        for u in failed_urls
-        if not EXPECTED_404.search(urlsplit(u).path)
-        and urlsplit(u).path not in recorder.expected_failures
-    ]
+    unexpected = [u for u in failed_urls if urlsplit(u).path not in recorder.expected_failures]
     assert not unexpected, f"failed requests: {unexpected}"
     # A report's script blocked by its sandboxed frame is the sandbox working.
     others = [
