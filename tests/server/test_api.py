@@ -457,6 +457,7 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("GET", "/api/v1/registered-models/{name}/deployment"),
         ("PUT", "/api/v1/registered-models/{name}/deployment"),
         ("DELETE", "/api/v1/registered-models/{name}/deployment"),
+        ("GET", "/api/v1/registered-models/{name}/monitoring"),
         ("GET", "/api/v1/loops"),
         ("GET", "/api/v1/loops/{name}"),
         ("PUT", "/api/v1/loops/{name}"),

@@ -70,6 +70,7 @@ def test_every_route_is_checked_and_has_a_role(tmp_path: Path) -> None:
         ("PUT", "/api/v1/deployments/{name}", Role.DEPLOYER),
         ("PUT", "/api/v1/registered-models/{name}/deployment", Role.DEPLOYER),
         ("DELETE", "/api/v1/registered-models/{name}/deployment", Role.DEPLOYER),
+        ("GET", "/api/v1/registered-models/{name}/monitoring", Role.READER),
         ("POST", "/api/v1/loops/{name}/transitions", Role.DEPLOYER),
         ("DELETE", "/api/v1/loops/{name}/lease", Role.DEPLOYER),
         ("POST", "/api/v1/loops/{name}/pause", Role.DEPLOYER),

@@ -7,16 +7,25 @@ identity (:func:`~mloop.server._auth.actor_of`): the token's name under ``--auth
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import Field
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from mloop._web._errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from mloop.registry import deployment_spec
 from mloop.server._auth import IdentityDep, actor_of, check_model_scope
 from mloop.server._tracking import StoreDep, _Body
-from mloop.store import AuditEntry, Deployment, ModelVersion, RegisteredModel
+from mloop.store import (
+    AlertDelivery,
+    AuditEntry,
+    Deployment,
+    LoopRecord,
+    LoopTransition,
+    ModelVersion,
+    MonitorResult,
+    RegisteredModel,
+)
 
 
 async def _model_scope(request: Request, identity: IdentityDep) -> None:
@@ -233,3 +242,50 @@ def clear_deployment(
     return store.clear_deployment(
         name, expected_generation=expected_generation, actor=actor, reason=reason
     )
+
+
+class LoopMonitoring(BaseModel):
+    """One loop of a model with its recent history."""
+
+    loop: LoopRecord
+    transitions: list[LoopTransition] = Field(description="the last transitions, oldest first")
+    monitor_results: list[MonitorResult] = Field(description="monitor results, newest first")
+    alerts: list[AlertDelivery] = Field(description="alert deliveries, newest first")
+
+
+class ModelMonitoring(BaseModel):
+    """Everything the monitoring page of a model shows, in one answer."""
+
+    model: RegisteredModel
+    deployment: Deployment
+    loops: list[LoopMonitoring] = Field(description="the loops that manage this model, by name")
+
+
+@router.get("/{name}/monitoring")
+def get_monitoring(
+    name: str,
+    store: StoreDep,
+    limit: Annotated[
+        int, Query(ge=1, le=10_000, description="the most transitions, results and alerts")
+    ] = 500,
+) -> ModelMonitoring:
+    """The model, its deployment record and, for each loop that manages it, the loop's state,
+    its last transitions with evidence, its monitor results (drift per column, realized and
+    estimated performance) and its alerts: the web UI's monitoring page in one request."""
+    model = store.get_registered_model(name)
+    deployment = store.get_deployment(name)
+    loops = []
+    for record in store.list_loops():
+        if record.model_name != name:
+            continue
+        loops.append(
+            LoopMonitoring(
+                loop=record,
+                transitions=store.list_loop_transitions(
+                    record.name, after_seq=max(0, record.seq - limit), limit=limit
+                ),
+                monitor_results=store.list_monitor_results(record.name, limit=limit),
+                alerts=store.list_alert_deliveries(record.name, limit=limit),
+            )
+        )
+    return ModelMonitoring(model=model, deployment=deployment, loops=loops)

@@ -2,7 +2,7 @@
 // global keyboard shortcuts. Pages live in pages/*.js and export render(main, params, query),
 // which may return a function that stops what the page started (polling, observers).
 
-import { ApiError, onUnauthorized, whoami } from "./api.js";
+import { ApiError, onUnauthorized, setToken, whoami } from "./api.js";
 import { clear, errorBox, h } from "./dom.js";
 
 const ROUTES = [
@@ -16,6 +16,7 @@ const ROUTES = [
   [/^\/ui\/datasets\/([^/]+)\/?$/, "dataset", ["name"]],
   [/^\/ui\/pipelines\/([^/]+)\/?$/, "pipeline", ["runId"]],
   [/^\/ui\/monitoring\/([^/]+)\/?$/, "monitoring", ["model"]],
+  [/^\/ui\/traces\/([^/]+)\/?$/, "trace", ["traceId"]],
   [/^\/ui\/sign-in\/?$/, "signin"],
 ];
 
@@ -81,7 +82,7 @@ export function setQuery(params) {
 }
 
 function markNav(page) {
-  const section = { experiment: "experiments", run: "experiments", compare: "experiments", pipeline: "experiments", model: "models", monitoring: "models", dataset: "datasets" }[page] || page;
+  const section = { experiment: "experiments", run: "experiments", compare: "experiments", pipeline: "experiments", model: "models", monitoring: "models", trace: "experiments", dataset: "datasets" }[page] || page;
   for (const a of document.querySelectorAll("header nav a")) {
     if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -197,20 +198,44 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// -- start -----------------------------------------------------------------------------------
+// -- who is signed in -------------------------------------------------------------------------
 
-async function start() {
-  // The page renders at once; who is signed in is asked beside it (with auth off the answer
-  // is a 404, and any 401 from the API shows the sign-in page).
-  route();
+const who = document.getElementById("who");
+
+function signOut() {
+  setToken(null);
+  identity = null;
+  showIdentity();
+  sessionStorage.removeItem("mloop.after-sign-in");
+  navigate("/ui/sign-in", { replace: true });
+}
+
+function showIdentity() {
+  clear(who);
+  if (!identity || !identity.auth_enabled || !identity.name) return;
+  who.append(
+    h("span", { "data-identity": identity.name }, identity.name),
+    h("span", { class: "badge role", "data-role": identity.role, title: "what this token may do" }, identity.role),
+    h("button", { type: "button", id: "sign-out", onclick: signOut, title: "Forget the token in this tab" }, "Sign out"),
+  );
+}
+
+async function refreshIdentity() {
   try {
     identity = await whoami();
   } catch (err) {
+    identity = null;
     if (!(err instanceof ApiError && err.status === 401)) console.warn("whoami failed", err);
-    return;
   }
-  const who = document.getElementById("who");
-  if (identity && identity.auth_enabled && identity.name) who.textContent = `${identity.name} (${identity.role})`;
+  showIdentity();
 }
 
-start();
+// The sign-in page announces a new token; the header then shows whose it is.
+document.addEventListener("mloop:signed-in", refreshIdentity);
+
+// -- start -----------------------------------------------------------------------------------
+
+// The page renders at once; who is signed in is asked beside it (any 401 from the API shows
+// the sign-in page).
+route();
+refreshIdentity();

@@ -39,6 +39,20 @@ export async function decodePackages(tags) {
   }
 }
 
+/** GenAI traces of the run, newest first; each opens its waterfall. */
+function tracesTable(traces) {
+  return h(
+    "table",
+    { class: "grid", "data-traces": "" },
+    h("thead", null, h("tr", null, ["trace", "status", "started", "duration", "spans", "tokens"].map((c) => h("th", { scope: "col" }, c)))),
+    h(
+      "tbody",
+      null,
+      traces.map((t) => h("tr", null, h("td", null, link(`/ui/traces/${t.trace_id}`, t.name)), h("td", null, t.status), h("td", null, fmtTime(t.start_us / 1000)), h("td", null, fmtDuration(t.duration_us / 1000)), h("td", null, String(t.span_count)), h("td", null, t.prompt_tokens === null || t.prompt_tokens === undefined ? "" : `${t.prompt_tokens} in, ${t.completion_tokens ?? 0} out`))),
+    ),
+  );
+}
+
 export async function render(main, params, query, app) {
   const runId = params.runId;
   const run = await api(`/runs/${seg(runId)}`);
@@ -52,11 +66,12 @@ export async function render(main, params, query, app) {
   const guessWidth = Math.max(240, Math.floor((Math.min(window.innerWidth, 1600) - 100) / (firstKeys.length > 1 ? 2 : 1)));
   const prefetch = firstKeys.length ? loadSeries(api, [runId], firstKeys, { xAxis, width: guessWidth }) : null;
   if (prefetch) prefetch.catch(() => null); // an error shows where the charts go
-  const [exp, inputs, outputs, children] = await Promise.all([
+  const [exp, inputs, outputs, children, traces] = await Promise.all([
     api(`/experiments/${seg(info.experiment_id)}`).catch(() => null),
     api(`/runs/${seg(runId)}/inputs`).catch(() => []),
     api(`/runs/${seg(runId)}/outputs`).catch(() => []),
     api("/runs/table", { method: "POST", body: { filter: `attributes.parent_run_id = ${filterString(runId)}`, order_by: ["attributes.start_time ASC"], max_results: 1000, columns: { tags: ["mloop.step.cached"] } } }).catch(() => null),
+    api(`/genai/traces?run_id=${seg(runId)}&limit=100`).catch(() => null),
   ]);
   const tags = data.tags;
   const isPipeline = "mloop.pipeline.target" in tags;
@@ -207,6 +222,7 @@ export async function render(main, params, query, app) {
     ),
     h("div", { class: "columns" }, section("Inputs", inputsEl), section("Outputs", outputsEl)),
     section("Nested runs", nestedEl),
+    traces && traces.traces.length ? section("Traces", tracesTable(traces.traces)) : null,
     section("Artifacts", artifactsBrowser(runId)),
   );
 

@@ -24,6 +24,7 @@ export async function render(main, params, query, app) {
     try {
       const who = await whoami();
       if (who.auth_enabled === false || who.name) {
+        document.dispatchEvent(new CustomEvent("mloop:signed-in", { detail: who }));
         const next = sessionStorage.getItem("mloop.after-sign-in") || "/ui/experiments";
         sessionStorage.removeItem("mloop.after-sign-in");
         app.navigate(next, { replace: true });
