@@ -105,13 +105,14 @@ class RunLogger:
             self._has_model = "model" in names
         return self._has_model
 
-    def log_model(self, model: Any, input_example: Any = None) -> None:
+    def log_model(self, model: Any, input_example: Any = None, **options: Any) -> None:
+        """Log ``model`` as the run's ``model`` unless it has one (``options``: the flavor's)."""
         import mloop.models
 
         if not _config.log_models or self.has_model():
             return
         example = input_example if _config.log_input_examples else None
-        mloop.models.log_model(model, "model", input_example=example)
+        mloop.models.log_model(model, "model", input_example=example, **options)
         self._has_model = True
 
 
