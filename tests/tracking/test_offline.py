@@ -24,6 +24,8 @@ MLOOP = Path(sys.executable).with_name("mloop")
 
 SCRIPT = """\
 import pathlib, sys
+import numpy as np
+from sklearn.linear_model import LinearRegression
 import mloop
 
 mloop.set_experiment("churn")
@@ -35,6 +37,8 @@ with mloop.start_run(run_name="offline") as run:
     model = pathlib.Path(sys.argv[1])
     model.write_text("weights")
     mloop.log_artifact(model)
+    mloop.autolog(frameworks=["sklearn"])
+    LinearRegression().fit(np.arange(8.0).reshape(4, 2), np.arange(4.0))  # autologged
     with mloop.start_run(run_name="fold-0", nested=True) as child:
         mloop.log_metric("auc", 0.9)
 print(run.run_id, child.run_id)
@@ -163,12 +167,16 @@ def _check_server(uri: str, run_id: str, child_id: str) -> None:
         assert run.info.run_name == "offline"
         assert run.info.status is RunStatus.FINISHED
         assert store.get_experiment(run.info.experiment_id).name == "churn"
-        assert run.data.params == {"lr": "0.1", "depth": "4"}
+        assert run.data.params["lr"] == "0.1" and run.data.params["depth"] == "4"
+        assert run.data.params["fit_intercept"] == "True"  # autologged offline
+        assert run.data.metrics["training_r2_score"].value == 1.0
         assert run.data.tags["team"] == "risk"
         history = store.get_metric_history(run_id, "loss")
         assert list(history.steps) == [0, 1, 2]
         assert list(history.values) == [1.0, 0.5, 1.0 / 3]
-        assert [a.path for a in store.list_artifacts(run_id)] == ["model.txt"]
+        assert {a.path for a in store.list_artifacts(run_id)} == {"model", "model.txt"}
+        model_files = {a.path.rsplit("/", 1)[-1] for a in store.list_artifacts(run_id, "model")}
+        assert "mloop-model.yaml" in model_files
         child = store.get_run(child_id)
         assert child.info.parent_run_id == run_id
         assert list(store.get_metric_history(child_id, "auc").values) == [0.9]
