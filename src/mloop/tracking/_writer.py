@@ -480,8 +480,11 @@ def _flush_at_exit() -> None:
     for w in list(_live_writers):
         if w._closed:  # closed, and reported, by its owner (`mloop sync`, a test)
             continue
+        # Records already in the spool: the store did not answer the last attempt (a server
+        # down since the script started), so one more second of retries, not five.
+        waiting = w._spool is not None and w._spool.pending > 0
         try:
-            status = w.close(timeout=5.0)
+            status = w.close(timeout=1.0 if waiting else 5.0)
         except MloopError as exc:
             log.error("mloop: logging failed at exit: %s", exc)
             continue
