@@ -184,3 +184,38 @@ def _check_server(uri: str, run_id: str, child_id: str) -> None:
         assert sorted(r.info.run_id for r in page.runs) == sorted([run_id, child_id])
     finally:
         store.close()
+
+
+def test_runs_started_offline_wait_in_the_spool_in_order(
+    mloop_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    import mloop
+
+    mloop.set_tracking_uri(f"http://127.0.0.1:{_free_port()}")  # nobody listens there
+    by_name = mloop.set_experiment("churn")
+    assert by_name.experiment_id == "offline:churn"
+    with mloop.start_run(run_name="a") as first:
+        mloop.log_param("lr", 0.1)
+    mloop.set_experiment(experiment_id="7")
+    with mloop.start_run(run_name="b") as second:
+        mloop.log_metric("loss", 0.5)
+    status = mloop.flush()
+    assert status.spooled == 6  # two creations, a param batch, a metric batch, two run ends
+    offline_lines = [r for r in caplog.records if "logging offline" in r.getMessage()]
+    assert len(offline_lines) == 1  # said once, however many calls found the server down
+
+    lines = [x for f in status.spool_files for x in Path(f).read_bytes().split(b"\n") if x]
+    records = [json.loads(line) for line in lines]
+    kinds = [
+        next(k for k in ("create_run", "update", "params", "metrics") if r.get(k)) for r in records
+    ]
+    assert kinds == ["create_run", "params", "update", "create_run", "metrics", "update"]
+    assert records[0]["create_run"]["run_id"] == first.run_id
+    assert records[0]["create_run"]["experiment_name"] == "churn"
+    assert records[3]["create_run"]["run_id"] == second.run_id
+    assert records[3]["create_run"]["experiment_id"] == "7"
+    assert first.run_id != second.run_id and all(
+        len(r) == 32 and r == r.lower() for r in (first.run_id, second.run_id)
+    )

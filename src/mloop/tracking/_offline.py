@@ -98,6 +98,18 @@ class Offline:
             last_update_time=now,
         )
 
+    def experiment_by_id(self, experiment_id: str, exc: StoreUnavailable) -> Experiment:
+        """The experiment ``experiment_id``, unseen (its runs name it by id at replay)."""
+        self.announce(exc)
+        now = time.time_ns() // 1_000_000
+        return Experiment(
+            experiment_id=experiment_id,
+            name=experiment_id,
+            artifact_location="",
+            creation_time=now,
+            last_update_time=now,
+        )
+
     def create_run(
         self,
         experiment_id: str,
