@@ -125,6 +125,23 @@ def test_run_default_name_and_nested_runs(store: Store) -> None:
     assert [r.run_id for r in found] == [child.info.run_id]
 
 
+def test_a_run_created_with_a_client_chosen_id_is_created_once(store: Store) -> None:
+    exp_id, _ = _run(store)
+    run_id = "ab" * 16
+    first = store.create_run(exp_id, run_id=run_id, run_name="offline", start_time=1000)
+    assert first.info.run_id == run_id and first.info.start_time == 1000
+    store.log_batch(run_id, params={"lr": 0.1})
+    again = store.create_run(exp_id, run_id=run_id, run_name="offline", start_time=1000)
+    assert again.info.run_id == run_id and again.data.params == {"lr": "0.1"}
+    assert [r.run_id for r in store.search_runs([exp_id], "run_name = 'offline'").runs] == [run_id]
+    other = store.create_experiment("elsewhere").experiment_id
+    with pytest.raises(InvalidArgument, match="another experiment"):
+        store.create_run(other, run_id=run_id)
+    for bad in ("AB" * 16, "ab" * 15, "run-1"):
+        with pytest.raises(InvalidArgument):
+            store.create_run(exp_id, run_id=bad)
+
+
 def test_invalid_status_and_unknown_run(store: Store) -> None:
     _, run_id = _run(store)
     with pytest.raises(InvalidArgument, match="status"):

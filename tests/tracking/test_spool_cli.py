@@ -64,7 +64,7 @@ def check_spool_and_sync(server: Any, live_server: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "1"  # the three points, in one batch
     last = done.stderr.strip().splitlines()[-1]
-    assert "1 batch of logging calls wait in the local spool" in last
+    assert "1 record of logging calls wait in the local spool" in last
     assert f"{down} did not answer" in last and "`mloop sync`" in last
 
     env = {"MLOOP_HOME": str(home), "MLOOP_TRACKING_URI": live_server, "COLUMNS": "200"}
@@ -77,5 +77,5 @@ def check_spool_and_sync(server: Any, live_server: str, tmp_path: Path) -> None:
 
 def test_the_notice_counts_and_names_the_folder() -> None:
     line = spool_notice(2, "http://mloop:5000", [os.path.join("/h", "spool", "a.jsonl")])
-    assert line.startswith("mloop: 2 batches of logging calls wait in the local spool (/h/spool)")
+    assert line.startswith("mloop: 2 records of logging calls wait in the local spool (/h/spool)")
     assert "http://mloop:5000 did not answer" in line

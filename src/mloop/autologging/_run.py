@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mloop.errors import RunNotFound, StoreUnavailable
+
 __all__ = ["AutologConfig", "RunLogger", "config", "head", "logging_call"]
 
 log = logging.getLogger("mloop.autolog")
@@ -72,9 +74,14 @@ class RunLogger:
         self.framework = framework
         self.run_id = run.run_id
         self._client = mloop.tracking.current_client()
-        existing = self._client.get_run(self.run_id)  # flushed first: what the user logged
-        self.params = set(existing.data.params)
-        self.metrics = set(existing.data.metrics)
+        try:
+            existing = self._client.get_run(self.run_id)  # flushed first: what the user logged
+            self.params, self.metrics = set(existing.data.params), set(existing.data.metrics)
+        except (StoreUnavailable, RunNotFound):
+            # A tracking server that does not answer, or a run started offline and not yet
+            # replayed: what this process logged is known, and the spool keeps the rest.
+            logged = self._client._params.get(self.run_id, {})
+            self.params, self.metrics = set(logged), set()
         self._has_model: bool | None = None
 
     def guard(self, what: str) -> contextlib.AbstractContextManager[None]:
@@ -101,17 +108,21 @@ class RunLogger:
 
     def has_model(self) -> bool:
         if self._has_model is None:
-            names = {a.path for a in self._client.list_artifacts(self.run_id)}
+            try:
+                names = {a.path for a in self._client.list_artifacts(self.run_id)}
+            except (StoreUnavailable, RunNotFound):  # offline: the spool keeps the artifacts
+                names = set()
             self._has_model = "model" in names
         return self._has_model
 
-    def log_model(self, model: Any, input_example: Any = None) -> None:
+    def log_model(self, model: Any, input_example: Any = None, **options: Any) -> None:
+        """Log ``model`` as the run's ``model`` unless it has one (``options``: the flavor's)."""
         import mloop.models
 
         if not _config.log_models or self.has_model():
             return
         example = input_example if _config.log_input_examples else None
-        mloop.models.log_model(model, "model", input_example=example)
+        mloop.models.log_model(model, "model", input_example=example, **options)
         self._has_model = True
 
 

@@ -88,6 +88,12 @@ class TagValueBody(_Body):
 
 class CreateRunBody(_Body):
     experiment_id: IdStr
+    run_id: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{32}$",
+        description="an id chosen by the client (a run created offline and replayed); "
+        "creating an existing run of the experiment returns it unchanged",
+    )
     run_name: str | None = None
     parent_run_id: str | None = None
     start_time: int | None = Field(default=None, description="ms since the Unix epoch")
@@ -355,6 +361,7 @@ def create_run(body: CreateRunBody, store: StoreDep, identity: IdentityDep) -> R
         start_time=body.start_time,
         tags=body.tags,
         user=identity.name if identity.authenticated else body.user,
+        run_id=body.run_id,
     )
 
 

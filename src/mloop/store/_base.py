@@ -23,7 +23,14 @@ from mloop._core import (
     validate_tag_value,
 )
 from mloop.errors import InvalidArgument
-from mloop.store._checks import check_count, check_id, check_int, check_mapping, check_tags
+from mloop.store._checks import (
+    check_count,
+    check_id,
+    check_int,
+    check_mapping,
+    check_run_id,
+    check_tags,
+)
 from mloop.store._datasets_base import DatasetStore
 from mloop.store._entities import (
     ArtifactInfo,
@@ -192,12 +199,19 @@ class Store(RegistryStore, LoopStore, DatasetStore, RunViewStore, TraceStore, To
         start_time: int | None = None,
         tags: Mapping[str, str] | None = None,
         user: str = "",
+        run_id: str | None = None,
     ) -> Run:
         """Start a run in state RUNNING.
+
+        ``run_id`` gives the run an id chosen by the caller (32 lowercase hex characters, as
+        :func:`mloop._core.new_run_id` makes): a run created offline and replayed from the
+        spool keeps the id its script used. Creating a run whose id exists in the same
+        experiment returns that run unchanged, so a replay is idempotent.
 
         Raises:
             ExperimentNotFound: no active experiment with that id.
             RunNotFound: ``parent_run_id`` names no run.
+            InvalidArgument: ``run_id`` is malformed or belongs to a run of another experiment.
         """
         return self._create_run(
             check_id(str(experiment_id), "experiment id"),
@@ -208,6 +222,7 @@ class Store(RegistryStore, LoopStore, DatasetStore, RunViewStore, TraceStore, To
             start_time=None if start_time is None else check_count(start_time, "start_time"),
             tags=check_tags(tags, MAX_BATCH_TAGS),
             user=str(user)[:256],
+            run_id=None if run_id is None else check_run_id(run_id),
         )
 
     def get_run(self, run_id: str) -> Run:
@@ -479,6 +494,7 @@ class Store(RegistryStore, LoopStore, DatasetStore, RunViewStore, TraceStore, To
         start_time: int | None,
         tags: dict[str, str],
         user: str,
+        run_id: str | None = None,
     ) -> Run: ...
 
     @abstractmethod

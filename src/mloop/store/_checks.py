@@ -3,6 +3,7 @@ datasets): every store, SQL or HTTP, validates alike and says the same thing whe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +32,18 @@ def check_id(value: Any, what: str) -> str:
     """An id: a non-empty string of at most 64 characters."""
     if not isinstance(value, str) or not value or len(value) > 64:
         raise InvalidArgument(f"{what} must be a non-empty string of at most 64 characters")
+    return value
+
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_run_id(value: Any) -> str:
+    """A run id chosen by a client: 32 lowercase hex characters (a UUID4's hex)."""
+    if not isinstance(value, str) or _RUN_ID.fullmatch(value) is None:
+        raise InvalidArgument(
+            f"run id must be 32 lowercase hex characters (a UUID4's hex), got {value!r:.40}"
+        )
     return value
 
 

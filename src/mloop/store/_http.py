@@ -181,8 +181,10 @@ class HttpStore(
         start_time: int | None,
         tags: dict[str, str],
         user: str,
+        run_id: str | None = None,
     ) -> Run:
         body = {
+            "run_id": run_id,
             "experiment_id": experiment_id,
             "run_name": run_name,
             "parent_run_id": parent_run_id,

@@ -326,9 +326,15 @@ class SqlStore(SqlLoopHooks, Store):
         start_time: int | None,
         tags: dict[str, str],
         user: str,
+        run_id: str | None = None,
     ) -> Run:
         exp_pk = self._experiment_pk(experiment_id)
-        run_id = new_run_id()
+        if run_id is not None:
+            existing = self._existing_run(run_id, exp_pk)
+            if existing is not None:
+                return existing  # a replayed create: the run is there already
+        else:
+            run_id = new_run_id()
         name = run_name or friendly_name()
 
         def fn(conn: sa.Connection) -> RunInfo:
@@ -381,6 +387,19 @@ class SqlStore(SqlLoopHooks, Store):
 
         info = self.db.write("creating a run", fn)
         return Run(info=info, data=RunData(tags=dict(tags)))
+
+    def _existing_run(self, run_id: str, exp_pk: int) -> Run | None:
+        """The run with a client-chosen id, if it exists in this experiment."""
+        with self.db.read("reading a run") as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.run_id == run_id)).first()
+            if row is None:
+                return None
+            if row.experiment_id != exp_pk:
+                raise InvalidArgument(
+                    f"run id {run_id} is taken by a run of another experiment; "
+                    "a client-chosen run id must be new"
+                )
+            return self._load_runs(conn, [row])[0]
 
     def _get_run(self, run_id: str) -> Run:
         with self.db.read("reading a run") as conn:

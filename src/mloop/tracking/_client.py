@@ -23,6 +23,7 @@ from mloop.errors import (
     ExperimentNotFound,
     InvalidArgument,
     ParamConflict,
+    StoreUnavailable,
 )
 from mloop.store import (
     ArtifactInfo,
@@ -37,6 +38,7 @@ from mloop.store import (
 )
 from mloop.store._context import derive, shared_store
 from mloop.tracking._context import run_context
+from mloop.tracking._offline import Offline
 from mloop.tracking._writer import METRIC, PARAM, TAG, UPDATE, AsyncWriter, FlushStatus
 
 # One background writer per (tracking URI, artifacts) in a process, over the store the current
@@ -120,6 +122,7 @@ class Client:
         # Per-process memory of what this process logged: step counters and params.
         self._steps: dict[str, dict[str, int]] = {}
         self._params: dict[str, dict[str, str]] = {}
+        self._offline = Offline(self.settings, self._writer)
 
     @property
     def tracking_uri(self) -> str:
@@ -139,9 +142,16 @@ class Client:
         return self.store.create_experiment(name, tags=tags, artifact_location=artifact_location)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
-        """The experiment named ``name``, created if missing (safe when several processes race)."""
+        """The experiment named ``name``, created if missing (safe when several processes race).
+
+        When a tracking server does not answer, a placeholder that runs can be started in
+        offline (they are created, with the experiment, by ``mloop sync``)."""
         try:
             return self.get_experiment_by_name(name)
+        except StoreUnavailable as exc:
+            if not self._offline.possible:
+                raise
+            return self._offline.experiment(name, exc)
         except ExperimentNotFound:
             try:
                 return self.create_experiment(name)
@@ -190,7 +200,20 @@ class Client:
             else {}
         )
         all_tags.update(tags or {})
-        return self.store.create_run(
+        if not self._offline.depends_on(experiment_id, parent_run_id):
+            try:
+                return self.store.create_run(
+                    experiment_id,
+                    run_name=run_name,
+                    parent_run_id=parent_run_id,
+                    tags=all_tags,
+                    user=all_tags.get(TAG_USER, ""),
+                )
+            except StoreUnavailable as exc:
+                if not self._offline.possible:
+                    raise
+                self._offline.announce(exc)
+        return self._offline.create_run(
             experiment_id,
             run_name=run_name,
             parent_run_id=parent_run_id,
@@ -379,8 +402,19 @@ class Client:
     def log_artifact(
         self, run_id: str, local_path: str | Path, artifact_path: str | None = None
     ) -> list[ArtifactInfo]:
-        """Store a file or folder under the run's artifacts (sha256 recorded for each file)."""
-        return self.store.log_artifact(run_id, local_path, artifact_path)
+        """Store a file or folder under the run's artifacts (sha256 recorded for each file).
+
+        While the tracking server does not answer (or for a run started offline), a copy waits
+        in the spool and is uploaded by the writer or ``mloop sync`` once it is back."""
+        if self._offline.has_run(run_id):
+            return self._offline.log_artifact(run_id, local_path, artifact_path)
+        try:
+            return self.store.log_artifact(run_id, local_path, artifact_path)
+        except StoreUnavailable as exc:
+            if not self._offline.possible:
+                raise
+            self._offline.announce(exc)
+            return self._offline.log_artifact(run_id, local_path, artifact_path)
 
     def log_artifacts(
         self, run_id: str, local_dir: str | Path, artifact_path: str | None = None
@@ -389,7 +423,7 @@ class Client:
         local = Path(local_dir)
         if not local.is_dir():
             raise InvalidArgument(f"{str(local)!r} is not a folder")
-        return self.store.log_artifact(run_id, local, artifact_path)
+        return self.log_artifact(run_id, local, artifact_path)
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactInfo]:
         return self.store.list_artifacts(run_id, path)

@@ -31,6 +31,7 @@ from mloop._core._tags import TAG_ERROR
 from mloop.errors import (
     InvalidArgument,
     NoActiveRun,
+    StoreUnavailable,
 )
 from mloop.store import ArtifactInfo, Experiment, Run, RunInfo, RunStatus
 from mloop.store._context import current, in_scope, set_default
@@ -121,7 +122,12 @@ def set_experiment(name: str | None = None, *, experiment_id: str | None = None)
     state = _state()
     client = state.client
     if experiment_id is not None:
-        exp = client.get_experiment(experiment_id)
+        try:
+            exp = client.get_experiment(experiment_id)
+        except StoreUnavailable as exc:
+            if not client._offline.possible:
+                raise
+            exp = client._offline.experiment_by_id(experiment_id, exc)
     elif name is not None:
         exp = _get_or_create(client, name)
     else:

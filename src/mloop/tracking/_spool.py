@@ -105,7 +105,7 @@ class Spool:
                 f.remove()
                 continue
             log.warning(
-                "mloop: replaying %d spooled batches left by an earlier process (%s)",
+                "mloop: replaying %d spooled records left by an earlier process (%s)",
                 lines - done,
                 path,
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import shutil
 import threading
 import time
 import uuid
@@ -28,15 +29,23 @@ from typing import Any
 # Imported before _flush_at_exit is registered: the store context's exit handler, which closes
 # the stores, is then registered first and runs last, once the writers have flushed.
 import mloop.store._context  # noqa: F401
-from mloop.errors import LoggingFailed, MloopError, StoreUnavailable
+from mloop.errors import (
+    ExperimentAlreadyExists,
+    ExperimentNotFound,
+    LoggingFailed,
+    MloopError,
+    StoreUnavailable,
+)
 from mloop.store import Metric, Store
 from mloop.tracking._spool import Spool
 
 log = logging.getLogger("mloop.tracking")
 
 # Operation kinds in the queue (tuples, not objects: the hot path appends millions of them).
-# A SPAN carries one finished span of a trace (a mapping, see ``Store.log_spans``).
-METRIC, PARAM, TAG, UPDATE, MARK, SPAN = 0, 1, 2, 3, 4, 5
+# A SPAN carries one finished span of a trace (a mapping, see ``Store.log_spans``). A RECORD
+# carries a spool record written as is (a run created offline, an artifact uploaded later) and
+# whether to try the store first.
+METRIC, PARAM, TAG, UPDATE, MARK, SPAN, RECORD = 0, 1, 2, 3, 4, 5, 6
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,11 @@ class AsyncWriter:
             self._spool.adopt_orphans()
             if self._spool.pending:
                 self._start()
+
+    @property
+    def spool_directory(self) -> Path | None:
+        """Where this writer spools (None: it does not)."""
+        return self._spool.directory if self._spool is not None else None
 
     # -- producer side (the caller's thread) ---------------------------------------------------
 
@@ -279,6 +293,11 @@ class AsyncWriter:
                     batches, order, n = {}, [], 0
                     self._apply_update(op[1], op[2])
                     continue
+                if kind == RECORD:
+                    self._write_batches(order)
+                    batches, order, n = {}, [], 0
+                    self._write_record(op[1], try_first=op[2])
+                    continue
                 run_id = op[1]
                 b = batches.get(run_id)
                 if b is None:
@@ -315,6 +334,48 @@ class AsyncWriter:
             lambda: {"run_id": run_id, "update": fields},
             lambda: self.store.update_run(run_id, **fields),
             None,
+        )
+
+    def _write_record(self, record: dict[str, Any], *, try_first: bool) -> None:
+        if not try_first and self._spool is not None:
+            # The caller saw the store down a moment ago: spool without another attempt.
+            self._spool.append(record)
+            self._next_retry = time.monotonic() + self.retry_s
+            return
+        self._send(lambda: record, lambda: self._apply_record(record), None)
+
+    def _apply_record(self, record: dict[str, Any]) -> None:
+        """Write one record that is not a batch: a run created offline, or an artifact."""
+        if "create_run" in record:
+            self._create_run(record["create_run"])
+        elif "artifact" in record:
+            art = record["artifact"]
+            local = Path(art["local"])
+            if local.exists():  # gone: uploaded by an earlier replay that stopped right after
+                self.store.log_artifact(art["run_id"], local, art["artifact_path"])
+                shutil.rmtree(local.parent, ignore_errors=True)
+        else:
+            raise LoggingFailed(f"unknown spool record with keys {sorted(record)}")
+
+    def _create_run(self, spec: dict[str, Any]) -> None:
+        experiment_id = spec.get("experiment_id")
+        if experiment_id is None:  # the experiment too was chosen offline, by name
+            name = spec["experiment_name"]
+            try:
+                experiment_id = self.store.get_experiment_by_name(name).experiment_id
+            except ExperimentNotFound:
+                try:
+                    experiment_id = self.store.create_experiment(name).experiment_id
+                except ExperimentAlreadyExists:
+                    experiment_id = self.store.get_experiment_by_name(name).experiment_id
+        self.store.create_run(
+            experiment_id,
+            run_id=spec["run_id"],
+            run_name=spec["run_name"],
+            parent_run_id=spec.get("parent_run_id"),
+            start_time=spec["start_time"],
+            tags=spec.get("tags") or {},
+            user=spec.get("user", ""),
         )
 
     def _send(
@@ -388,6 +449,8 @@ class AsyncWriter:
                 self.store.log_spans(record["spans"])
             elif "update" in record:
                 self.store.update_run(record["run_id"], **record["update"])
+            elif "run_id" not in record:
+                self._apply_record(record)
             else:
                 self.store.log_batch(
                     record["run_id"],
@@ -415,8 +478,13 @@ _live_writers: weakref.WeakSet[AsyncWriter] = weakref.WeakSet()
 @atexit.register
 def _flush_at_exit() -> None:
     for w in list(_live_writers):
+        if w._closed:  # closed, and reported, by its owner (`mloop sync`, a test)
+            continue
+        # Records already in the spool: the store did not answer the last attempt (a server
+        # down since the script started), so one more second of retries, not five.
+        waiting = w._spool is not None and w._spool.pending > 0
         try:
-            status = w.close(timeout=5.0)
+            status = w.close(timeout=1.0 if waiting else 5.0)
         except MloopError as exc:
             log.error("mloop: logging failed at exit: %s", exc)
             continue
@@ -426,11 +494,11 @@ def _flush_at_exit() -> None:
 
 
 def spool_notice(spooled: int, uri: str, files: list[str]) -> str:
-    """One line: how many batches of logging calls wait in the spool, where, and how to send
-    them."""
+    """One line: how many records (batches of params, metrics and tags, runs created offline,
+    artifacts, run ends) wait in the spool, where, and how to send them."""
     where = str(Path(files[0]).parent) if files else "the spool"
-    batches = f"{spooled} batch{'es' if spooled != 1 else ''} of logging calls"
+    records = f"{spooled} record{'s' if spooled != 1 else ''} of logging calls"
     return (
-        f"mloop: {batches} wait in the local spool ({where}): {uri} did not answer. The next "
+        f"mloop: {records} wait in the local spool ({where}): {uri} did not answer. The next "
         "mloop process that logs to it sends them, or run `mloop sync` once it is back."
     )
