@@ -46,6 +46,8 @@ SIZE_FACTOR = 1.5
 #: What the second pass's drift scales on top.
 TEXTURE_FACTOR = 1.5
 MIN = 60_000
+#: The monitor window of the demo's loop.yaml.
+WINDOW_MS = 10 * MIN
 # Requests per batch: the monitored window, then each canary step.
 _WINDOW_ROWS = 240
 _STEP_ROWS = 120
@@ -96,7 +98,7 @@ name: {name}
 model: {model}
 monitor:
   every: 1m
-  window: 10m
+  window: {window}m
   min_rows: 100
   drift: {{share: 0.05}}
   performance: {{metric: accuracy, min_labels: 100, max_drop: 0.05}}
@@ -170,6 +172,7 @@ def write_loop_files(folder: Path, webhook: str) -> dict[str, Path]:
                 family=family,
                 target=TARGET,
                 webhook=webhook,
+                window=WINDOW_MS // MIN,
             ),
             encoding="utf-8",
         )
@@ -281,24 +284,23 @@ def _webhook_receiver() -> tuple[Any, list[dict[str, Any]]]:
     return Starlette(routes=[Route("/alerts", alert, methods=["POST"])]), received
 
 
-def _start_ms(store: Store) -> int | str:
+def start_ms(store: Store, wall_ms: int) -> int | str:
     """Where the demo's clock starts: after the wall clock and after everything an earlier
     demo's clock did (its traffic, its cooldown), so that the loop's window reads only this
     demo's traffic. A string says why the loop cannot run now."""
     from mloop.errors import LoopNotFound
 
-    start = time.time_ns() // 1_000_000
     try:
         record = store.get_loop(LOOP_NAME)
     except LoopNotFound:
-        return start + 10 * MIN
+        return wall_ms + WINDOW_MS
     if record.state != "IDLE":
         return (
             f"loop {LOOP_NAME} is in state {record.state} (an interrupted demo): "
             f"`mloop loop status {LOOP_NAME}`, or start again with a fresh MLOOP_HOME"
         )
     last = max(record.updated_at, int(record.context.get("cooldown_until") or 0))
-    return max(start, last) + 10 * MIN
+    return max(wall_ms, last) + WINDOW_MS
 
 
 def run_closed_loop(
@@ -314,7 +316,7 @@ def run_closed_loop(
     from mloop.server import ServerThread
     from mloop.store import open_artifact_store, storage_options
 
-    start = _start_ms(store)
+    start = start_ms(store, time.time_ns() // 1_000_000)
     if isinstance(start, str):
         return {"skipped": start}
     clock = DemoClock(start)
