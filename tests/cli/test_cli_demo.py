@@ -236,6 +236,26 @@ def test_demo_twice_reuses_the_datasets_and_gates_against_the_last_champion(cli:
     assert second["registry"]["gate"]["rules"][1]["champion"] is not None
 
 
+@pytest.mark.slow
+def test_a_champion_the_loop_retrained_gives_way_to_the_baseline(cli: Any) -> None:
+    from mloop.store import SqlStore
+
+    first = json.loads(cli("demo", "--no-server", "--runs", "1", "--json").stdout)
+    champion = first["registry"]["champion"]
+    store = SqlStore(cli.db_uri, cli.artifacts)
+    try:  # as the loop tags the versions it trains (on drifted traffic)
+        store.set_model_version_tag(MODEL_NAME, champion, "mloop.loop", LOOP_NAME)
+    finally:
+        store.close()
+    result = cli("demo", "--no-server", "--runs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    registry = json.loads(result.stdout)["registry"]
+    # This demo's loop must find the drift again: it starts from the bundled data's model.
+    assert registry["replaced_loop_champion"] == champion
+    assert registry["baseline_set_as_champion"] is True
+    assert registry["champion_before"] == registry["baseline_version"] == champion + 1
+
+
 def test_the_demo_clock_starts_after_an_earlier_demo_and_its_cooldown(tmp_path: Any) -> None:
     from mloop.store import SqlStore
 

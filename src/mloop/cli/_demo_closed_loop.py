@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from mloop.cli._demo_loop import MODEL_NAME, TARGET
+from mloop.cli._demo_loop import LOOP_NAME, MODEL_NAME, TARGET
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LOOP_NAME", "run_closed_loop"]
 
-LOOP_NAME = "demo-loop"
 #: What the first pass's drift scales (a scanner that reads sizes 50% larger): the champion
 #: loses more than a tenth of its accuracy, a model retrained on the drifted labels does not.
 SIZE_FEATURES = ("radius", "perimeter", "area")
@@ -553,7 +552,9 @@ def print_endpoint(console: Console, serving: dict[str, Any], loop: dict[str, An
         soft_wrap=True,
     )
     if loop is not None and "skipped" not in loop:
-        split = ", ".join(f"v{v} {n}" for v, n in sorted(loop["versions"].items()))
+        split = ", ".join(
+            f"v{v} {n}" for v, n in sorted(loop["versions"].items(), key=lambda kv: int(kv[0]))
+        )
         console.print(
             f"then, following its deployment record, {loop['requests']} requests during the "
             f"loop ({split}); [bold]@champion is v{loop['champion']}[/] now "
