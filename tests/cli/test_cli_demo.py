@@ -1,5 +1,6 @@
 """``mloop demo``: validates data, trains and tracks models, gates the best into @champion,
-previews drift, compares the runs and checks the server."""
+previews drift, serves the champion, runs the closed loop against it (a promotion, then a gate
+failure with an alert), compares the runs and checks the server."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from mloop.cli._demo import CANDIDATES, plan
+from mloop.cli._demo_closed_loop import LOOP_NAME, WINDOW_MS, start_ms
 from mloop.cli._demo_loop import DRIFT_REPORT, HOLDOUT_DATASET, MODEL_NAME, TRAIN_DATASET
 
 pytest.importorskip("sklearn")
@@ -93,6 +95,7 @@ def test_demo_without_server(cli: Any) -> None:
         assert gate_reports, "the gate report is not in the audit log"
         model = load(f"models:/{MODEL_NAME}@champion")
         assert model.reference_profile() is not None
+        assert [loop.name for loop in store.list_loops()] == []  # no server, no loop
     finally:
         store.close()
 
@@ -142,6 +145,81 @@ def test_demo_json_with_server_check(cli: Any) -> None:
     assert serving["accuracy_from_feedback"] == pytest.approx(accuracy["metrics"]["accuracy"])
     assert 0 < serving["latency_ms"]["p50"] <= serving["latency_ms"]["p99"]
 
+    # The closed loop, read back from the store: pass 1 promoted its retrain through the canary
+    # steps, pass 2's retrain failed the gate and alerted the webhook; the champion stayed.
+    loop = body["loop"]
+    _assert_closed_loop(cli, loop, champion_before=registry["champion"])
+    assert "PROMOTED" in result.stderr and "GATE_FAILED" in result.stderr
+    assert "webhook received" in result.stderr
+
+
+def _assert_closed_loop(cli: Any, loop: dict[str, Any], *, champion_before: int) -> None:
+    from mloop.loop import load_loop
+    from mloop.store import SqlStore
+
+    store = SqlStore(cli.db_uri, cli.artifacts)
+    try:
+        record = store.get_loop(LOOP_NAME)
+        assert record.state == "IDLE"
+        assert record.lease_owner is None  # given back
+        history = store.list_loop_transitions(LOOP_NAME)
+        states = [t.to_state for t in history]
+        promoted = states.index("PROMOTED")
+        assert states[: promoted + 2] == [
+            "MONITORING",
+            "RETRAINING",
+            "RETRAINING",
+            "GATING",
+            "ROLLING_OUT",
+            "ROLLING_OUT",
+            "ROLLING_OUT",
+            "PROMOTED",
+            "IDLE",
+        ]
+        assert states[promoted + 2 :] == [
+            "MONITORING",
+            "RETRAINING",
+            "RETRAINING",
+            "GATING",
+            "GATE_FAILED",
+            "IDLE",
+        ]
+        assert "drift" in history[1].evidence["triggers"]
+        # The rollout went 25 -> 50 -> 100 with live analysis on each step.
+        steps = [t.evidence for t in history if t.to_state in ("ROLLING_OUT", "PROMOTED")]
+        assert [e.get("weight") for e in steps[1:]] == [25.0, 50.0, 100.0]
+        assert all(r["passed"] for e in steps[1:] for r in e["rules"])
+        audit = [e for e in store.get_audit_log(MODEL_NAME) if e.actor == "mloop-loop"]
+        assert [e.action for e in audit].count("deployment.set") == 3
+        new = history[promoted].evidence["analysis"]["canary"]
+        assert new["online.accuracy"] > steps[1]["analysis"]["champion"]["online.accuracy"]
+
+        registry_champion = store.get_model_version_by_alias(MODEL_NAME, "champion").version
+        challenger_1 = history[3].evidence["version"]
+        challenger_2 = history[promoted + 5].evidence["version"]
+        assert registry_champion == challenger_1 != champion_before
+        assert store.get_model_version_by_alias(MODEL_NAME, "challenger").version == challenger_2
+        failed = history[promoted + 6]
+        assert failed.evidence["gate"]["passed"] is False
+        assert store.get_deployment(MODEL_NAME).spec is None
+        alerts = store.list_alert_deliveries(LOOP_NAME)
+        assert {(a.condition, a.status) for a in alerts} == {
+            ("drift", "delivered"),
+            ("gate_failed", "delivered"),
+        }
+    finally:
+        store.close()
+
+    assert loop["champion_before"] == champion_before
+    assert loop["champion"] == registry_champion
+    assert [p["outcome"] for p in loop["passes"]] == ["PROMOTED", "GATE_FAILED"]
+    # After the failed gate every request is still answered by the promoted champion.
+    assert loop["passes"][1]["served_after"] == {str(registry_champion): 10}
+    assert any("failed the gate" in text for text in loop["webhook_received"])
+    # The files the loop ran from are left for the user, and load as they are.
+    spec = load_loop(loop["files"]["retrain"])
+    assert (spec.name, spec.model) == (LOOP_NAME, MODEL_NAME)
+
 
 @pytest.mark.slow
 def test_demo_twice_reuses_the_datasets_and_gates_against_the_last_champion(cli: Any) -> None:
@@ -156,6 +234,67 @@ def test_demo_twice_reuses_the_datasets_and_gates_against_the_last_champion(cli:
     assert second["registry"]["baseline_set_as_champion"] is False
     assert second["registry"]["champion_before"] == first["registry"]["champion"]
     assert second["registry"]["gate"]["rules"][1]["champion"] is not None
+
+
+@pytest.mark.slow
+def test_a_champion_the_loop_retrained_gives_way_to_the_baseline(cli: Any) -> None:
+    from mloop.store import SqlStore
+
+    first = json.loads(cli("demo", "--no-server", "--runs", "1", "--json").stdout)
+    champion = first["registry"]["champion"]
+    store = SqlStore(cli.db_uri, cli.artifacts)
+    try:  # as the loop tags the versions it trains (on drifted traffic)
+        store.set_model_version_tag(MODEL_NAME, champion, "mloop.loop", LOOP_NAME)
+    finally:
+        store.close()
+    result = cli("demo", "--no-server", "--runs", "1", "--json")
+    assert result.exit_code == 0, result.output
+    registry = json.loads(result.stdout)["registry"]
+    # This demo's loop must find the drift again: it starts from the bundled data's model.
+    assert registry["replaced_loop_champion"] == champion
+    assert registry["baseline_set_as_champion"] is True
+    assert registry["champion_before"] == registry["baseline_version"] == champion + 1
+
+
+def test_the_demo_clock_starts_after_an_earlier_demo_and_its_cooldown(tmp_path: Any) -> None:
+    from mloop.store import SqlStore
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'mloop.db'}", str(tmp_path / "artifacts"))
+    wall = 1_900_000_000_000
+    try:
+        # No loop yet: one window after the wall clock (traffic logged before stays out of it).
+        assert start_ms(store, wall) == wall + WINDOW_MS
+        store.ensure_loop(LOOP_NAME, MODEL_NAME, {}, now=wall)
+        store.acquire_loop_lease(LOOP_NAME, "demo", ttl_ms=600_000, now=wall)
+        later = wall + 3_600_000
+        store.transition_loop(
+            LOOP_NAME,
+            owner="demo",
+            expected_seq=0,
+            to_state="IDLE",
+            context={"cooldown_until": later},
+            reason="an earlier demo",
+            evidence={},
+            actor="test",
+            now=wall + 60_000,
+        )
+        # An earlier demo's clock ran ahead of the wall clock: start after its cooldown.
+        assert start_ms(store, wall) == later + WINDOW_MS
+        store.transition_loop(
+            LOOP_NAME,
+            owner="demo",
+            expected_seq=1,
+            to_state="ROLLING_OUT",
+            context={},
+            reason="interrupted",
+            evidence={},
+            actor="test",
+            now=wall + 120_000,
+        )
+        reason = start_ms(store, wall)
+        assert isinstance(reason, str) and "ROLLING_OUT" in reason
+    finally:
+        store.close()
 
 
 def test_demo_without_scikit_learn(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:

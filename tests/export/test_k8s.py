@@ -138,3 +138,98 @@ def test_cli_writes_the_manifests(model_uri: str, tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["export", "k8s", "models:/nope@x", "-o", str(tmp_path / "x")])
     assert bad.exit_code == 1
     assert "nope" in bad.output
+
+
+LOOP = """\
+name: fraud-loop
+model: {model}
+monitor: {{every: 10m, window: 1h}}
+retrain:
+  pipeline: flows/train.py:train
+  on: [drift]
+gate: {{policy: gate.yaml}}
+rollout: {{steps: [50, 100], hold: 5m}}
+"""
+
+
+def _loop_folder(folder: Path, model: str = "fraud-detector", gate: str = "gate.yaml") -> Path:
+    (folder / "flows").mkdir(parents=True)
+    (folder / "flows" / "train.py").write_text(
+        "import mloop\n\n\n@mloop.pipeline\ndef train(data: str):\n    return data\n"
+    )
+    (folder / "gate.yaml").write_text("rules:\n  - accuracy >= champion.accuracy\n")
+    path = folder / "my-loop.yaml"
+    path.write_text(LOOP.format(model=model).replace("gate.yaml", gate))
+    return path
+
+
+def test_a_loop_adds_a_valid_cronjob_that_ticks_it_once(model_uri: str, tmp_path: Path) -> None:
+    from mloop.loop import load_loop
+
+    path = _loop_folder(tmp_path / "loop")
+    out = tmp_path / "k8s"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("export", "k8s", model_uri, "-o", str(out), "-n", "ml", "--loop", str(path)),
+            *("--loop-schedule", "*/5 * * * *", "--json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    objects = _load(out)
+    cronjob, configmap = objects["loop-cronjob.yaml"], objects["loop-configmap.yaml"]
+    _validate(cronjob)
+    _validate(configmap)
+    assert objects["kustomization.yaml"]["resources"][-2:] == [
+        "loop-configmap.yaml",
+        "loop-cronjob.yaml",
+    ]
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "*/5 * * * *"
+    assert spec["concurrencyPolicy"] == "Forbid"  # one tick at a time
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["mloop", "loop", "run", "/etc/mloop/loop/loop.yaml", "--once"]
+    assert (
+        container["image"]
+        == objects["deployment.yaml"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "fraud-detector-store", "optional": True}}
+    ]
+    assert pod["restartPolicy"] == "Never"
+    assert cronjob["metadata"]["namespace"] == configmap["metadata"]["namespace"] == "ml"
+    # What the pod sees: the ConfigMap's items at their paths. The loop loads from there.
+    mount = tmp_path / "mounted"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "loop"]
+    for item in volume["configMap"]["items"]:
+        target = mount / item["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(configmap["data"][item["key"]])
+    assert sorted(p.relative_to(mount).as_posix() for p in mount.rglob("*.*")) == [
+        "flows/train.py",
+        "gate.yaml",
+        "loop.yaml",
+    ]
+    loaded = load_loop(mount / "loop.yaml")
+    assert (loaded.name, loaded.model) == ("fraud-loop", "fraud-detector")
+
+
+def test_a_loop_on_another_model_or_outside_its_folder_is_refused(
+    model_uri: str, tmp_path: Path
+) -> None:
+    other = _loop_folder(tmp_path / "a", model="churn")
+    bad = CliRunner().invoke(
+        app, ["export", "k8s", model_uri, "-o", str(tmp_path / "k8s"), "--loop", str(other)]
+    )
+    assert bad.exit_code == 1
+    assert "acts on model 'churn', not on the exported 'fraud-detector'" in bad.output
+    (tmp_path / "shared.yaml").write_text("rules:\n  - accuracy >= 0.5\n")
+    outside = _loop_folder(tmp_path / "b", gate="../shared.yaml")
+    bad = CliRunner().invoke(
+        app, ["export", "k8s", model_uri, "-o", str(tmp_path / "k8s"), "--loop", str(outside)]
+    )
+    assert bad.exit_code == 1
+    assert "outside its folder" in bad.output
+    with pytest.raises(InvalidArgument, match="five cron fields"):
+        K8sOptions(image="x", name="x", loop_schedule="hourly")

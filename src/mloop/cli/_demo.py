@@ -94,7 +94,15 @@ def demo(
         bool,
         typer.Option(
             "--no-server",
-            help="Skip the steps that start servers: the model endpoint and the REST check.",
+            help="Skip the steps that start servers: the model endpoint, the closed loop and "
+            "the REST check.",
+        ),
+    ] = False,
+    no_loop: Annotated[
+        bool,
+        typer.Option(
+            "--no-loop",
+            help="Skip the closed loop (the controller's two passes against the served model).",
         ),
     ] = False,
     experiment: Annotated[
@@ -111,6 +119,12 @@ def demo(
     the champion is written to MLOOP_HOME/drift.html. Then @champion is served over HTTP to
     every held-out row, the labels go to POST /v1/feedback, and the accuracy is read back
     from the prediction log.
+
+    Last, the closed loop: the loop controller, ticked on a clock that runs an hour in
+    seconds, watches drifted traffic with labels, retrains, gates, rolls the challenger out
+    in canary steps and promotes it; a second pass with a retrain that cannot pass the gate
+    ends in GATE_FAILED with an alert to a local webhook, the champion still serving. Its
+    files are in MLOOP_HOME/demo-loop; `mloop loop history demo-loop` shows every transition.
 
     Needs scikit-learn: [bold]pip install 'mloop\\[sklearn]'[/].
     """
@@ -150,6 +164,11 @@ def demo(
     )
     monitor = monitor_preview(gate["champion"], data["x_test"], settings.home.resolve(), err)
     serving = None if no_server else _serve(settings, data, err)
+    loop = None
+    if serving is not None and "skipped" not in serving and not no_loop:
+        from mloop.cli._demo_closed_loop import run_closed_loop
+
+        loop = run_closed_loop(settings, client.store, data, err)
     server = None if no_server else _server_check(client.store, exp.experiment_id, ranked)
     elapsed = time.perf_counter() - started
     if as_json:
@@ -184,6 +203,7 @@ def demo(
                 "registry": gate,
                 "drift": monitor,
                 "serving": serving,
+                "loop": loop,
                 "server": server,
                 "seconds": round(elapsed, 2),
             }
@@ -193,7 +213,7 @@ def demo(
     console = stdout()
     print_loop_summary(console, validation, gate, monitor)
     _print_next(
-        console, ranked, exp.name, cli_state.tracking_uri, monitor["report"], serving, elapsed
+        console, ranked, exp.name, cli_state.tracking_uri, monitor["report"], serving, loop, elapsed
     )
 
 
@@ -553,8 +573,11 @@ def _print_next(
     tracking_uri: str | None,
     drift_report: str,
     serving: dict[str, Any] | None,
+    loop: dict[str, Any] | None,
     elapsed: float,
 ) -> None:
+    from mloop.cli._demo_closed_loop import LOOP_NAME, print_closed_loop, print_endpoint
+
     prefix = "mloop" if tracking_uri is None else f"mloop --tracking-uri {tracking_uri}"
     exp_arg = (
         experiment
@@ -562,21 +585,10 @@ def _print_next(
         else (f'"{experiment}"')
     )
     console.print(f"drift report: {drift_report}", soft_wrap=True)
-    if serving is not None and "skipped" not in serving:
-        latency = serving["latency_ms"]
-        console.print(
-            f"\n[bold]model endpoint[/]: {serving['model_uri']} (v{serving['version']}) answered "
-            f"{serving['requests']} requests at {serving['url']}/v1/models/{MODEL_NAME}:predict "
-            f"(server time p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms; stopped now)",
-            soft_wrap=True,
-        )
-        console.print(
-            f"prediction log: {serving['logged']} rows with their labels in "
-            f"{serving['prediction_log']}, accuracy {serving['accuracy_from_feedback']:.3f}",
-            soft_wrap=True,
-        )
-    elif serving is not None:
+    if serving is not None and "skipped" in serving:
         console.print(f"[dim]model endpoint skipped: {serving['skipped']}[/]")
+    if loop is not None:
+        print_closed_loop(console, loop)
     console.print(f"\ntrained {len(ranked)} models and ran the loop in {elapsed:.1f} s. Next:")
     commands = [f'{prefix} runs list --experiment {exp_arg} --order-by "metrics.roc_auc desc"']
     if len(ranked) >= 2:
@@ -586,10 +598,21 @@ def _print_next(
     if ranked:
         commands.append(f"{prefix} runs show {short_id(ranked[0].run_id)}")
     commands.append(f"{prefix} models history {MODEL_NAME}")
-    commands.append(
-        f"{prefix} serve models:/{MODEL_NAME}@champion --port 8080   "
-        "[dim]# the endpoint again, live; OpenAPI at http://127.0.0.1:8080/docs[/]"
-    )
-    commands.append(f"{prefix} server   [dim]# then open http://127.0.0.1:5000/docs[/]")
+    if loop is not None and "skipped" not in loop:
+        commands.append(f"{prefix} loop history {LOOP_NAME}")
     for command in commands:
         console.print(f"  {command}", soft_wrap=True)
+    # The end: the endpoint as the demo left it, and where to look at it live.
+    if serving is not None and "skipped" not in serving:
+        print_endpoint(console, serving, loop)
+    console.print(
+        f"\n[bold]live[/]: {prefix} serve models:/{MODEL_NAME}@champion --port 8080   "
+        "[dim]# OpenAPI at http://127.0.0.1:8080/docs[/]",
+        soft_wrap=True,
+    )
+    console.print(
+        f"[bold]UI[/]: {prefix} server, then open "
+        f"http://127.0.0.1:5000/ui/monitoring/{MODEL_NAME}   "
+        "[dim]# the deployment, aliases and loop of the model; API docs at /docs[/]",
+        soft_wrap=True,
+    )

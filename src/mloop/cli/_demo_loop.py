@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 TRAIN_DATASET = "demo-train"
 HOLDOUT_DATASET = "demo-holdout"
 MODEL_NAME = "demo-classifier"
+#: The closed loop the demo runs on MODEL_NAME (``_demo_closed_loop``).
+LOOP_NAME = "demo-loop"
 TARGET = "target"
 #: The built-in promotion policy: no accuracy loss beyond a point, no AUC regression, fast.
 POLICY = (
@@ -113,6 +115,13 @@ def _alias_version(registry: Registry, alias: str) -> int | None:
         return None
 
 
+def _trained_by_loop(registry: Registry, version: int | None) -> bool:
+    if version is None:
+        return False
+    mv = registry.resolve(f"models:/{MODEL_NAME}/{version}")
+    return mv.tags.get("mloop.loop") == LOOP_NAME
+
+
 def register_and_gate(
     registry: Registry,
     baseline_version: int,
@@ -126,13 +135,21 @@ def register_and_gate(
 
     with step(err, f"gating {MODEL_NAME} v{best_version} against @champion") as line:
         champion_before = _alias_version(registry, "champion")
-        baseline_set = champion_before is None
-        if champion_before is None:
+        # A champion an earlier demo's loop retrained on drifted traffic: start from the
+        # bundled data again, so that this demo's loop finds the drift again.
+        replaced = champion_before if _trained_by_loop(registry, champion_before) else None
+        baseline_set = champion_before is None or replaced is not None
+        if baseline_set:
             registry.set_alias(
                 MODEL_NAME,
                 "champion",
                 baseline_version,
-                reason="mloop demo: the baseline (the first model trained) starts as champion",
+                reason="mloop demo: the baseline (the first model trained) starts as champion"
+                + (
+                    f" in place of v{replaced}, retrained by the demo's loop on drifted traffic"
+                    if replaced is not None
+                    else ""
+                ),
             )
             champion_before = baseline_version
         registry.set_alias(
@@ -168,6 +185,7 @@ def register_and_gate(
         "name": MODEL_NAME,
         "baseline_version": baseline_version,
         "baseline_set_as_champion": baseline_set,
+        "replaced_loop_champion": replaced,
         "challenger_version": best_version,
         "champion_before": champion_before,
         "champion": champion_after,
@@ -258,7 +276,14 @@ def print_loop_summary(
         console.print(f"  [dim]... and {len(checks['failures']) - 3} more[/]")
 
     report = gate["gate"]
-    if gate["baseline_set_as_champion"]:
+    if gate["replaced_loop_champion"] is not None:
+        console.print(
+            f"{gate['name']}'s @champion v{gate['replaced_loop_champion']} was retrained by "
+            f"the demo's loop on drifted traffic: the baseline v{gate['baseline_version']} "
+            "(the first model trained) took its place",
+            soft_wrap=True,
+        )
+    elif gate["baseline_set_as_champion"]:
         console.print(
             f"{gate['name']} had no @champion: the baseline v{gate['baseline_version']} "
             "(the first model trained) became it"

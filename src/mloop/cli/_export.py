@@ -3,6 +3,7 @@ custom container."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,10 +131,27 @@ def k8s(
     cpu_limit: Annotated[str, typer.Option("--cpu-limit")] = "2",
     memory: Annotated[str, typer.Option("--memory", help="Memory request.")] = "512Mi",
     memory_limit: Annotated[str, typer.Option("--memory-limit")] = "2Gi",
+    loop: Annotated[
+        Path | None,
+        typer.Option(
+            "--loop",
+            help="A loop.yaml for this model: adds a CronJob running `mloop loop run "
+            "loop.yaml --once` and a ConfigMap with the loop's files.",
+            show_default=False,
+        ),
+    ] = None,
+    loop_schedule: Annotated[
+        str, typer.Option("--loop-schedule", help="When the loop's CronJob ticks (cron).")
+    ] = "* * * * *",
     as_json: JsonOption = False,
 ) -> None:
     """Write Kubernetes manifests: Deployment, Service, HPA, PodDisruptionBudget, and a KServe
-    InferenceService (Open Inference Protocol). Apply with kubectl apply -k DIR."""
+    InferenceService (Open Inference Protocol). Apply with kubectl apply -k DIR.
+
+    With --loop loop.yaml, also the loop controller as a CronJob (one tick per run, the
+    lease in the store keeps one controller per loop); it reads the store the replicas follow
+    from the optional Secret NAME-store (MLOOP_TRACKING_URI, MLOOP_ARTIFACTS).
+    """
     from mloop.export import export_k8s
 
     files = export_k8s(
@@ -150,6 +168,8 @@ def k8s(
         cpu_limit=cpu_limit,
         memory_request=memory,
         memory_limit=memory_limit,
+        loop_schedule=loop_schedule,
+        loop=None if loop is None else _loop_bundle(loop),
     )
     if as_json:
         emit_json({"folder": str(out), "files": [str(f) for f in files]})
@@ -158,6 +178,27 @@ def k8s(
     stdout().print(
         f"apply: kubectl apply -k {out}   (KServe: kubectl apply -f {out}/inferenceservice.yaml)"
     )
+
+
+def _loop_bundle(path: Path) -> Any:
+    """The loop.yaml (validated) and the files it names, relative to its folder."""
+    from mloop.export import LoopBundle
+    from mloop.loop import load_loop
+
+    spec = load_loop(path)
+    base = path.resolve().parent
+    names = [spec.gate.policy] if spec.gate is not None else []
+    if spec.monitor.checks:
+        names.append(spec.monitor.checks)
+    if spec.retrain is not None:
+        file, _, _ = spec.retrain.pipeline.rpartition(":")
+        if file.endswith(".py"):
+            names.append(file)
+    files = {"loop.yaml": path.read_text(encoding="utf-8")}
+    for name in names:
+        full = spec.path(name).resolve()
+        files[os.path.relpath(full, base)] = full.read_text(encoding="utf-8")
+    return LoopBundle(spec.name, spec.model, files)
 
 
 @app.command("vertex")

@@ -4,7 +4,7 @@ Vertex AI custom container."""
 from __future__ import annotations
 
 from mloop.export._docker import DockerContext, build_image, export_docker
-from mloop.export._k8s import K8sOptions, export_k8s
+from mloop.export._k8s import K8sOptions, LoopBundle, export_k8s
 from mloop.export._model import ExportedModel, fetch_model
 from mloop.export._vertex import export_vertex
 
@@ -12,6 +12,7 @@ __all__ = [
     "DockerContext",
     "ExportedModel",
     "K8sOptions",
+    "LoopBundle",
     "build_image",
     "export_docker",
     "export_k8s",

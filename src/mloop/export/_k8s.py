@@ -12,6 +12,11 @@ One file per object, plus a ``kustomization.yaml`` that lists them (``kubectl ap
 - ``pdb.yaml``: a PodDisruptionBudget that keeps one replica through voluntary disruptions.
 - ``inferenceservice.yaml``: the same container as a KServe ``InferenceService`` speaking the
   Open Inference Protocol (v2), for clusters that run KServe (not listed in the kustomization).
+- with a loop: ``loop-configmap.yaml`` (the ``loop.yaml`` and the files it names) and
+  ``loop-cronjob.yaml``, a CronJob running ``mloop loop run loop.yaml --once`` in the same
+  image on a schedule, one tick at a time (``concurrencyPolicy: Forbid``; the loop's lease in
+  the store keeps one controller per loop anyway). The store the replicas follow comes from
+  the optional Secret ``<name>-store`` (``MLOOP_TRACKING_URI``, ``MLOOP_ARTIFACTS``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from mloop.errors import InvalidArgument
 from mloop.export._docker import CONTAINER_PORT, DRAIN_S, UID
 from mloop.export._model import k8s_name
 
-__all__ = ["PRESTOP_S", "K8sOptions", "export_k8s", "manifests"]
+__all__ = ["PRESTOP_S", "K8sOptions", "LoopBundle", "export_k8s", "loop_manifests", "manifests"]
+
+_LOOP_DIR = "/etc/mloop/loop"
 
 #: Seconds a pod keeps serving after it is marked for termination, so that load balancers
 #: stop sending to it before it drains.
@@ -49,6 +56,8 @@ class K8sOptions:
     cpu_limit: str = "2"
     memory_request: str = "512Mi"
     memory_limit: str = "2Gi"
+    #: When the loop's CronJob ticks (cron syntax, the cluster's time zone).
+    loop_schedule: str = "* * * * *"
 
     def __post_init__(self) -> None:
         if not self.image or any(c.isspace() for c in self.image):
@@ -63,6 +72,32 @@ class K8sOptions:
             )
         if not 1 <= self.target_cpu_percent <= 100:
             raise InvalidArgument("the target CPU utilization is a percentage (1-100)")
+        if len(self.loop_schedule.split()) != 5:
+            raise InvalidArgument(
+                f"a loop schedule has five cron fields, such as '*/5 * * * *', "
+                f"got {self.loop_schedule!r}"
+            )
+
+
+@dataclass(frozen=True)
+class LoopBundle:
+    """A loop for the CronJob: its name and model, and its files by path relative to the
+    ``loop.yaml`` (which is ``loop.yaml`` itself, the gate policy, checks, the pipeline)."""
+
+    name: str
+    model: str
+    files: dict[str, str]
+
+    def __post_init__(self) -> None:
+        if "loop.yaml" not in self.files:
+            raise InvalidArgument("a loop bundle holds its loop.yaml")
+        for path in self.files:
+            parts = Path(path).parts
+            if Path(path).is_absolute() or ".." in parts:
+                raise InvalidArgument(
+                    f"the loop names {path!r} outside its folder: the CronJob mounts only the "
+                    "folder of loop.yaml; move the file beside it"
+                )
 
 
 def _labels(name: str, version: int | None) -> dict[str, str]:
@@ -217,9 +252,6 @@ def manifests(
             }
         },
     }
-    # Loop-controller hook: when the closed loop (roadmap 7) lands, its CronJob running
-    # `mloop loop run --once` for this model's loop joins the objects here (and the
-    # kustomization), beside the serving objects it acts on.
     return {
         "deployment.yaml": deployment,
         "service.yaml": service,
@@ -229,6 +261,70 @@ def manifests(
     }
 
 
+def _key(path: str) -> str:
+    """A ConfigMap key for a relative path (keys allow no ``/``)."""
+    return path.replace("/", "__")
+
+
+def loop_manifests(opts: K8sOptions, loop: LoopBundle) -> dict[str, dict[str, Any]]:
+    """The ConfigMap with the loop's files and the CronJob that ticks it, by file name."""
+    name = f"{opts.name}-loop"
+    labels = {
+        "app.kubernetes.io/name": opts.name,
+        "app.kubernetes.io/component": "loop-controller",
+        "app.kubernetes.io/managed-by": "mloop",
+    }
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if opts.namespace:
+        meta["namespace"] = opts.namespace
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {**meta, "annotations": {"mloop.ai/loop": loop.name}},
+        "data": {_key(path): text for path, text in sorted(loop.files.items())},
+    }
+    pod = _pod_spec(opts)
+    (container,) = pod["containers"]
+    for key in ("ports", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle"):
+        container.pop(key, None)
+    container["name"] = "loop"
+    container["command"] = ["mloop", "loop", "run", f"{_LOOP_DIR}/loop.yaml", "--once"]
+    # The store the replicas follow (a shared database and artifact store): from a Secret.
+    container["envFrom"] = [{"secretRef": {"name": f"{opts.name}-store", "optional": True}}]
+    container["volumeMounts"].append({"name": "loop", "mountPath": _LOOP_DIR, "readOnly": True})
+    pod["volumes"].append(
+        {
+            "name": "loop",
+            "configMap": {
+                "name": name,
+                "items": [{"key": _key(p), "path": p} for p in sorted(loop.files)],
+            },
+        }
+    )
+    pod["restartPolicy"] = "Never"
+    # A tick that is killed resumes at the next one; no drain to wait for.
+    pod["terminationGracePeriodSeconds"] = 30
+    cronjob = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {**meta, "annotations": {"mloop.ai/loop": loop.name}},
+        "spec": {
+            "schedule": opts.loop_schedule,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 60,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 0,
+                    "template": {"metadata": {"labels": labels}, "spec": pod},
+                }
+            },
+        },
+    }
+    return {"loop-configmap.yaml": configmap, "loop-cronjob.yaml": cronjob}
+
+
 def export_k8s(
     model_uri: str,
     out: Path,
@@ -236,6 +332,7 @@ def export_k8s(
     *,
     image: str | None = None,
     name: str | None = None,
+    loop: LoopBundle | None = None,
     **options: Any,
 ) -> list[Path]:
     """Write the manifests for ``model_uri`` into the folder ``out``; returns the files.
@@ -243,8 +340,12 @@ def export_k8s(
     The model is resolved (pinned to a version) but not copied: it lives in the image. The
     image defaults to the tag ``mloop export docker`` gives (``mloop-<name>:<version>``).
 
+    With ``loop``, also its ConfigMap and CronJob (``mloop loop run --once``); the loop must
+    act on the exported model.
+
     Raises:
-        InvalidArgument: bad options; ``out`` holds files of another export.
+        InvalidArgument: bad options; ``out`` holds files of another export; a loop on
+            another model.
         RegistryError: a ``models:/`` URI names no version.
     """
     version: int | None = None
@@ -263,6 +364,16 @@ def export_k8s(
         tag = image or f"mloop-{k8s}:{version if version is not None else 'latest'}"
         opts = K8sOptions(image=tag, name=k8s, **options)
     objects = manifests(opts, version=version, model_uri=pinned)
+    resources = ["deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml"]
+    if loop is not None:
+        model = served if model_uri.startswith("models:/") else None
+        if model is not None and name is None and loop.model != model:
+            raise InvalidArgument(
+                f"loop {loop.name!r} acts on model {loop.model!r}, not on the exported {model!r}"
+            )
+        looped = loop_manifests(opts, loop)
+        objects.update(looped)
+        resources += list(looped)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -273,7 +384,7 @@ def export_k8s(
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": ["deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml"],
+        "resources": resources,
     }
     path = out / "kustomization.yaml"
     path.write_text(yaml.safe_dump(kustomization, sort_keys=False), encoding="utf-8")
