@@ -22,7 +22,7 @@ from mloop._web._errors import (
     JsonResponse,
 )
 from mloop.errors import InvalidArgument, UnsafeArtifactPath
-from mloop.server._auth import IdentityDep, check_experiment_scope
+from mloop.server._auth import IdentityDep, check_experiment_scope, scoped_experiment_ids
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (
@@ -383,12 +383,9 @@ def sweep_dead_runs(body: SweepBody, store: StoreDep) -> SweepResult:
 def search_runs(body: SearchRunsBody, store: StoreDep, identity: IdentityDep) -> RunsPage:
     """Find runs with the filter language; pass ``next_page_token`` back for the next page
     (a token scoped to experiments searches those only)."""
-    ids = body.experiment_ids
-    allowed = identity.scopes.experiments
-    if allowed is not None:
-        ids = [i for i in ids if i in allowed] if ids else list(allowed)
-        if not ids:
-            return RunsPage(runs=[], next_page_token=None)
+    ids = scoped_experiment_ids(identity, body.experiment_ids)
+    if ids is None:
+        return RunsPage(runs=[], next_page_token=None)
     return store.search_runs(
         ids,
         body.filter,
