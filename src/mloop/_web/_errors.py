@@ -89,6 +89,30 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _described("No token, or an unknown, revoked or expired one (servers with --auth)"),
     403: _described("The token's role does not allow this (servers with --auth)"),
 }
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+            },
+            "required": ["code", "message"],
+        }
+    },
+    "required": ["error"],
+}
+#: ``ERROR_RESPONSES`` for routes whose success is not JSON (files): FastAPI would document
+#: their errors in the success's media type; errors are JSON whatever the route.
+FILE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": entry["description"],
+        "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+    }
+    for status, entry in ERROR_RESPONSES.items()
+}
 CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: _described("Conflict with stored data (a taken name, a param with another value)")
 }

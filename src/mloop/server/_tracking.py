@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from mloop._web._errors import (
     CONFLICT_RESPONSE,
     ERROR_RESPONSES,
+    FILE_ERROR_RESPONSES,
     TOO_LARGE_RESPONSE,
     JsonResponse,
 )
@@ -494,7 +495,10 @@ async def put_artifact(run_id: str, path: str, request: Request, store: StoreDep
     "/runs/{run_id}/artifacts/{path:path}",
     tags=["artifacts"],
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": _BINARY}, "description": "the file"}},
+    responses={
+        **FILE_ERROR_RESPONSES,
+        200: {"content": {"application/octet-stream": _BINARY}, "description": "the file"},
+    },
 )
 def get_artifact(run_id: str, path: str, store: StoreDep) -> FileResponse:
     """The bytes of one artifact file, streamed."""
