@@ -86,17 +86,29 @@ def test_rest_api_conforms_to_its_spec(rest: tuple[str, dict[str, str]]) -> None
     assert _conformance_failures(url, headers) == []
 
 
-def test_inference_api_conforms_to_its_spec(tmp_path: Path) -> None:
+@pytest.mark.parametrize("auth", [False, True], ids=["auth-off", "auth-on"])
+def test_inference_api_conforms_to_its_spec(tmp_path: Path, auth: bool) -> None:
     import pandas as pd
     from sklearn.linear_model import LinearRegression
 
     import mloop.models
+    from mloop._web._bearer import TokenCache
     from mloop.serve import create_serve_app
 
     x = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
     mloop.models.save(LinearRegression().fit(x, [1.0, 2.0, 3.0]), tmp_path / "m", input_example=x)
-    thread = ServerThread(create_serve_app([str(tmp_path / "m")], poll_interval_s=None)).start()
+    tokens = SqlStore(f"sqlite:///{tmp_path}/tokens.db", str(tmp_path / "artifacts"))
+    headers: dict[str, str] = {}
+    cache = None
+    if auth:
+        scopes = {"inference": ["predict", "feedback"]}
+        token = tokens.create_token("fuzz-app", "reader", scopes=scopes).token
+        headers = {"Authorization": f"Bearer {token}"}
+        cache = TokenCache(tokens)
+    app = create_serve_app([str(tmp_path / "m")], poll_interval_s=None, auth=cache)
+    thread = ServerThread(app).start()
     try:
-        assert _conformance_failures(thread.url, {}) == []
+        assert _conformance_failures(thread.url, headers) == []
     finally:
         thread.stop()
+        tokens.close()
