@@ -307,3 +307,44 @@ def test_experiment_scopes_hide_other_experiments(start_server: StartServer) -> 
         expected = 0 if ids == [other] else 1
         assert len(found.json()["runs"]) == expected
     assert {r.info.experiment_id for r in store.search_runs([mine, other]).runs} == {mine, other}
+
+
+def test_experiment_scopes_hide_runs_of_other_experiments(start_server: StartServer) -> None:
+    server = start_server(auth=True)
+    store = server.reader()
+    mine = store.create_experiment("mine").experiment_id
+    other = store.create_experiment("other").experiment_id
+    own = store.create_run(mine).info.run_id
+    theirs = store.create_run(other).info.run_id
+    store.log_batch(theirs, metrics=[("loss", 0.5, 0, 1)], params={"secret": "x"})
+    token = store.create_token("team", "admin", scopes={"experiments": [mine]}).token
+    c = server.client
+    h = _h(token)
+    assert c.get(f"/api/v1/runs/{own}", headers=h).status_code == 200
+    refused = [
+        c.get(f"/api/v1/runs/{theirs}", headers=h),
+        c.patch(f"/api/v1/runs/{theirs}", json={"status": "FINISHED"}, headers=h),
+        c.post(
+            f"/api/v1/runs/{theirs}/batch", json={"params": [{"key": "k", "value": "v"}]}, headers=h
+        ),
+        c.get(f"/api/v1/runs/{theirs}/metrics/loss/history", headers=h),
+        c.get(f"/api/v1/runs/{theirs}/artifacts", headers=h),
+        c.put(f"/api/v1/runs/{theirs}/artifacts/a.txt", content=b"x", headers=h),
+        c.get(f"/api/v1/runs/{theirs}/inputs", headers=h),
+        c.get(f"/api/v1/runs/{theirs}/outputs", headers=h),
+        c.delete(f"/api/v1/runs/{theirs}", headers=h),
+        c.post(
+            "/api/v1/metrics/histories", json={"run_ids": [theirs], "keys": ["loss"]}, headers=h
+        ),
+    ]
+    for answer in refused:
+        assert answer.status_code == 404, (answer.request.url, answer.text)
+        assert answer.json()["error"]["code"] == "RUN_NOT_FOUND"
+    assert c.get(f"/api/v1/runs/{theirs}").status_code == 401  # no token: still 401 first
+    table = c.post("/api/v1/runs/table", json={"experiment_ids": [other]}, headers=h).json()
+    assert table["attributes"]["run_id"] == []
+    keys = c.post("/api/v1/runs/keys", json={}, headers=h).json()
+    assert "secret" not in keys["params"] and "loss" not in keys["metrics"]
+    run = store.get_run(theirs)  # nothing was written through the refused token
+    assert run.info.status == "RUNNING" and run.data.params == {"secret": "x"}
+    assert run.info.lifecycle_stage == "active"

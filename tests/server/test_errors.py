@@ -236,6 +236,18 @@ def test_unknown_route_and_method(server: LiveServer) -> None:
     assert "PUT" in err["message"]
 
 
+def test_405_allow_names_every_method_of_the_path(server: LiveServer) -> None:
+    # each method of a path is its own route: Allow must name them all, not the first one's
+    for path, allowed in [
+        (f"{API}/experiments", {"GET", "POST"}),
+        (f"{API}/runs/abc", {"GET", "PATCH", "DELETE"}),
+        ("/healthz", {"GET"}),
+    ]:
+        answer = server.client.put(path)
+        _error(answer, 405, "METHOD_NOT_ALLOWED")
+        assert set(answer.headers["allow"].split(", ")) == allowed, path
+
+
 class _Exploding(SqlStore):
     def _get_run(self, run_id: str) -> Any:
         raise RuntimeError("secret internals: password=hunter2")

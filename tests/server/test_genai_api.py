@@ -64,6 +64,28 @@ def test_spans_in_traces_out(server: LiveServer) -> None:
             "INVALID_ARGUMENT",
         ),
         ("post", "/api/v1/genai/spans", {"json": {"spanz": []}}, 422, "INVALID_ARGUMENT"),
+        # durations that do not fit the store's microseconds (were a 500)
+        (
+            "get",
+            "/api/v1/genai/traces",
+            {"params": {"min_duration_ms": "inf"}},
+            422,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "get",
+            "/api/v1/genai/traces",
+            {"params": {"max_duration_ms": "1e300"}},
+            422,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "get",
+            "/api/v1/genai/traces",
+            {"params": {"model_version": 2**64}},
+            422,
+            "INVALID_ARGUMENT",
+        ),
     ],
 )
 def test_bad_requests(

@@ -20,6 +20,7 @@ from fastapi.exceptions import HTTPException, RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from mloop.errors import (
     AlreadyExists,
@@ -88,6 +89,30 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _described("The store is unavailable; retrying may help"),
     401: _described("No token, or an unknown, revoked or expired one (servers with --auth)"),
     403: _described("The token's role does not allow this (servers with --auth)"),
+}
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+            },
+            "required": ["code", "message"],
+        }
+    },
+    "required": ["error"],
+}
+#: ``ERROR_RESPONSES`` for routes whose success is not JSON (files): FastAPI would document
+#: their errors in the success's media type; errors are JSON whatever the route.
+FILE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": entry["description"],
+        "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+    }
+    for status, entry in ERROR_RESPONSES.items()
 }
 CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: _described("Conflict with stored data (a taken name, a param with another value)")
@@ -221,7 +246,28 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"method {request.method} is not allowed on {request.url.path}"
     else:
         message = str(exc.detail)
-    return error_response(status, code, message, None, dict(exc.headers or {}) or None)
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    return error_response(status, code, message, None, headers or None)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of the request's path takes. Starlette's 405 names only the
+    methods of the first route matching the path, and each method is its own route here; so
+    ask the router, method by method, whether a route would take the path."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -5,13 +5,15 @@ headers one byte at a time (or nothing) holds it forever, and a few thousand suc
 starve a server. Here each request's headers must arrive within ``header_timeout`` seconds of
 its first byte (or of the connection, for the first), and its body may pause at most
 ``body_timeout`` seconds between chunks (not counted while the application itself is not
-reading). A request past a deadline is answered 408 and the connection closed. Excess
-connections are refused by uvicorn's ``limit_concurrency`` with 503.
+reading). A request past a deadline is answered 408 and the connection closed. Requests
+beyond uvicorn's ``limit_concurrency`` are answered 503, like the 408, in the one JSON error shape
+(uvicorn's own 503 is plain text), with ``Retry-After`` and the connection closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 __all__ = ["DEFAULT_BODY_TIMEOUT", "DEFAULT_HEADER_TIMEOUT", "configure"]
@@ -26,6 +28,29 @@ _408 = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
     b"content-length: " + str(len(_BODY)).encode() + b"\r\n\r\n" + _BODY
 )
+
+_BUSY_BODY = (
+    b'{"error":{"code":"SERVICE_UNAVAILABLE","message":"the server is at its connection limit'
+    b' (--limit-concurrency); retry shortly","details":null}}'
+)
+_log = logging.getLogger("mloop.server")
+
+
+async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
+    """What a request beyond the connection limit gets (in place of uvicorn's plain text)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(_BUSY_BODY)).encode()),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _BUSY_BODY, "more_body": False})
 
 
 _Base: Any
@@ -51,6 +76,8 @@ if _Base is not None:
         """uvicorn's httptools protocol with the read deadlines of the module's docstring."""
 
         _deadline: asyncio.TimerHandle | None = None
+        app: Any
+        limit_concurrency: int | None
 
         def _timeout(self, which: str) -> float:
             default = DEFAULT_HEADER_TIMEOUT if which == "header" else DEFAULT_BODY_TIMEOUT
@@ -89,8 +116,26 @@ if _Base is not None:
             super().on_message_begin()
             self._arm("header")
 
+        def _over_limit(self) -> bool:
+            # uvicorn's own test, made before it picks the application for a request
+            limit = self.limit_concurrency
+            return limit is not None and (
+                len(self.connections) >= limit or len(self.tasks) >= limit
+            )
+
         def on_headers_complete(self) -> None:
-            super().on_headers_complete()
+            if not self._over_limit():
+                super().on_headers_complete()
+            else:
+                # uvicorn would run its plain-text 503: run the JSON one as the application of
+                # this one request (the swap is undone before any other request is parsed).
+                app, limit = self.app, self.limit_concurrency
+                self.app, self.limit_concurrency = _service_unavailable, None
+                try:
+                    super().on_headers_complete()
+                finally:
+                    self.app, self.limit_concurrency = app, limit
+                _log.warning("connection limit (%s) reached: answered 503", limit)
             self._arm("body")
 
         def on_body(self, body: bytes) -> None:

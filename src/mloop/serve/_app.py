@@ -43,6 +43,7 @@ from mloop.errors import (
 )
 from mloop.models import TrustedKeys
 from mloop.monitor import PredictionLog
+from mloop.serve import _openapi as api
 from mloop.serve._auth import ServeAuth
 from mloop.serve._deployfollow import DeploymentFollower
 from mloop.serve._feedback_api import feedback_router
@@ -655,16 +656,16 @@ def _add_routes(app: FastAPI, server: _Server) -> None:
             request.scope["headers"],
         )
 
-    @app.get("/v2/health/live", tags=["open inference protocol v2"])
+    @app.get("/v2/health/live", tags=["open inference protocol v2"], responses=api.LIVE)
     async def v2_live() -> Response:
         return JsonResponse({"live": True})
 
-    @app.get("/v2/health/ready", tags=["open inference protocol v2"])
+    @app.get("/v2/health/ready", tags=["open inference protocol v2"], responses=api.V2_READY)
     async def v2_ready() -> Response:
         ready = server.ready
         return JsonResponse({"ready": ready}, status_code=200 if ready else 503)
 
-    @app.get("/v2", tags=["open inference protocol v2"])
+    @app.get("/v2", tags=["open inference protocol v2"], responses=api.SERVER)
     async def v2_server() -> Response:
         return JsonResponse(
             {"name": "mloop", "version": __version__, "extensions": []},
@@ -695,7 +696,7 @@ def _add_routes(app: FastAPI, server: _Server) -> None:
         ready = server.started and slot.ready
         return JsonResponse({"name": name, "ready": ready}, status_code=200 if ready else 503)
 
-    @app.get("/v1/models", tags=["predict"])
+    @app.get("/v1/models", tags=["predict"], responses=api.MODELS)
     async def list_models() -> Response:
         return JsonResponse(
             {
@@ -705,11 +706,11 @@ def _add_routes(app: FastAPI, server: _Server) -> None:
             }
         )
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], responses=api.HEALTH)
     async def healthz() -> Response:
         return JsonResponse({"status": "ok"})
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses=api.READY)
     async def readyz() -> Response:
         waiting = {
             f"{v.name}/{v.version}": v.warm_error or "warming"

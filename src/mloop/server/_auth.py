@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mloop._web._bearer import TokenCache, bearer_token
 from mloop._web._errors import ERROR_RESPONSES
-from mloop.errors import Forbidden, NotFound
+from mloop.errors import Forbidden, NotFound, RunNotFound
 from mloop.store import Store
 from mloop.store._tokens import ApiToken, NewToken, Role, TokenScopes
 
@@ -40,8 +40,10 @@ __all__ = [
     "Rule",
     "actor_of",
     "authorize",
+    "check_run_scope",
     "required_role",
     "router",
+    "scoped_experiment_ids",
 ]
 
 #: What a route needs when anyone may call it (health, docs, the UI's static files).
@@ -196,13 +198,22 @@ async def authorize(request: Request) -> None:
             f"{request.method} {_route_path(request)} needs {need}",
             details={"role": token.role.value, "needed": str(need)},
         )
-    request.state.identity = Identity(
+    identity = Identity(
         name=token.name,
         role=token.role,
         scopes=token.scopes,
         token_id=token.token_id,
         authenticated=True,
     )
+    request.state.identity = identity
+    run_id = request.path_params.get("run_id")
+    if (
+        identity.scopes.experiments is not None
+        and isinstance(run_id, str)
+        and _route_path(request).startswith("/api/v1/")
+    ):
+        store: Store = request.app.state.store
+        await run_in_threadpool(check_run_scope, identity, store, run_id)
 
 
 def identity_of(request: Request) -> Identity:
@@ -232,6 +243,26 @@ def check_experiment_scope(identity: Identity, experiment_id: str) -> None:
         raise NotFound(
             f"no experiment with id {experiment_id!r}", details={"experiment_id": experiment_id}
         )
+
+
+def check_run_scope(identity: Identity, store: Store, run_id: str) -> None:
+    """404 (as for a run that does not exist) for a run of an experiment outside the token's
+    scopes; a run that does not exist is the store's own 404."""
+    if identity.scopes.experiments is None:
+        return
+    experiment_id = store.get_run(run_id).info.experiment_id
+    if not identity.scopes.allows_experiment(experiment_id):
+        raise RunNotFound(f"no run with id {run_id!r}", details={"run_id": run_id})
+
+
+def scoped_experiment_ids(identity: Identity, asked: list[str]) -> list[str] | None:
+    """The experiments a search over ``asked`` (every one when empty) may read: ``asked`` for
+    an unscoped token, else those of the token's scopes; ``None`` when that leaves none."""
+    allowed = identity.scopes.experiments
+    if allowed is None:
+        return asked
+    ids = [i for i in asked if i in allowed] if asked else list(allowed)
+    return ids or None
 
 
 def check_model_scope(identity: Identity, name: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
-from mloop._web._errors import ERROR_RESPONSES
+from mloop._web._errors import ERROR_RESPONSES, FILE_ERROR_RESPONSES
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.server._tracking import StoreDep, _Body
@@ -115,7 +115,10 @@ async def put_dataset_file(
     "/datasets/{name}/files/{filename}",
     tags=["datasets"],
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": _BINARY}, "description": "the file"}},
+    responses={
+        **FILE_ERROR_RESPONSES,
+        200: {"content": {"application/octet-stream": _BINARY}, "description": "the file"},
+    },
 )
 def get_dataset_file(name: str, filename: str, store: StoreDep) -> FileResponse:
     """The bytes of one dataset file, streamed."""

@@ -11,6 +11,7 @@ from mloop._web._errors import ERROR_RESPONSES
 from mloop.server._tracking import StoreDep, _Body
 from mloop.store._traces_base import MAX_SPANS, MAX_TRACES, SPAN_FIELDS, Trace
 
+_MAX_DURATION_MS = 9_000_000_000_000  # about 285 years
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 
@@ -38,6 +39,10 @@ def log_spans(body: LogSpansBody, store: StoreDep) -> LogSpansResult:
     return LogSpansResult(count=len(body.spans))
 
 
+# finite, and small enough that microseconds fit in 64 bits
+_DURATION = Query(ge=0, le=_MAX_DURATION_MS, allow_inf_nan=False, description="milliseconds")
+
+
 @router.get("/genai/traces", tags=["genai"])
 def search_traces(
     store: StoreDep,
@@ -45,9 +50,11 @@ def search_traces(
     name: Annotated[str | None, Query(description="root span name")] = None,
     status: Annotated[str | None, Query(description="OK or ERROR")] = None,
     model_name: Annotated[str | None, Query(description="served model name")] = None,
-    model_version: Annotated[int | None, Query(description="served model version")] = None,
-    min_duration_ms: Annotated[float | None, Query(ge=0)] = None,
-    max_duration_ms: Annotated[float | None, Query(ge=0)] = None,
+    model_version: Annotated[
+        int | None, Query(ge=1, lt=2**63, description="served model version")
+    ] = None,
+    min_duration_ms: Annotated[float | None, _DURATION] = None,
+    max_duration_ms: Annotated[float | None, _DURATION] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_TRACES)] = 100,
 ) -> TracePage:
     """Finished traces, newest first; every filter given must hold."""

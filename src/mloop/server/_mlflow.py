@@ -8,9 +8,9 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from mloop.server import _mlflow_artifacts, _mlflow_registry, _mlflow_tracking
-from mloop.server._mlflow_common import PREFIX, MlflowRoute, mlflow_error
+from mloop.server._mlflow_common import MLFLOW_ERROR_RESPONSES, PREFIX, MlflowRoute, mlflow_error
 
-_fallback = APIRouter(prefix=PREFIX, route_class=MlflowRoute)
+_fallback = APIRouter(prefix=PREFIX, route_class=MlflowRoute, responses=MLFLOW_ERROR_RESPONSES)
 
 
 @_fallback.api_route(

@@ -17,11 +17,22 @@ from starlette.responses import Response
 from mloop._web._errors import JsonResponse
 from mloop.errors import ArtifactNotFound, InvalidArgument, RunNotFound, UnsafeArtifactPath
 from mloop.server._middleware import lift_body_limit
-from mloop.server._mlflow_common import ARTIFACTS_PREFIX, MlflowRoute, not_implemented, query_args
+from mloop.server._mlflow_common import (
+    ARTIFACTS_PREFIX,
+    MLFLOW_ERROR_RESPONSES,
+    MlflowRoute,
+    not_implemented,
+    query_args,
+)
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import ArtifactInfo, Store
 
-router = APIRouter(prefix=ARTIFACTS_PREFIX, route_class=MlflowRoute, tags=["mlflow"])
+router = APIRouter(
+    prefix=ARTIFACTS_PREFIX,
+    route_class=MlflowRoute,
+    responses=MLFLOW_ERROR_RESPONSES,
+    tags=["mlflow"],
+)
 
 
 def _store(request: Request) -> Store:

@@ -85,6 +85,32 @@ def code_for(error: type[BaseException]) -> str:
     return "INTERNAL_ERROR"
 
 
+_MLFLOW_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["error_code", "message"],
+}
+_MLFLOW_ERROR_TEXT = {
+    400: "Invalid parameter value, or a name that exists already (MLflow's codes)",
+    401: "No token, or an unknown, revoked or expired one (servers with --auth)",
+    403: "The token's role does not allow this (servers with --auth)",
+    404: "No such resource",
+    409: "Conflict with stored data",
+    413: "The request body is over the server's limit",
+    500: "Internal error",
+    501: "An MLflow endpoint mloop does not implement",
+    503: "The store is unavailable; retrying may help",
+}
+#: For ``responses=`` of the MLflow routers: every error they answer, in MLflow's shape.
+MLFLOW_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": text,
+        "content": {"application/json": {"schema": _MLFLOW_ERROR_SCHEMA}},
+    }
+    for status, text in _MLFLOW_ERROR_TEXT.items()
+}
+
+
 def mlflow_error(code: str, message: str) -> JsonResponse:
     """An error response in MLflow's shape."""
     return JsonResponse(

@@ -21,6 +21,7 @@ from mloop.errors import InvalidArgument, RegisteredModelAlreadyExists
 from mloop.interop._mlflow_tags import MODEL_ID_TAG, SOURCE_TAG
 from mloop.server._auth import actor_of, identity_of
 from mloop.server._mlflow_common import (
+    MLFLOW_ERROR_RESPONSES,
     PREFIX,
     MlflowRoute,
     json_body,
@@ -40,7 +41,9 @@ from mloop.server._mlflow_entities import (
 from mloop.server._mlflow_tracking import _page, logged_model_source_run
 from mloop.store import ModelVersion, ModelVersionStatus, RegisteredModel, Store
 
-router = APIRouter(prefix=PREFIX, route_class=MlflowRoute, tags=["mlflow"])
+router = APIRouter(
+    prefix=PREFIX, route_class=MlflowRoute, responses=MLFLOW_ERROR_RESPONSES, tags=["mlflow"]
+)
 
 _EMPTY: dict[str, Any] = {}
 _APPEND_ONLY = (

@@ -21,6 +21,7 @@ from mloop._web._errors import JsonResponse
 from mloop.errors import ArtifactNotFound, InvalidArgument, RunNotFound
 from mloop.interop._mlflow_tags import LOGGED_MODEL_TAG, MODEL_TYPE_TAG, OUTPUT_TAG
 from mloop.server._mlflow_common import (
+    MLFLOW_ERROR_RESPONSES,
     PREFIX,
     MlflowRoute,
     experiment_id_in,
@@ -46,7 +47,9 @@ from mloop.server._mlflow_entities import (
 )
 from mloop.store import Experiment, Run, Store
 
-router = APIRouter(prefix=PREFIX, route_class=MlflowRoute, tags=["mlflow"])
+router = APIRouter(
+    prefix=PREFIX, route_class=MlflowRoute, responses=MLFLOW_ERROR_RESPONSES, tags=["mlflow"]
+)
 
 _EMPTY: dict[str, Any] = {}
 _MODEL_STATUS_IN = {

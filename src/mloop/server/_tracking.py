@@ -18,11 +18,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from mloop._web._errors import (
     CONFLICT_RESPONSE,
     ERROR_RESPONSES,
+    FILE_ERROR_RESPONSES,
     TOO_LARGE_RESPONSE,
     JsonResponse,
 )
 from mloop.errors import InvalidArgument, UnsafeArtifactPath
-from mloop.server._auth import IdentityDep, check_experiment_scope
+from mloop.server._auth import IdentityDep, check_experiment_scope, scoped_experiment_ids
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (
@@ -390,12 +391,9 @@ def sweep_dead_runs(body: SweepBody, store: StoreDep) -> SweepResult:
 def search_runs(body: SearchRunsBody, store: StoreDep, identity: IdentityDep) -> RunsPage:
     """Find runs with the filter language; pass ``next_page_token`` back for the next page
     (a token scoped to experiments searches those only)."""
-    ids = body.experiment_ids
-    allowed = identity.scopes.experiments
-    if allowed is not None:
-        ids = [i for i in ids if i in allowed] if ids else list(allowed)
-        if not ids:
-            return RunsPage(runs=[], next_page_token=None)
+    ids = scoped_experiment_ids(identity, body.experiment_ids)
+    if ids is None:
+        return RunsPage(runs=[], next_page_token=None)
     return store.search_runs(
         ids,
         body.filter,
@@ -504,7 +502,10 @@ async def put_artifact(run_id: str, path: str, request: Request, store: StoreDep
     "/runs/{run_id}/artifacts/{path:path}",
     tags=["artifacts"],
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": _BINARY}, "description": "the file"}},
+    responses={
+        **FILE_ERROR_RESPONSES,
+        200: {"content": {"application/octet-stream": _BINARY}, "description": "the file"},
+    },
 )
 def get_artifact(run_id: str, path: str, store: StoreDep) -> FileResponse:
     """The bytes of one artifact file, streamed."""

@@ -9,10 +9,22 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from mloop._web._errors import ERROR_RESPONSES, JsonResponse
+from mloop.server._auth import IdentityDep, check_run_scope, scoped_experiment_ids
 from mloop.server._tracking import IdStr, StoreDep, _Body
 from mloop.store import ModelVersion, RunKeys, RunTable, ViewType, XAxis
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+
+_ATTRIBUTES = (
+    "run_id",
+    "run_name",
+    "status",
+    "start_time",
+    "end_time",
+    "parent_run_id",
+    "experiment_id",
+    "user",
+)
 
 
 class TableColumns(_Body):
@@ -72,12 +84,21 @@ _SERIES_SCHEMA = {
 
 
 @router.post("/runs/table", tags=["views"], response_model=RunTable)
-def search_run_table(body: RunTableBody, store: StoreDep) -> Response:
+def search_run_table(body: RunTableBody, store: StoreDep, identity: IdentityDep) -> Response:
     """The runs a search finds (the filter language, order and page tokens of
     ``/runs/search``), columnar, with only the metric, param and tag columns asked for.
     Metric values NaN and infinities are the strings "NaN", "Infinity", "-Infinity"."""
+    ids = scoped_experiment_ids(identity, body.experiment_ids)
+    if ids is None:  # a token scoped to other experiments: no run, the same columns
+        table = RunTable(
+            attributes={name: [] for name in _ATTRIBUTES},
+            metrics={key: [] for key in body.columns.metrics},
+            params={key: [] for key in body.columns.params},
+            tags={key: [] for key in body.columns.tags},
+        )
+        return Response(table.model_dump_json(), media_type="application/json")
     table = store.search_run_table(
-        body.experiment_ids,
+        ids,
         body.filter,
         body.order_by,
         metrics=body.columns.metrics,
@@ -92,9 +113,12 @@ def search_run_table(body: RunTableBody, store: StoreDep) -> Response:
 
 
 @router.post("/runs/keys", tags=["views"])
-def list_run_keys(body: RunKeysBody, store: StoreDep) -> RunKeys:
+def list_run_keys(body: RunKeysBody, store: StoreDep, identity: IdentityDep) -> RunKeys:
     """Every metric, param and tag key of the runs of some experiments (all when none named)."""
-    return store.list_run_keys(body.experiment_ids, body.view)
+    ids = scoped_experiment_ids(identity, body.experiment_ids)
+    if ids is None:
+        return RunKeys(metrics=[], params=[], tags=[])
+    return store.list_run_keys(ids, body.view)
 
 
 @router.post(
@@ -103,10 +127,14 @@ def list_run_keys(body: RunKeysBody, store: StoreDep) -> RunKeys:
     response_class=JsonResponse,
     responses={200: {"content": {"application/json": {"schema": _SERIES_SCHEMA}}}},
 )
-def get_metric_histories(body: HistoriesBody, store: StoreDep) -> JsonResponse:
+def get_metric_histories(
+    body: HistoriesBody, store: StoreDep, identity: IdentityDep
+) -> JsonResponse:
     """Metric series of several runs and keys in one request, each thinned for a chart of
     ``max_points`` pixels and cut to ``[x_min, x_max]`` when asked; a run that did not log a key
     is left out."""
+    for run_id in body.run_ids:
+        check_run_scope(identity, store, run_id)
     series = store.get_metric_histories(
         body.run_ids,
         body.keys,
