@@ -290,7 +290,7 @@ def test_models_on_s3_are_verified(on_s3: tuple[str, Settings], s3_server: S3Ser
     for uri in (info.model_uri, "models:/churn/1"):  # runs:/ and models:/
         np.testing.assert_array_equal(mloop.models.load(uri).predict(x), model.predict(x))
     # damage the stored copy behind mloop's back: a fresh load refuses it
-    key = next(k for k in _keys(s3_server, bucket) if k.endswith("/model/model.pkl"))
+    key = next(k for k in _keys(s3_server, bucket) if k.endswith("/model/model.skops"))
     client = s3_server.client()
     body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     client.put_object(Bucket=bucket, Key=key, Body=body[:-10])

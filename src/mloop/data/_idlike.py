@@ -71,8 +71,12 @@ def id_like_column_reason(table: Any, name: str) -> str | None:
         column = table.column(name)
         if not pa.types.is_integer(column.type):
             return None
-        # Array.to_numpy, not ChunkedArray.to_numpy: the latter imports pandas.
-        values = column.drop_null().combine_chunks().to_numpy(zero_copy_only=False)
+        import pyarrow.compute as pc
+
+        from mloop.data._columns import arrow_numpy
+
+        # pyarrow's own to_numpy imports pandas: read the int64 buffer instead.
+        values = arrow_numpy(pc.cast(column.drop_null(), pa.int64(), safe=False), np.int64)
     else:
         pd = sys.modules.get("pandas")  # no DataFrame can exist before pandas is imported
         if pd is None or not isinstance(table, pd.DataFrame):
