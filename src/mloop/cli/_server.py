@@ -206,8 +206,9 @@ def server(
             from mloop.store._context import set_default
 
             specs = [load_loop(path) for path in loops]  # a bad loop.yaml fails before serving
-            # The controllers (and the pipelines they run) use the server's own store.
-            set_default(tracking_uri=db, artifacts=artifacts)
+            # The controllers (and the pipelines they run) use the server's own settings: its
+            # store, artifacts and their credentials, as the command line resolved them.
+            set_default(settings)
             loop_threads = LoopThreads(specs).start()
         actual_port = sock.getsockname()[1]
         common: dict[str, Any] = {
