@@ -8,6 +8,8 @@ Tests and ``mloop demo`` use it::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -15,6 +17,31 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+
+
+class _WakeableServer(uvicorn.Server):
+    """uvicorn's server, whose idle loop can be woken from another thread: uvicorn checks
+    ``should_exit`` every 0.1 s, so each stop waited for the next tick."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864_000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    def wake(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
+                loop.call_soon_threadsafe(wake.set)
 
 
 class ServerThread:
@@ -55,7 +82,7 @@ class ServerThread:
             from mloop._web._protocol import configure
 
             configure(self._config, header_timeout=read_timeouts[0], body_timeout=read_timeouts[1])
-        self._server = uvicorn.Server(self._config)
+        self._server = _WakeableServer(self._config)
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -129,6 +156,7 @@ class ServerThread:
         thread = self._thread
         if thread is not None and thread.is_alive():
             self._server.should_exit = True
+            self._server.wake()
             thread.join(timeout)
             if thread.is_alive():
                 self._server.force_exit = True

@@ -248,15 +248,15 @@ def _thin_in_sql(
         # float buckets then pick from every point).
         sql = f"SELECT {columns} FROM metrics m WHERE {where} ORDER BY m.{x}, m.{other}"
     else:
+        # One pass with window aggregates: a join back to a grouped CTE was planned by
+        # PostgreSQL as a nested loop re-aggregating per row (97 s for 20,000 points).
         bucket = f"(({x} - :x0) * :n) / :span"
         sql = (
-            f"WITH b AS (SELECT {bucket} AS bucket, MIN(value) AS lo_v, MAX(value) AS hi_v"
-            f" FROM metrics WHERE {where} GROUP BY {bucket})"
-            f" SELECT {columns} FROM metrics m"
-            f" JOIN b ON ((m.{x} - :x0) * :n) / :span = b.bucket"
-            f" WHERE m.{where.replace(' AND ', ' AND m.')}"
-            f" AND (m.value = b.lo_v OR m.value = b.hi_v OR m.value IS NULL"
-            f" OR m.{x} = :x0 OR m.{x} = :x1)"
+            f'SELECT {columns} FROM (SELECT step, "timestamp", value,'
+            f" MIN(value) OVER w AS lo_v, MAX(value) OVER w AS hi_v"
+            f" FROM metrics WHERE {where} WINDOW w AS (PARTITION BY {bucket})) m"
+            f" WHERE m.value = m.lo_v OR m.value = m.hi_v OR m.value IS NULL"
+            f" OR m.{x} = :x0 OR m.{x} = :x1"
             f" ORDER BY m.{x}, m.{other}"
         )
         params.update(x0=int(x0), x1=int(x1), n=buckets, span=int(x1) - int(x0) + 1)
