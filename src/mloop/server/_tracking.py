@@ -25,7 +25,9 @@ from mloop._web._errors import (
 )
 from mloop.errors import InvalidArgument, UnsafeArtifactPath
 from mloop.server._auth import IdentityDep, check_experiment_scope, scoped_experiment_ids
+from mloop.server._links import EXPERIMENT_LINKS, RUN_LINKS, linked
 from mloop.server._middleware import lift_body_limit
+from mloop.server._rules import ENTITY_NAME, TAGS
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (
     ArtifactInfo,
@@ -75,13 +77,13 @@ class _Body(BaseModel):
 
 
 class CreateExperimentBody(_Body):
-    name: str
-    tags: dict[str, str] | None = None
+    name: str = Field(json_schema_extra=ENTITY_NAME)
+    tags: dict[str, str] | None = Field(default=None, json_schema_extra=TAGS)
     artifact_location: str | None = None
 
 
 class RenameExperimentBody(_Body):
-    name: str
+    name: str = Field(json_schema_extra=ENTITY_NAME)
 
 
 class TagValueBody(_Body):
@@ -96,10 +98,19 @@ class CreateRunBody(_Body):
         description="an id chosen by the client (a run created offline and replayed); "
         "creating an existing run of the experiment returns it unchanged",
     )
-    run_name: str | None = None
+    run_name: str | None = Field(
+        default=None,
+        json_schema_extra={"anyOf": [{"type": "string", **ENTITY_NAME}, {"type": "null"}]},
+    )
     parent_run_id: str | None = None
-    start_time: int | None = Field(default=None, description="ms since the Unix epoch")
-    tags: dict[str, str] | None = None
+    start_time: int | None = Field(
+        default=None,
+        description="ms since the Unix epoch",
+        json_schema_extra={
+            "anyOf": [{"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, {"type": "null"}]
+        },
+    )
+    tags: dict[str, str] | None = Field(default=None, json_schema_extra=TAGS)
     user: str = ""
 
 
@@ -285,7 +296,11 @@ def _artifact_path(path: str) -> str:
     "/experiments",
     status_code=201,
     tags=["experiments"],
-    responses={**CONFLICT_RESPONSE, **TOO_LARGE_RESPONSE},
+    responses={
+        **CONFLICT_RESPONSE,
+        **TOO_LARGE_RESPONSE,
+        **linked(201, "The experiment", EXPERIMENT_LINKS),
+    },
 )
 def create_experiment(body: CreateExperimentBody, store: StoreDep) -> Experiment:
     """Create an experiment (409 when the name is taken, also by a deleted one). An
@@ -376,7 +391,7 @@ def set_experiment_tag(
 # -- runs ----------------------------------------------------------------------------------------
 
 
-@router.post("/runs", status_code=201, tags=["runs"])
+@router.post("/runs", status_code=201, tags=["runs"], responses=linked(201, "The run", RUN_LINKS))
 def create_run(body: CreateRunBody, store: StoreDep, identity: IdentityDep) -> Run:
     """Start a run in state RUNNING (under ``--auth`` its user is the token's identity)."""
     check_experiment_scope(identity, body.experiment_id)
