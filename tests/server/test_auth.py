@@ -185,6 +185,8 @@ def test_tokens_over_the_api_need_admin(start_server: StartServer) -> None:
             "role": "editor",
             "scopes": {"experiments": None, "models": ["churn"], "inference": []},
             "auth_enabled": True,
+            "token_id": new.info.token_id,
+            "expires_at": None,
         }
     with HttpStore(server.url) as anonymous, pytest.raises(Unauthorized):
         anonymous.list_experiments()
