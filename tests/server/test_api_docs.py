@@ -32,3 +32,49 @@ def test_the_openapi_document_the_docs_read_is_served(server: LiveServer) -> Non
     r = server.client.get("/openapi.json")
     assert r.status_code == 200
     assert r.json()["info"]["title"] == "mloop"
+
+
+def test_openapi_links_name_real_operations_and_parameters(server: LiveServer) -> None:
+    spec = server.client.get("/openapi.json").json()
+    seen = 0
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            for status, response in operation.get("responses", {}).items():
+                for name, link in response.get("links", {}).items():
+                    seen += 1
+                    where = f"{method.upper()} {path} {status} -> {name}"
+                    pointer = link["operationRef"].removeprefix("#/paths/")
+                    target_path, _, target_method = pointer.rpartition("/")
+                    target_path = target_path.replace("~1", "/").replace("~0", "~")
+                    target = spec["paths"].get(target_path, {}).get(target_method)
+                    assert target is not None, where
+                    params = {p["name"] for p in target.get("parameters", [])}
+                    assert set(link.get("parameters", {})) <= params, where
+                    for expression in link.get("parameters", {}).values():
+                        assert expression.startswith("$response.body#/"), where
+    assert seen >= 30
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "template"),
+    [
+        ("PUT", "/api/v1/runs/abc", "/api/v1/runs/{run_id}"),
+        ("POST", "/healthz", "/healthz"),
+        ("DELETE", "/api/v1/experiments", "/api/v1/experiments"),
+    ],
+)
+def test_every_405_is_documented_with_its_allow_header(
+    server: LiveServer, method: str, path: str, template: str
+) -> None:
+    spec = server.client.get("/openapi.json").json()
+    item = spec["paths"][template]
+    documented = {m.upper() for m in item}
+    for operation in item.values():
+        answer = operation["responses"]["405"]
+        assert "Allow" in answer["headers"]
+        assert set(answer["headers"]["Allow"]["schema"]["example"].split(", ")) == documented
+    response = server.client.request(method, path)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} >= documented
+    # The MLflow-compatible routes answer a wrong method as MLflow does: no 405 listed.
+    assert "405" not in spec["paths"]["/api/2.0/mlflow/runs/get"]["get"]["responses"]

@@ -185,6 +185,8 @@ def test_tokens_over_the_api_need_admin(start_server: StartServer) -> None:
             "role": "editor",
             "scopes": {"experiments": None, "models": ["churn"], "inference": []},
             "auth_enabled": True,
+            "token_id": new.info.token_id,
+            "expires_at": None,
         }
     with HttpStore(server.url) as anonymous, pytest.raises(Unauthorized):
         anonymous.list_experiments()
@@ -348,3 +350,79 @@ def test_experiment_scopes_hide_runs_of_other_experiments(start_server: StartSer
     run = store.get_run(theirs)  # nothing was written through the refused token
     assert run.info.status == "RUNNING" and run.data.params == {"secret": "x"}
     assert run.info.lifecycle_stage == "active"
+
+
+def test_experiment_scopes_cover_mlflow_routes_and_tune_journals(
+    start_server: StartServer,
+) -> None:
+    server = start_server(auth=True)
+    store = server.reader()
+    mine = store.create_experiment("mine").experiment_id
+    other = store.create_experiment("other").experiment_id
+    own = store.create_run(mine).info.run_id
+    theirs = store.create_run(other).info.run_id
+    store.log_batch(theirs, metrics=[("loss", 0.5, 0, 1)], params={"secret": "x"})
+    store.append_tune_journal(f"{other}:study", [{"op_code": 0}])
+    store.append_tune_journal("free-key", [{"op_code": 0}])
+    token = store.create_token("team", "admin", scopes={"experiments": [mine]}).token
+    c = server.client
+    h = _h(token)
+    ml = "/api/2.0/mlflow"
+    assert c.get(f"{ml}/runs/get", params={"run_id": own}, headers=h).status_code == 200
+    refused = [
+        c.get(f"{ml}/runs/get", params={"run_id": theirs}, headers=h),
+        c.get(f"{ml}/experiments/get", params={"experiment_id": other}, headers=h),
+        c.get(f"{ml}/experiments/get-by-name", params={"experiment_name": "other"}, headers=h),
+        c.post(f"{ml}/runs/create", json={"experiment_id": other}, headers=h),
+        c.post(f"{ml}/runs/update", json={"run_id": theirs, "status": "FAILED"}, headers=h),
+        c.post(
+            f"{ml}/runs/log-parameter", json={"run_id": theirs, "key": "k", "value": "v"}, headers=h
+        ),
+        c.post(f"{ml}/runs/set-tag", json={"run_id": theirs, "key": "k", "value": "v"}, headers=h),
+        c.post(f"{ml}/runs/delete", json={"run_id": theirs}, headers=h),
+        c.post(f"{ml}/experiments/delete", json={"experiment_id": other}, headers=h),
+        c.get(
+            f"{ml}/metrics/get-history",
+            params={"run_id": theirs, "metric_key": "loss"},
+            headers=h,
+        ),
+        c.get(f"{ml}/artifacts/list", params={"run_id": theirs}, headers=h),
+        c.get(
+            "/api/2.0/mlflow-artifacts/artifacts",
+            params={"path": f"{other}/{theirs}/artifacts"},
+            headers=h,
+        ),
+        c.put(
+            f"/api/2.0/mlflow-artifacts/artifacts/{other}/{theirs}/artifacts/a.txt",
+            content=b"x",
+            headers=h,
+        ),
+    ]
+    for answer in refused:
+        assert answer.status_code == 404, (answer.request.url, answer.text)
+        assert answer.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST", answer.text
+    # Searches return what lies inside the scopes only.
+    found = c.post(f"{ml}/runs/search", json={"experiment_ids": [mine, other]}, headers=h)
+    assert [r["info"]["run_id"] for r in found.json()["runs"]] == [own]
+    found = c.post(f"{ml}/runs/search", json={"experiment_ids": [other]}, headers=h)
+    assert found.json().get("runs", []) == []
+    listed = c.post(f"{ml}/experiments/search", json={}, headers=h).json()["experiments"]
+    assert [e["name"] for e in listed] == ["mine"]
+    # Tuning journals: those of the scoped experiments' studies only.
+    logs = "/api/v1/tune/journals/{}/logs"
+    ok = c.post(logs.format(f"{mine}:study"), json={"logs": ['{"op_code": 0}']}, headers=h)
+    assert ok.status_code == 201, ok.text
+    assert c.get(logs.format(f"{mine}:study"), headers=h).json()["logs"][0]["index"] == 0
+    for key in (f"{other}:study", "free-key"):
+        assert c.get(logs.format(key), headers=h).status_code == 404
+        appended = c.post(logs.format(key), json={"logs": ['{"op_code": 0}']}, headers=h)
+        assert appended.status_code == 404
+    # Nothing was written through the refused token; an unscoped token sees everything.
+    run = store.get_run(theirs)
+    assert run.info.status == "RUNNING" and run.data.params == {"secret": "x"}
+    assert run.data.tags.get("k") is None and run.info.lifecycle_stage == "active"
+    assert len(store.read_tune_journal(f"{other}:study")) == 1
+    assert len(store.read_tune_journal("free-key")) == 1
+    admin = store.create_token("root", "admin").token
+    found = c.post(f"{ml}/runs/search", json={"experiment_ids": [mine, other]}, headers=_h(admin))
+    assert len(found.json()["runs"]) == 2

@@ -156,3 +156,23 @@ def test_a_batch_over_the_point_limit_is_refused_whole(server: LiveServer) -> No
     assert response.status_code == 422, response.text[:300]
     assert "at most 1000000 metric points, got 1000001" in response.json()["error"]["message"]
     assert server.reader().get_run(run).data.metrics == {}
+
+
+def test_a_batch_over_the_point_limit_is_refused_before_it_is_parsed(server: LiveServer) -> None:
+    # Not valid JSON past the points: a server that parsed the body first would answer that the
+    # JSON is broken; one that counts the points first refuses the count.
+    run = _run(server)
+    point = b'["k[", 1.0, 0, 0]'  # a '[' inside a key is not a point
+    body = b'{"metrics": [' + b",".join([point] * 1_000_001) + b"], oops"
+    response = server.client.post(
+        f"{API}/runs/{run}/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text[:300]
+    error = response.json()["error"]
+    assert "at most 1000000 metric points, got 1000001" in error["message"]
+    assert "before parsing" in error["message"]
+    # '[' inside strings is not counted: 500,001 points whose keys hold '[' pass the count.
+    from mloop.server._tracking import parse_batch
+
+    many = b'{"metrics": [' + b",".join([point] * 500_001) + b"]}"
+    assert len(parse_batch(many)[0]) == 500_001

@@ -12,11 +12,14 @@ from mloop.errors import Unauthorized
 from mloop.store import Store
 from mloop.store._tokens import ApiToken
 
-__all__ = ["CACHE_SECONDS", "TokenCache", "bearer_token"]
+__all__ = ["CACHE_SECONDS", "NEGATIVE_CACHE_SECONDS", "TokenCache", "bearer_token"]
 
 #: How long a verified token is trusted without asking the store again (so a revoked token is
 #: refused within this many seconds).
 CACHE_SECONDS = 30.0
+#: How long a refused token is refused without asking again, where refusals are cached (a
+#: token checked over HTTP): short, so a token created just after a refusal works soon.
+NEGATIVE_CACHE_SECONDS = 5.0
 _MAX_CACHED = 10_000
 
 
@@ -40,8 +43,11 @@ def bearer_token(authorization: str | None) -> str:
 class TokenCache:
     """Tokens verified against ``store`` in the last ``ttl`` seconds (by ``clock``).
 
-    Only successes are cached (keyed by the whole token, so a wrong secret never hits); a
-    cached token is still checked for expiry at every use.
+    Successes are cached (keyed by the whole token, so a wrong secret never hits); a cached
+    token is still checked for expiry at every use. With ``negative_ttl`` refusals are cached
+    too, for that many seconds: a client repeating a bad token then costs the store (an HTTP
+    server asked about every token) nothing. An unreachable store is never cached. Each cache
+    holds at most 10,000 tokens (it is emptied when full).
     """
 
     def __init__(
@@ -49,12 +55,15 @@ class TokenCache:
         store: Store,
         *,
         ttl: float = CACHE_SECONDS,
+        negative_ttl: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.ttl = ttl
+        self.negative_ttl = negative_ttl
         self.clock = clock
         self._cache: dict[str, tuple[float, ApiToken]] = {}
+        self._refused: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def cached(self, token: str) -> ApiToken | None:
@@ -75,8 +84,19 @@ class TokenCache:
         if hit is not None:
             return hit
         now = self.clock()
+        refused = self._refused.get(token)
+        if refused is not None and now - refused[0] < self.negative_ttl:
+            raise Unauthorized(refused[1])
         now_ms = int(now * 1000)
-        found = self.store.authenticate(token, now=now_ms)
+        try:
+            found = self.store.authenticate(token, now=now_ms)
+        except Unauthorized as exc:
+            if self.negative_ttl > 0:
+                with self._lock:
+                    if len(self._refused) >= _MAX_CACHED:
+                        self._refused.clear()
+                    self._refused[token] = (now, exc.message)
+            raise
         with self._lock:
             if len(self._cache) >= _MAX_CACHED:
                 self._cache.clear()

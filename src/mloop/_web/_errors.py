@@ -275,3 +275,43 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MloopError, _mloop_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+_OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def document_method_not_allowed(app: FastAPI, *, exclude: tuple[str, ...] = ()) -> None:
+    """List the ``405`` of every operation in ``app``'s OpenAPI description, with its ``Allow``
+    header (the methods the path takes) and the one error shape.
+
+    A method the path does not take is answered 405 by the router before any route runs;
+    OpenAPI can only describe it on the operations the path has, so each of them states it.
+    Added once, when the description is first built (FastAPI caches it). Paths starting
+    with one of ``exclude`` are left alone (routes that answer a wrong method otherwise).
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = build()
+        for path, item in spec.get("paths", {}).items():
+            if path.startswith(exclude):
+                continue
+            methods = [m for m in _OPENAPI_METHODS if m in item]
+            allowed = ", ".join(m.upper() for m in methods)
+            for method in methods:
+                item[method].setdefault("responses", {}).setdefault(
+                    "405",
+                    {
+                        "description": f"Method not allowed on this path (it takes {allowed})",
+                        "headers": {
+                            "Allow": {
+                                "description": "every method the path takes",
+                                "schema": {"type": "string", "example": allowed},
+                            }
+                        },
+                        "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+                    },
+                )
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

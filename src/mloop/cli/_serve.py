@@ -116,18 +116,15 @@ def _trust(paths: list[str]) -> Any:
 
 
 def _token_cache() -> Any:
-    """The token check of ``--auth``: against the metadata store the models come from."""
-    from mloop._web._bearer import TokenCache
-    from mloop.errors import InvalidArgument
+    """The token check of ``--auth``: against the metadata store the models come from; over
+    HTTP, the tracking server is asked (``/api/v1/auth/whoami``), with refusals cached for a
+    few seconds too."""
+    from mloop._web._bearer import NEGATIVE_CACHE_SECONDS, TokenCache
     from mloop.store import HttpStore, current
 
     store = current().store
     if isinstance(store, HttpStore):
-        raise InvalidArgument(
-            "mloop serve --auth checks tokens in the metadata database: point "
-            "MLOOP_TRACKING_URI (or --tracking-uri) at the server's sqlite:/// or "
-            "postgresql:// database, not at its HTTP address"
-        )
+        return TokenCache(store, negative_ttl=NEGATIVE_CACHE_SECONDS)
     return TokenCache(store)
 
 

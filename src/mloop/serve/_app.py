@@ -29,6 +29,7 @@ from mloop._web._errors import (
     ERROR_RESPONSES,
     TOO_LARGE_RESPONSE,
     JsonResponse,
+    document_method_not_allowed,
     error_response,
     install_error_handlers,
     internal_error_response,
@@ -515,6 +516,7 @@ def create_serve_app(
     )
     app.state.serve = server
     install_error_handlers(app)
+    document_method_not_allowed(app)
     _add_routes(app, server)
     if vertex is not None:
         add_vertex_routes(app, server, vertex)

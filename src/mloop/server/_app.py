@@ -11,7 +11,11 @@ from pydantic import BaseModel
 
 from mloop._core import Settings
 from mloop._web._bearer import TokenCache
-from mloop._web._errors import ERROR_RESPONSES, install_error_handlers
+from mloop._web._errors import (
+    ERROR_RESPONSES,
+    document_method_not_allowed,
+    install_error_handlers,
+)
 from mloop.server import (
     _auth,
     _datasets,
@@ -103,6 +107,9 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
+    # The MLflow-compatible routes answer a wrong method as MLflow does (404
+    # ENDPOINT_NOT_FOUND); every other path answers 405 with Allow, as its spec says.
+    document_method_not_allowed(app, exclude=("/api/2.0/",))
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_size=max_body_size)
 
     @app.get("/healthz", tags=["operations"], responses={503: ERROR_RESPONSES[503]})

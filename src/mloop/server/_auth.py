@@ -144,6 +144,7 @@ class Identity(BaseModel):
     role: Role
     scopes: TokenScopes = Field(default_factory=TokenScopes)
     token_id: str | None = None
+    expires_at: int | None = Field(default=None, description="ms since epoch; None: never")
     authenticated: bool = False
 
 
@@ -203,6 +204,7 @@ async def authorize(request: Request) -> None:
         role=token.role,
         scopes=token.scopes,
         token_id=token.token_id,
+        expires_at=token.expires_at,
         authenticated=True,
     )
     request.state.identity = identity
@@ -281,18 +283,23 @@ class WhoAmI(BaseModel):
     role: Role
     scopes: TokenScopes
     auth_enabled: bool
+    token_id: str | None = Field(default=None, description="the token's public id (--auth)")
+    expires_at: int | None = Field(default=None, description="ms since epoch; None: never")
 
 
 @router.get("/whoami")
 def whoami(request: Request, identity: IdentityDep) -> WhoAmI:
     """The caller's identity, role and scopes; ``auth_enabled: false`` on a server without
-    ``--auth`` (where every caller may do everything)."""
+    ``--auth`` (where every caller may do everything). ``mloop serve --auth`` on a tracking
+    URI that is this server checks the tokens presented to it here."""
     config: AuthConfig = request.app.state.auth
     return WhoAmI(
         name=identity.name,
         role=identity.role,
         scopes=identity.scopes,
         auth_enabled=config.enabled,
+        token_id=identity.token_id,
+        expires_at=identity.expires_at,
     )
 
 

@@ -24,6 +24,7 @@ from mloop.server._mlflow_common import (
     not_implemented,
     query_args,
 )
+from mloop.server._scoped import scoped_store
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import ArtifactInfo, Store
 
@@ -36,8 +37,8 @@ router = APIRouter(
 
 
 def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+    # Narrowed to the caller's experiment scopes: a run or experiment outside them is 404.
+    return scoped_store(request)
 
 
 def split_path(path: str) -> tuple[str, str, str | None]:

@@ -45,6 +45,7 @@ from mloop.server._mlflow_entities import (
     run_info_json,
     run_json,
 )
+from mloop.server._scoped import scoped_store
 from mloop.store import Experiment, Run, Store
 
 router = APIRouter(
@@ -65,8 +66,8 @@ _IS_LOGGED_MODEL = f"tags.`{LOGGED_MODEL_TAG}` = 'true'"
 
 
 def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+    # Narrowed to the caller's experiment scopes: a run or experiment outside them is 404.
+    return scoped_store(request)
 
 
 def _ok(content: dict[str, Any] | None = None) -> JsonResponse:

@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 from mloop._web._errors import CONFLICT_RESPONSE, ERROR_RESPONSES
 from mloop.registry import deployment_spec
 from mloop.server._auth import IdentityDep, actor_of, check_model_scope
+from mloop.server._links import MODEL_LINKS, VERSION_LINKS, linked
+from mloop.server._rules import TAGS, URI_NAME
 from mloop.server._tracking import StoreDep, _Body
 from mloop.store import (
     AlertDelivery,
@@ -52,9 +54,9 @@ class _Audited(_Body):
 
 
 class CreateModelBody(_Audited):
-    name: str
+    name: str = Field(json_schema_extra=URI_NAME)
     description: str = ""
-    tags: dict[str, str] | None = None
+    tags: dict[str, str] | None = Field(default=None, json_schema_extra=TAGS)
 
 
 class UpdateModelBody(_Audited):
@@ -65,7 +67,7 @@ class CreateVersionBody(_Audited):
     source: str = Field(description="runs:/<run_id>/<path>, a path or an artifact URL")
     run_id: str | None = None
     description: str = ""
-    tags: dict[str, str] | None = None
+    tags: dict[str, str] | None = Field(default=None, json_schema_extra=TAGS)
 
 
 class SetAliasBody(_Audited):
@@ -77,7 +79,11 @@ class TagBody(_Body):
     actor: str = ""
 
 
-@router.post("", status_code=201, responses=CONFLICT_RESPONSE)
+@router.post(
+    "",
+    status_code=201,
+    responses={**CONFLICT_RESPONSE, **linked(201, "The registered model", MODEL_LINKS)},
+)
 def create_registered_model(
     body: CreateModelBody, store: StoreDep, identity: IdentityDep
 ) -> RegisteredModel:
@@ -120,7 +126,9 @@ def set_registered_model_tag(
     return Response(status_code=204)
 
 
-@router.post("/{name}/versions", status_code=201)
+@router.post(
+    "/{name}/versions", status_code=201, responses=linked(201, "The version", VERSION_LINKS)
+)
 def create_model_version(
     name: str, body: CreateVersionBody, store: StoreDep, identity: IdentityDep
 ) -> ModelVersion:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -24,7 +25,9 @@ from mloop._web._errors import (
 )
 from mloop.errors import InvalidArgument, UnsafeArtifactPath
 from mloop.server._auth import IdentityDep, check_experiment_scope, scoped_experiment_ids
+from mloop.server._links import EXPERIMENT_LINKS, RUN_LINKS, linked
 from mloop.server._middleware import lift_body_limit
+from mloop.server._rules import ENTITY_NAME, TAGS
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.store import (
     ArtifactInfo,
@@ -74,13 +77,13 @@ class _Body(BaseModel):
 
 
 class CreateExperimentBody(_Body):
-    name: str
-    tags: dict[str, str] | None = None
+    name: str = Field(json_schema_extra=ENTITY_NAME)
+    tags: dict[str, str] | None = Field(default=None, json_schema_extra=TAGS)
     artifact_location: str | None = None
 
 
 class RenameExperimentBody(_Body):
-    name: str
+    name: str = Field(json_schema_extra=ENTITY_NAME)
 
 
 class TagValueBody(_Body):
@@ -95,10 +98,19 @@ class CreateRunBody(_Body):
         description="an id chosen by the client (a run created offline and replayed); "
         "creating an existing run of the experiment returns it unchanged",
     )
-    run_name: str | None = None
+    run_name: str | None = Field(
+        default=None,
+        json_schema_extra={"anyOf": [{"type": "string", **ENTITY_NAME}, {"type": "null"}]},
+    )
     parent_run_id: str | None = None
-    start_time: int | None = Field(default=None, description="ms since the Unix epoch")
-    tags: dict[str, str] | None = None
+    start_time: int | None = Field(
+        default=None,
+        description="ms since the Unix epoch",
+        json_schema_extra={
+            "anyOf": [{"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, {"type": "null"}]
+        },
+    )
+    tags: dict[str, str] | None = Field(default=None, json_schema_extra=TAGS)
     user: str = ""
 
 
@@ -187,9 +199,37 @@ def _parse_json(body: bytes) -> Any:
         ) from None
 
 
+#: A JSON string, escapes included (the unrolled form: no backtracking).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _refuse_too_many_points(body: bytes) -> None:
+    """Refuse a batch of more than ``MAX_BATCH_METRICS`` points before it is parsed.
+
+    Every point is a JSON array and a valid batch holds no other array than ``metrics``, so
+    the ``[`` outside strings, less one, count the points; counting bytes costs a fraction
+    of parsing and allocates nothing (the common batch has fewer ``[`` than the limit at
+    all, and is not looked at further). A body that is not a valid batch is refused either
+    way."""
+    opens = body.count(b"[")
+    if opens <= MAX_BATCH_METRICS + 1:
+        return
+    # One string at a time (no copy of the body): the '[' inside keys and values.
+    inside = sum(found.group().count(b"[") for found in _JSON_STRING.finditer(body))
+    points = opens - inside - 1
+    if points > MAX_BATCH_METRICS:
+        raise InvalidArgument(
+            f"a batch holds at most {MAX_BATCH_METRICS} metric points, got {points}; "
+            "send several batches (refused before parsing)",
+            details={"max_points": MAX_BATCH_METRICS},
+        )
+
+
 def parse_batch(body: bytes) -> tuple[list[Any], Any, Any, Any]:
     """Metrics, params and tags of a batch body, with metric values decoded to floats (the store
-    validates everything else)."""
+    validates everything else); a batch over the point limit is refused before it is
+    parsed."""
+    _refuse_too_many_points(body)
     data = _parse_json(body)
     if not isinstance(data, dict):
         raise InvalidArgument("the batch body must be a JSON object with metrics, params, tags")
@@ -260,7 +300,11 @@ def _artifact_path(path: str) -> str:
     "/experiments",
     status_code=201,
     tags=["experiments"],
-    responses={**CONFLICT_RESPONSE, **TOO_LARGE_RESPONSE},
+    responses={
+        **CONFLICT_RESPONSE,
+        **TOO_LARGE_RESPONSE,
+        **linked(201, "The experiment", EXPERIMENT_LINKS),
+    },
 )
 def create_experiment(body: CreateExperimentBody, store: StoreDep) -> Experiment:
     """Create an experiment (409 when the name is taken, also by a deleted one). An
@@ -351,7 +395,7 @@ def set_experiment_tag(
 # -- runs ----------------------------------------------------------------------------------------
 
 
-@router.post("/runs", status_code=201, tags=["runs"])
+@router.post("/runs", status_code=201, tags=["runs"], responses=linked(201, "The run", RUN_LINKS))
 def create_run(body: CreateRunBody, store: StoreDep, identity: IdentityDep) -> Run:
     """Start a run in state RUNNING (under ``--auth`` its user is the token's identity)."""
     check_experiment_scope(identity, body.experiment_id)

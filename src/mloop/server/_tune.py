@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mloop._web._errors import ERROR_RESPONSES
+from mloop.server._auth import IdentityDep
+from mloop.server._scoped import check_journal_scope
 from mloop.server._tracking import StoreDep, _Body
 from mloop.store._base import MAX_JOURNAL_LOGS, decode_journal_log, encode_journal_log
 
@@ -41,9 +43,13 @@ class JournalPage(BaseModel):
 
 
 @router.post("/tune/journals/{key}/logs", status_code=201, tags=["tune"])
-def append_journal_logs(key: str, body: AppendJournalBody, store: StoreDep) -> AppendJournalResult:
+def append_journal_logs(
+    key: str, body: AppendJournalBody, store: StoreDep, identity: IdentityDep
+) -> AppendJournalResult:
     """Append logs to a journal in one transaction. Indexes count up with no gaps in commit
-    order, also when many clients append at once."""
+    order, also when many clients append at once. A token scoped to experiments may use only
+    the journals of their studies (keys ``<experiment id>:<study name>``)."""
+    check_journal_scope(identity, key)
     logs = [decode_journal_log(text, i) for i, text in enumerate(body.logs)]
     first = store.append_tune_journal(key, logs)
     return AppendJournalResult(first_index=first, count=len(logs))
@@ -53,6 +59,7 @@ def append_journal_logs(key: str, body: AppendJournalBody, store: StoreDep) -> A
 def read_journal_logs(
     key: str,
     store: StoreDep,
+    identity: IdentityDep,
     start: Annotated[int, Query(description="the first index to read")] = 0,
     limit: Annotated[
         int, Query(description=f"the most logs to return (1 to {MAX_JOURNAL_LOGS})")
@@ -60,6 +67,7 @@ def read_journal_logs(
 ) -> JournalPage:
     """The logs from index ``start`` on, in order (empty for a key nobody appended to); read
     again from the next index while a page comes back full."""
+    check_journal_scope(identity, key)
     return JournalPage(
         logs=[
             JournalEntry(index=idx, log=encode_journal_log(log, idx))
