@@ -272,3 +272,24 @@ def test_keyboard_and_themes(page: Any, ui: UiServer) -> None:
     page.wait_for_selector(".vt .vt-row")
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.hasAttribute('data-filter')")
+
+
+def test_dataset_page_shows_stored_check_results(page: Any, ui: UiServer) -> None:
+    """``mloop.data.check`` on a registered version stores its result; the page lists each
+    result of the version and the failing checks with their example rows."""
+    page.goto(f"/ui/datasets/{ui.ids['dataset']}?version=1")
+    page.wait_for_selector("table[data-checks] tr[data-check]")
+    rows = page.locator("table[data-checks] tbody tr")
+    assert rows.count() == 2
+    newest, oldest = rows.nth(0), rows.nth(1)
+    assert newest.locator("[data-verdict]").inner_text() == "FAILED"
+    assert "1 passed, 1 failed" in newest.inner_text()
+    assert newest.locator(f"a[href='/ui/runs/{ui.ids['check_run']}']").count() == 1
+    assert oldest.locator("[data-verdict]").inner_text() == "PASSED"
+    assert "1 passed, 0 failed" in oldest.inner_text()
+    failure = page.locator("table[data-failures] tr[data-failure='age:max']")
+    assert "<= 60" in failure.inner_text()
+    assert "row " in failure.locator("td").nth(4).inner_text()  # example rows
+    latest = page.locator("td[data-latest-check='1']")
+    assert latest.locator("[data-verdict]").inner_text() == "FAILED"
+    shot(page, "dataset-checks")
