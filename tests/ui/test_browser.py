@@ -293,3 +293,22 @@ def test_dataset_page_shows_stored_check_results(page: Any, ui: UiServer) -> Non
     latest = page.locator("td[data-latest-check='1']")
     assert latest.locator("[data-verdict]").inner_text() == "FAILED"
     shot(page, "dataset-checks")
+
+
+def test_the_policy_refuses_inline_script_and_says_so(
+    page: Any, ui: UiServer, recorder: Recorder
+) -> None:
+    """Every page test ends asserting that nothing was refused by the Content-Security-Policy;
+    here an injected inline script is refused, not run, and the refusal is seen."""
+    page.goto("/ui/experiments")
+    page.wait_for_selector("table a:text('churn')")
+    page.evaluate(
+        """() => { const s = document.createElement('script');
+                   s.textContent = 'window.__ran = true'; document.body.append(s); }"""
+    )
+    page.wait_for_function("() => true")  # let the report arrive
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.__ran === undefined")
+    assert any("script-src" in v for v in recorder.csp_violations), recorder.csp_violations
+    recorder.csp_violations.clear()
+    recorder.console_errors.clear()  # Chromium logs the refusal too
