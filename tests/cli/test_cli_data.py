@@ -127,7 +127,14 @@ def test_check_a_registered_dataset(cli: Any, files: dict[str, Path]) -> None:
     _ok(cli, "data", "register", str(files["bad"]), "--name", "people")
     result = cli("data", "check", "datasets:/people@latest", "--checks", str(files["checks"]))
     assert result.exit_code == 1
-    assert "on datasets:/people@latest" in result.stdout
+    assert "on datasets:/people/1" in result.stdout  # @latest resolved: the version checked
+    from mloop.store import SqlStore
+
+    store = SqlStore(cli.db_uri, cli.artifacts)  # the result is kept with the version
+    (stored,) = store.list_dataset_checks("people", 1)
+    store.close()
+    assert (stored.passed, stored.num_checks, stored.num_failed) == (False, 5, 3)
+    assert stored.checks == files["checks"].name
     gone = cli("data", "check", "datasets:/nobody/1", "--checks", str(files["checks"]))
     assert gone.exit_code == 2
     assert "no dataset named 'nobody'" in gone.stderr

@@ -522,3 +522,40 @@ def test_infer_samples_large_tables_and_odd_names() -> None:
     assert infer_checks(pd.DataFrame({"a": pd.Series([], dtype="int64")}))["table"] == {
         "row_count": {"min": 0}
     }
+
+
+def test_checking_a_registered_version_stores_the_result(
+    mloop_home: Path, tmp_path: Path, clean: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+
+    import mloop
+
+    store: Store = SqlStore(f"sqlite:///{tmp_path / 'm.db'}", str(tmp_path / "art"))
+    monkeypatch.setattr(getpass, "getuser", lambda: "carol")
+    register(clean, "people", store=store)
+    v2 = register(clean.assign(age=[18, -4, 200, -1]), "people", store=store)
+    parquet = tmp_path / "clean.parquet"
+    clean.to_parquet(parquet)
+
+    check(parquet, CLEAN_CHECKS, store=store)  # a file: nothing to store it with
+    check("datasets:/people/1", CLEAN_CHECKS, store=store, record=False)
+    assert store.list_dataset_checks("people") == []
+
+    passed = check("datasets:/people/1", CLEAN_CHECKS, store=store)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    with mloop.store.use(uri, artifacts=str(tmp_path / "art")), mloop.start_run() as run:
+        failed = check("datasets:/people@latest", CLEAN_CHECKS, store=store)
+    latest, first = store.list_dataset_checks("people")
+    assert (first.version, first.passed, first.num_failed, first.run_id) == (1, True, 0, None)
+    assert first.num_checks == passed.summary["checks"]
+    assert (latest.version, latest.passed, latest.run_id) == (v2.version, False, run.info.run_id)
+    assert failed.data == "datasets:/people/2"  # the version resolved once, checked and stored
+    assert latest.num_failed == failed.summary["failed"] > 0
+    assert latest.failures == failed.to_dict()["failures"]
+    assert latest.actor == first.actor == "carol"
+    assert latest.checks == failed.checks
+    explicit = "b" * 32
+    check(v2, CLEAN_CHECKS, store=store, run_id=explicit)
+    assert store.list_dataset_checks("people", 2)[0].run_id == explicit
+    store.close()

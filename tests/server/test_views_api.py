@@ -74,6 +74,22 @@ def test_histories_route(server: LiveServer, run_id: str) -> None:
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "RUN_NOT_FOUND"
 
+    # without keys: the run's own, sorted, the first max_keys (a page asks before reading the run)
+    own = {"run_ids": [run_id], "max_points": 100}
+    r = server.client.post("/api/v1/metrics/histories", json=own)
+    assert [s["key"] for s in r.json()["series"]] == ["loss", "odd"]
+    assert r.json()["series"][0] == loss
+    first = server.client.post("/api/v1/metrics/histories", json={**own, "max_keys": 1})
+    assert [s["key"] for s in first.json()["series"]] == ["loss"]
+    assert (
+        server.client.post("/api/v1/metrics/histories", json={**own, "max_keys": 0}).status_code
+        == 422
+    )
+    exp = server.client.get(f"/api/v1/runs/{run_id}").json()["info"]["experiment_id"]
+    bare = server.client.post("/api/v1/runs", json={"experiment_id": exp}).json()
+    empty = {"run_ids": [bare["info"]["run_id"]]}  # a run without metrics has no series
+    assert server.client.post("/api/v1/metrics/histories", json=empty).json() == {"series": []}
+
 
 def test_run_outputs_route(server: LiveServer, run_id: str) -> None:
     body = {"source": f"runs:/{run_id}/model", "run_id": run_id}

@@ -160,6 +160,36 @@ def test_histories_thinned_for_a_chart_keep_every_extreme(store: Store) -> None:
     assert zoom.steps.tolist() == list(range(1200, 1300))
 
 
+def test_thinned_series_are_the_points_the_whole_series_would_give(store: Store) -> None:
+    """However a store thins (SQLite seeks each bucket's step range; others group), it keeps
+    exactly the points ``downsample_indices`` picks from the whole series: ties keep the first,
+    a bucket of NaN only keeps its first point, gaps in the steps stay gaps."""
+    from mloop.store._downsample import downsample_indices
+
+    _exp_id, ids = _runs(store, 1)
+    rng = np.random.default_rng(7)
+    steps = np.sort(rng.choice(np.arange(20_000), size=3_000, replace=False))
+    steps = steps[(steps < 5_000) | (steps > 7_000)]  # a gap: empty buckets
+    values = np.round(rng.normal(size=len(steps)), 1)  # rounded: many ties
+    values[100:160] = np.nan  # whole buckets of NaN
+    values[400:600:3] = np.nan  # NaN among values
+    points = [("w", float(v), int(s), 5 * int(s) + 1) for s, v in zip(steps, values, strict=True)]
+    points.append(("w", 9.5, int(steps[-1]), 5 * int(steps[-1]) + 2))  # two points at the last step
+    store.log_batch(ids[0], metrics=points)
+    whole = store.get_metric_history(ids[0], "w")
+    for buckets, lo, hi in ((300, None, None), (200, 1_000, 15_000), (600, None, None)):
+        (s,) = store.get_metric_histories(ids, ["w"], max_points=buckets, x_min=lo, x_max=hi)
+        inside = (whole.steps >= (lo if lo is not None else -1)) & (
+            whole.steps <= (hi if hi is not None else 2**62)
+        )
+        x, y, t = whole.steps[inside], whole.values[inside], whole.timestamps[inside]
+        keep = downsample_indices(x, y, buckets)
+        assert (s.total, s.sampled) == (len(x), len(keep) < len(x))
+        assert s.steps.tolist() == x[keep].tolist()
+        assert s.timestamps.tolist() == t[keep].tolist()
+        assert np.array_equal(s.values, y[keep], equal_nan=True)
+
+
 def test_histories_on_the_time_axis(store: Store) -> None:
     _exp_id, ids = _runs(store, 1)
     # steps and timestamps disagree in order: the time axis orders by timestamp

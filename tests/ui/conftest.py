@@ -140,6 +140,8 @@ class Recorder:
     expected_failures: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    #: Content-Security-Policy violations the pages reported (none is allowed)
+    csp_violations: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -147,11 +149,24 @@ def recorder() -> Recorder:
     return Recorder()
 
 
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const what = `${e.effectiveDirective} refused ${e.blockedURI || "inline"} in ${e.documentURI}`
+    + (e.sourceFile ? ` (${e.sourceFile}:${e.lineNumber})` : "");
+  if (window.__mloopCspViolation) window.__mloopCspViolation(what);
+});
+"""
+
+
 @pytest.fixture
 def page(browser: Any, ui: UiServer, recorder: Recorder) -> Iterator[Any]:
     """A page in a fresh context. At the end: the UI asked no host but the server, threw no
-    error, and logged no console error other than for the requests it expected to fail."""
+    error, had nothing refused by its Content-Security-Policy, and logged no console error
+    other than for the requests it expected to fail."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=ui.url)
+    # Every document the UI opens reports what its Content-Security-Policy refused.
+    context.expose_function("__mloopCspViolation", lambda v: recorder.csp_violations.append(v))
+    context.add_init_script(_CSP_LISTENER)
     page = context.new_page()
     page.set_default_timeout(30_000)  # bounds a hang on a loaded machine
     failed_urls: list[str] = []
@@ -172,6 +187,7 @@ def page(browser: Any, ui: UiServer, recorder: Recorder) -> Iterator[Any]:
     ]
     assert not foreign, f"the UI asked other hosts: {foreign}"
     assert not recorder.page_errors, recorder.page_errors
+    assert not recorder.csp_violations, f"CSP violations: {recorder.csp_violations}"
     unexpected = [u for u in failed_urls if urlsplit(u).path not in recorder.expected_failures]
     assert not unexpected, f"failed requests: {unexpected}"
     # A report's script blocked by its sandboxed frame is the sandbox working.

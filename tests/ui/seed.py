@@ -101,6 +101,11 @@ def main(workdir: Path) -> dict[str, object]:
     frame.loc[::17, "spend"] = np.nan
     dataset = mloop.data.register(frame, "churn-train", description="400 customers")
     out["dataset"] = dataset.name
+    # checked twice: passing, then failing inside a run (the dataset page shows both)
+    mloop.data.check("datasets:/churn-train/1", {"columns": {"age": {"min": 18}}})
+    with mloop.start_run(run_name="data-checks") as check_run:
+        mloop.data.check(dataset, {"columns": {"age": {"max": 60}, "plan": {"nullable": False}}})
+    out["check_run"] = check_run.info.run_id
 
     # -- an experiment of runs: params, metric histories, tags, a nested tuning study ------------
     mloop.set_experiment("churn")

@@ -87,6 +87,8 @@ def test_every_page_loads_with_real_data(page: Any, ui: UiServer) -> None:
 
 def test_unknown_pages_and_runs_say_so(page: Any, ui: UiServer, recorder: Recorder) -> None:
     recorder.expected_failures.append("/api/v1/runs/" + "0" * 32)
+    # opened by its URL, a run page asks for its charts' series beside the run itself
+    recorder.expected_failures.append("/api/v1/metrics/histories")
     page.goto("/ui/nowhere")
     page.wait_for_selector("h1:text('Not found')")
     page.goto("/ui/runs/" + "0" * 32)
@@ -270,3 +272,43 @@ def test_keyboard_and_themes(page: Any, ui: UiServer) -> None:
     page.wait_for_selector(".vt .vt-row")
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.hasAttribute('data-filter')")
+
+
+def test_dataset_page_shows_stored_check_results(page: Any, ui: UiServer) -> None:
+    """``mloop.data.check`` on a registered version stores its result; the page lists each
+    result of the version and the failing checks with their example rows."""
+    page.goto(f"/ui/datasets/{ui.ids['dataset']}?version=1")
+    page.wait_for_selector("table[data-checks] tr[data-check]")
+    rows = page.locator("table[data-checks] tbody tr")
+    assert rows.count() == 2
+    newest, oldest = rows.nth(0), rows.nth(1)
+    assert newest.locator("[data-verdict]").inner_text() == "FAILED"
+    assert "1 passed, 1 failed" in newest.inner_text()
+    assert newest.locator(f"a[href='/ui/runs/{ui.ids['check_run']}']").count() == 1
+    assert oldest.locator("[data-verdict]").inner_text() == "PASSED"
+    assert "1 passed, 0 failed" in oldest.inner_text()
+    failure = page.locator("table[data-failures] tr[data-failure='age:max']")
+    assert "<= 60" in failure.inner_text()
+    assert "row " in failure.locator("td").nth(4).inner_text()  # example rows
+    latest = page.locator("td[data-latest-check='1']")
+    assert latest.locator("[data-verdict]").inner_text() == "FAILED"
+    shot(page, "dataset-checks")
+
+
+def test_the_policy_refuses_inline_script_and_says_so(
+    page: Any, ui: UiServer, recorder: Recorder
+) -> None:
+    """Every page test ends asserting that nothing was refused by the Content-Security-Policy;
+    here an injected inline script is refused, not run, and the refusal is seen."""
+    page.goto("/ui/experiments")
+    page.wait_for_selector("table a:text('churn')")
+    page.evaluate(
+        """() => { const s = document.createElement('script');
+                   s.textContent = 'window.__ran = true'; document.body.append(s); }"""
+    )
+    page.wait_for_function("() => true")  # let the report arrive
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.__ran === undefined")
+    assert any("script-src" in v for v in recorder.csp_violations), recorder.csp_violations
+    recorder.csp_violations.clear()
+    recorder.console_errors.clear()  # Chromium logs the refusal too

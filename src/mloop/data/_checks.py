@@ -10,6 +10,8 @@ rows.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,14 +59,29 @@ MAX_ROW_COLUMNS = 8
 # -- the entry point ---------------------------------------------------------------------------
 
 
-def check(data: Any, checks: Any, *, store: Store | None = None) -> CheckReport:
+def check(
+    data: Any,
+    checks: Any,
+    *,
+    store: Store | None = None,
+    record: bool = True,
+    run_id: str | None = None,
+) -> CheckReport:
     """Run declarative checks on a table and report every failure.
+
+    When ``data`` is a registered dataset version (a ``datasets:/`` URI or a
+    :class:`~mloop.data.Dataset`), the outcome is stored with that version in the metadata
+    store (``store.list_dataset_checks(name)``; the UI shows it on the dataset's page): pass or
+    fail per check, the counts, the failing checks with their examples, when, by whom and in
+    which run. A store that refuses it (a reader's token) leaves a warning, not an error.
 
     Args:
         data: a pandas DataFrame, a pyarrow Table, the path of a Parquet or CSV file, a
             :class:`~mloop.data.Dataset` or a ``datasets:/`` URI.
         checks: the path of a YAML file, YAML text, or the same as a dict (see docs/data.md).
         store: where ``datasets:/`` URIs are looked up; default the one the settings name.
+        record: store the outcome of checking a registered dataset version (default).
+        run_id: the run to record it with; default the active run, if any.
 
     Returns:
         The report; ``report.passed`` says whether every check passed.
@@ -85,8 +102,52 @@ def check(data: Any, checks: Any, *, store: Store | None = None) -> CheckReport:
         print(report)          # FAILED: ... each failing column with counts and example rows
     """
     spec = load_checks(checks)
+    version = None
+    if record and _is_dataset_ref(data):
+        from mloop.data._dataset import _store, resolve
+
+        store = _store(store)
+        version = resolve(data, store)
+        data = version  # read the version resolved here: what is recorded is what was checked
     frame = prepare(data, store=store)
-    return _Runner(spec, frame).run()
+    report = _Runner(spec, frame).run()
+    if version is not None and store is not None:
+        _record(store, version.name, version.version, report, run_id)
+    return report
+
+
+def _is_dataset_ref(data: Any) -> bool:
+    if isinstance(data, str):
+        return data.startswith("datasets:/")
+    return hasattr(data, "name") and hasattr(data, "version") and hasattr(data, "digest")
+
+
+def _active_run_id() -> str | None:
+    """The innermost active run of ``mloop.tracking``, looked up only when tracking is loaded
+    (a run can only be active then; ``data`` does not import ``tracking``, its sibling)."""
+    fluent = sys.modules.get("mloop.tracking._fluent")
+    run = getattr(fluent, "active_run", lambda: None)() if fluent is not None else None
+    run_id = getattr(getattr(run, "info", None), "run_id", None)
+    return run_id if isinstance(run_id, str) else None
+
+
+def _record(store: Store, name: str, version: int, report: CheckReport, run_id: str | None) -> None:
+    from mloop._core import current_user
+    from mloop.errors import MloopError
+
+    try:
+        store.log_dataset_check(
+            name,
+            version,
+            report.to_dict(),
+            run_id=run_id if run_id is not None else _active_run_id(),
+            actor=current_user(),
+        )
+    except MloopError as exc:
+        warnings.warn(
+            f"the check result of datasets:/{name}/{version} was not recorded: {exc.message}",
+            stacklevel=3,
+        )
 
 
 @dataclass(frozen=True)

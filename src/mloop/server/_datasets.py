@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
 from mloop._web._errors import ERROR_RESPONSES, FILE_ERROR_RESPONSES
+from mloop.server._auth import IdentityDep, actor_of
 from mloop.server._middleware import lift_body_limit
 from mloop.server._streams import FileResponse, run_with_body
 from mloop.server._tracking import StoreDep, _Body
-from mloop.store import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
+from mloop.store import ArtifactInfo, DatasetCheck, DatasetColumn, DatasetVersion, RunInput
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
@@ -37,6 +38,19 @@ class RunInputItem(_Body):
 
 class LogInputsBody(_Body):
     inputs: list[RunInputItem]
+
+
+class LogDatasetCheckBody(_Body):
+    report: dict[str, Any] = Field(
+        description="CheckReport.to_dict(): passed, checks, num_rows, summary (checks, failed,"
+        " error) and failures; other keys are ignored"
+    )
+    run_id: str | None = Field(default=None, description="the run active when the checks ran")
+    actor: str = Field(
+        default="",
+        description="ignored under --auth (the token names the actor); "
+        "else recorded as unverified:<actor>",
+    )
 
 
 @router.get("/datasets", tags=["datasets"])
@@ -87,6 +101,27 @@ def get_dataset_version(name: str, version: int, store: StoreDep) -> DatasetVers
 def get_latest_dataset_version(name: str, store: StoreDep) -> DatasetVersion:
     """The newest version."""
     return store.get_latest_dataset_version(name)
+
+
+@router.post("/datasets/{name}/versions/{version}/checks", status_code=201, tags=["datasets"])
+def log_dataset_check(
+    name: str, version: int, body: LogDatasetCheckBody, store: StoreDep, identity: IdentityDep
+) -> DatasetCheck:
+    """Store the outcome of data checks run on this version (``mloop data check`` sends it)."""
+    return store.log_dataset_check(
+        name, version, body.report, run_id=body.run_id, actor=actor_of(identity, body.actor)
+    )
+
+
+@router.get("/datasets/{name}/checks", tags=["datasets"])
+def list_dataset_checks(
+    name: str,
+    store: StoreDep,
+    version: Annotated[int | None, Query(description="only this version's checks")] = None,
+    max_results: Annotated[int, Query(description="at most this many (1 to 1,000)")] = 100,
+) -> list[DatasetCheck]:
+    """Stored check results of the dataset, newest first."""
+    return store.list_dataset_checks(name, version, max_results=max_results)
 
 
 @router.put(

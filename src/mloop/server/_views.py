@@ -50,7 +50,14 @@ class RunKeysBody(_Body):
 
 class HistoriesBody(_Body):
     run_ids: list[str]
-    keys: list[str]
+    keys: list[str] | None = Field(
+        default=None,
+        description="the metric keys; null: the keys the runs logged, sorted, the first"
+        " max_keys of them (a page can ask before it has read the run)",
+    )
+    max_keys: int = Field(
+        default=100, ge=1, le=100, description="with keys null: at most this many keys"
+    )
     max_points: int | None = Field(
         default=None,
         description="thin each series for a chart this many pixels wide (min and max per"
@@ -132,12 +139,18 @@ def get_metric_histories(
 ) -> JsonResponse:
     """Metric series of several runs and keys in one request, each thinned for a chart of
     ``max_points`` pixels and cut to ``[x_min, x_max]`` when asked; a run that did not log a key
-    is left out."""
+    is left out. Without ``keys``, the keys the runs logged (the first ``max_keys``, sorted)."""
     for run_id in body.run_ids:
         check_run_scope(identity, store, run_id)
+    keys = body.keys
+    if keys is None:
+        logged = {key for run_id in body.run_ids for key in store.get_run(run_id).data.metrics}
+        keys = sorted(logged)[: body.max_keys]
+        if body.run_ids and not keys:  # runs without metrics (no runs: the store refuses)
+            return JsonResponse({"series": []})
     series = store.get_metric_histories(
         body.run_ids,
-        body.keys,
+        keys,
         max_points=body.max_points,
         x_axis=body.x_axis,
         x_min=body.x_min,

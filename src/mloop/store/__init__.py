@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mloop.store._entities import AlertDelivery as AlertDelivery
     from mloop.store._entities import ArtifactInfo as ArtifactInfo
     from mloop.store._entities import AuditEntry as AuditEntry
+    from mloop.store._entities import DatasetCheck as DatasetCheck
     from mloop.store._entities import DatasetColumn as DatasetColumn
     from mloop.store._entities import DatasetVersion as DatasetVersion
     from mloop.store._entities import Deployment as Deployment
@@ -78,6 +79,7 @@ __getattr__, __dir__, __all__ = lazy_names(
                 "Deployment",
                 "AlertDelivery",
                 "AuditEntry",
+                "DatasetCheck",
                 "DatasetColumn",
                 "DatasetVersion",
                 "Experiment",

@@ -22,11 +22,31 @@ from mloop._core import (
     validate_version_number,
 )
 from mloop.errors import DatasetNotFound, InvalidArgument, InvalidData
-from mloop.store._checks import MAX_DESCRIPTION, check_count, check_tags, check_text
-from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
+from mloop.store._checks import (
+    MAX_ACTOR,
+    MAX_DESCRIPTION,
+    check_count,
+    check_run_id,
+    check_tags,
+    check_text,
+)
+from mloop.store._entities import (
+    ArtifactInfo,
+    DatasetCheck,
+    DatasetColumn,
+    DatasetVersion,
+    RunInput,
+)
 
 MAX_COLUMNS = 100_000
 MAX_INPUTS = 1_000
+#: Failing checks kept per stored check result, and the most bytes they take as JSON.
+MAX_CHECK_FAILURES = 1_000
+MAX_CHECK_BYTES = 1 << 20
+#: The longest ``checks`` label of a stored check result (a file name, usually).
+MAX_CHECKS_LABEL = 1_000
+#: The most check results one listing returns.
+MAX_CHECK_RESULTS = 1_000
 MIN_DIGEST_PREFIX = 8
 #: The folder under the artifact root that holds every dataset's files.
 DATASETS_FOLDER = "datasets"
@@ -156,6 +176,99 @@ def _columns(columns: Iterable[Any]) -> list[DatasetColumn]:
         if len(out) > MAX_COLUMNS:
             raise InvalidArgument(f"a dataset holds at most {MAX_COLUMNS} columns")
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """A check report reduced to what a store keeps (see :func:`validate_check_report`)."""
+
+    passed: bool
+    checks: str
+    num_rows: int
+    num_checks: int
+    num_failed: int
+    num_errors: int
+    failures: list[dict[str, Any]]
+    failures_json: str
+
+    def to_report(self) -> dict[str, Any]:
+        """The shape :meth:`DatasetStore.log_dataset_check` takes (for the HTTP store)."""
+        return {
+            "passed": self.passed,
+            "checks": self.checks,
+            "num_rows": self.num_rows,
+            "summary": {
+                "checks": self.num_checks,
+                "failed": self.num_failed,
+                "error": self.num_errors,
+            },
+            "failures": self.failures,
+        }
+
+
+def _report_count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise InvalidArgument(f"report {what} must be a non-negative integer, got {value!r:.40}")
+    return value
+
+
+def validate_check_report(report: Any) -> CheckRecord:
+    """The parts of ``CheckReport.to_dict()`` a store keeps, checked: consistent counts, and
+    failures that are JSON objects of at most :data:`MAX_CHECK_BYTES` in all.
+
+    Raises:
+        InvalidArgument: saying which part is wrong.
+    """
+    import orjson
+
+    if not isinstance(report, Mapping):
+        raise InvalidArgument(
+            f"a check report is an object (CheckReport.to_dict()), got {type(report).__name__}"
+        )
+    passed = report.get("passed")
+    if not isinstance(passed, bool):
+        raise InvalidArgument("report passed must be true or false")
+    checks = check_text(report.get("checks", ""), "report checks", MAX_CHECKS_LABEL)
+    num_rows = _report_count(report.get("num_rows"), "num_rows")
+    summary = report.get("summary")
+    if not isinstance(summary, Mapping):
+        raise InvalidArgument("report summary must be an object with checks, failed and error")
+    num_checks = _report_count(summary.get("checks"), "summary.checks")
+    num_failed = _report_count(summary.get("failed"), "summary.failed")
+    num_errors = _report_count(summary.get("error", 0), "summary.error")
+    if num_failed + num_errors > num_checks:
+        raise InvalidArgument(
+            f"report summary counts {num_failed} failed and {num_errors} errors of only "
+            f"{num_checks} checks"
+        )
+    if passed != (num_failed + num_errors == 0):
+        raise InvalidArgument(
+            f"report passed is {str(passed).lower()} but the summary counts {num_failed} failed "
+            f"and {num_errors} errors"
+        )
+    failures = report.get("failures", [])
+    if not isinstance(failures, list | tuple) or not all(isinstance(f, Mapping) for f in failures):
+        raise InvalidArgument("report failures must be a list of objects")
+    if len(failures) > MAX_CHECK_FAILURES:
+        raise InvalidArgument(f"a report keeps at most {MAX_CHECK_FAILURES} failures")
+    try:
+        data = orjson.dumps([dict(f) for f in failures], option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError as exc:
+        raise InvalidArgument(f"report failures must be plain JSON: {exc}") from None
+    if len(data) > MAX_CHECK_BYTES:
+        raise InvalidArgument(
+            f"report failures take {len(data):,} bytes as JSON, more than {MAX_CHECK_BYTES:,}"
+        )
+    return CheckRecord(
+        passed=passed,
+        checks=checks,
+        num_rows=num_rows,
+        num_checks=num_checks,
+        num_failed=num_failed,
+        num_errors=num_errors,
+        failures=orjson.loads(data),
+        failures_json=data.decode(),
+    )
 
 
 class _VerifyingReader(io.RawIOBase):
@@ -360,6 +473,59 @@ class DatasetStore(ABC):
             raise InvalidArgument("run id must be a non-empty string of at most 64 characters")
         return self._get_run_inputs(run_id)
 
+    def log_dataset_check(
+        self,
+        name: str,
+        version: int,
+        report: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        actor: str = "",
+    ) -> DatasetCheck:
+        """Store the outcome of data checks run on a dataset version (``mloop data check``
+        does this when it checks a ``datasets:/`` URI).
+
+        Args:
+            report: ``CheckReport.to_dict()``: ``passed``, ``checks``, ``num_rows``, ``summary``
+                (``checks``, ``failed``, ``error``) and ``failures`` (each failing check with
+                its examples); other keys are ignored.
+            run_id: the run active when the checks ran.
+            actor: who ran them (a server with auth records the token's identity instead).
+
+        Raises:
+            DatasetNotFound: no such dataset version.
+            InvalidArgument: a report of another shape, or failures over 1 MiB as JSON.
+        """
+        clean = validate_check_report(report)
+        return self._log_dataset_check(
+            validate_dataset_name(name),
+            validate_dataset_version(version),
+            clean,
+            None if run_id is None else check_run_id(run_id),
+            check_text(actor, "actor", MAX_ACTOR),
+        )
+
+    def list_dataset_checks(
+        self, name: str, version: int | None = None, *, max_results: int = 100
+    ) -> list[DatasetCheck]:
+        """Stored check results of a dataset (of one version when ``version`` is given),
+        newest first, at most ``max_results`` (1 to 1,000).
+
+        Raises:
+            DatasetNotFound: no such dataset, or no such version.
+        """
+        if (
+            isinstance(max_results, bool)
+            or not isinstance(max_results, int)
+            or not 1 <= max_results <= MAX_CHECK_RESULTS
+        ):
+            raise InvalidArgument(f"max_results must be between 1 and {MAX_CHECK_RESULTS}")
+        return self._list_dataset_checks(
+            validate_dataset_name(name),
+            None if version is None else validate_dataset_version(version),
+            max_results,
+        )
+
     # -- hooks ---------------------------------------------------------------------------------
 
     @abstractmethod
@@ -402,3 +568,18 @@ class DatasetStore(ABC):
 
     @abstractmethod
     def _get_run_inputs(self, run_id: str) -> list[RunInput]: ...
+
+    @abstractmethod
+    def _log_dataset_check(
+        self,
+        name: str,
+        version: int,
+        report: CheckRecord,
+        run_id: str | None,
+        actor: str,
+    ) -> DatasetCheck: ...
+
+    @abstractmethod
+    def _list_dataset_checks(
+        self, name: str, version: int | None, max_results: int
+    ) -> list[DatasetCheck]: ...

@@ -327,6 +327,48 @@ class RunInput(_Record):
         return f"datasets:/{self.dataset_name}/{self.dataset_version}"
 
 
+class DatasetCheck(_Record):
+    """The stored outcome of data checks (``mloop data check``) run on a dataset version.
+
+    Attributes:
+        check_id: counts up across the store; a later check has a larger id.
+        name, version: the dataset version that was checked.
+        passed: every check passed.
+        checks: what was checked against (the checks file's name, or ``checks``).
+        num_rows: rows checked.
+        num_checks, num_failed, num_errors: how many checks ran, failed, could not run.
+        failures: each failing (or erroring) check as in ``CheckResult.to_dict()``: ``check``,
+            ``column``, ``name``, ``status``, ``expected``, ``message``, ``failed_rows``,
+            ``total_rows`` and up to 5 ``examples``.
+        run_id: the run that was active when the checks ran, if any.
+        actor: who ran them (the token's identity on a server with auth, else the user name).
+        time: when, in ms since the epoch.
+    """
+
+    check_id: int
+    name: str
+    version: int
+    passed: bool
+    checks: str
+    num_rows: int
+    num_checks: int
+    num_failed: int
+    num_errors: int
+    failures: list[dict[str, Any]] = Field(default_factory=list)
+    run_id: str | None = None
+    actor: str = ""
+    time: int
+
+    @property
+    def num_passed(self) -> int:
+        return self.num_checks - self.num_failed - self.num_errors
+
+    @property
+    def dataset_uri(self) -> str:
+        """``datasets:/<name>/<version>``."""
+        return f"datasets:/{self.name}/{self.version}"
+
+
 class Deployment(_Record):
     """The deployment record of a registered model: the traffic split replicas follow.
 

@@ -12,7 +12,14 @@ from typing import IO, Any
 import httpx
 import orjson
 
-from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
+from mloop.store._datasets_base import CheckRecord
+from mloop.store._entities import (
+    ArtifactInfo,
+    DatasetCheck,
+    DatasetColumn,
+    DatasetVersion,
+    RunInput,
+)
 from mloop.store._http_transport import CHUNK, open_stream, seg
 
 
@@ -99,3 +106,21 @@ class HttpDatasets:
     def _get_run_inputs(self, run_id: str) -> list[RunInput]:
         response = self._request("GET", f"/runs/{seg(run_id)}/inputs")
         return [RunInput.model_validate(i) for i in orjson.loads(response.content)]
+
+    def _log_dataset_check(
+        self, name: str, version: int, report: CheckRecord, run_id: str | None, actor: str
+    ) -> DatasetCheck:
+        body = {"report": report.to_report(), "run_id": run_id, "actor": actor}
+        response = self._request(
+            "POST", f"{self._dataset_url(name)}/versions/{version}/checks", json=body
+        )
+        return DatasetCheck.model_validate_json(response.content)
+
+    def _list_dataset_checks(
+        self, name: str, version: int | None, max_results: int
+    ) -> list[DatasetCheck]:
+        params: dict[str, Any] = {"max_results": max_results}
+        if version is not None:
+            params["version"] = version
+        response = self._request("GET", f"{self._dataset_url(name)}/checks", params=params)
+        return [DatasetCheck.model_validate(c) for c in orjson.loads(response.content)]

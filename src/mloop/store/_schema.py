@@ -263,6 +263,31 @@ run_inputs = sa.Table(
     sa.Index("ix_run_inputs_dataset_pk", "dataset_pk"),
 )
 
+# The outcome of declarative data checks (``mloop data check``) run on a dataset version: the
+# counts, and the failing checks with their examples as JSON. Appended, never changed.
+dataset_checks = sa.Table(
+    "dataset_checks",
+    metadata,
+    sa.Column("check_pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "dataset_pk",
+        BigId,
+        sa.ForeignKey("datasets.dataset_pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("checks", sa.Text, nullable=False),
+    sa.Column("num_rows", sa.BigInteger, nullable=False),
+    sa.Column("num_checks", sa.Integer, nullable=False),
+    sa.Column("num_failed", sa.Integer, nullable=False),
+    sa.Column("num_errors", sa.Integer, nullable=False),
+    sa.Column("failures", sa.Text, nullable=False),  # JSON: [{"check": ..., "column": ...}, ...]
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("actor", sa.String(256), nullable=False, server_default=""),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Index("ix_dataset_checks_dataset_pk_check_pk", "dataset_pk", "check_pk"),
+)
+
 # -- tuning ------------------------------------------------------------------------------------
 
 # Optuna journals (see ``_sqltune``): the append-only operation log of a namespace of studies.

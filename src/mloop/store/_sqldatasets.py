@@ -19,8 +19,14 @@ from mloop._core import now_ms
 from mloop.errors import DatasetNotFound, InvalidArgument
 from mloop.store import _schema as t
 from mloop.store._artifacts import ArtifactStore
-from mloop.store._datasets_base import DATA_SUFFIX, dataset_file_path
-from mloop.store._entities import ArtifactInfo, DatasetColumn, DatasetVersion, RunInput
+from mloop.store._datasets_base import DATA_SUFFIX, CheckRecord, dataset_file_path
+from mloop.store._entities import (
+    ArtifactInfo,
+    DatasetCheck,
+    DatasetColumn,
+    DatasetVersion,
+    RunInput,
+)
 from mloop.store._objectstore import open_artifact_store
 from mloop.store._sqldb import Database, active_run_pk, run_row
 
@@ -251,6 +257,95 @@ class SqlDatasets:
                 digest=r.digest,
                 context=r.context,
                 creation_time=r.creation_time,
+            )
+            for r in rows
+        ]
+
+    # -- check results -------------------------------------------------------------------------
+
+    def _dataset_pk(self, conn: sa.Connection, name: str, version: int) -> int:
+        d = t.datasets.c
+        pk = conn.execute(
+            sa.select(d.dataset_pk).where(d.name == name, d.version == version)
+        ).scalar()
+        if pk is None:
+            exists = conn.execute(sa.select(d.dataset_pk).where(d.name == name)).first()
+            raise _not_found(name, version if exists else None)
+        return int(pk)
+
+    def log_dataset_check(
+        self, name: str, version: int, report: CheckRecord, run_id: str | None, actor: str
+    ) -> DatasetCheck:
+        def fn(conn: sa.Connection) -> DatasetCheck:
+            dataset_pk = self._dataset_pk(conn, name, version)
+            now = now_ms()
+            values: dict[str, Any] = {
+                "dataset_pk": dataset_pk,
+                "passed": report.passed,
+                "checks": report.checks,
+                "num_rows": report.num_rows,
+                "num_checks": report.num_checks,
+                "num_failed": report.num_failed,
+                "num_errors": report.num_errors,
+                "failures": report.failures_json,
+                "run_id": run_id,
+                "actor": actor,
+                "time": now,
+            }
+            pk = conn.execute(
+                sa.insert(t.dataset_checks).values(**values).returning(t.dataset_checks.c.check_pk)
+            ).scalar_one()
+            return DatasetCheck(
+                check_id=int(pk),
+                name=name,
+                version=version,
+                passed=report.passed,
+                checks=report.checks,
+                num_rows=report.num_rows,
+                num_checks=report.num_checks,
+                num_failed=report.num_failed,
+                num_errors=report.num_errors,
+                failures=report.failures,
+                run_id=run_id,
+                actor=actor,
+                time=now,
+            )
+
+        return self.db.write(f"recording a check of dataset {name!r} version {version}", fn)
+
+    def list_dataset_checks(
+        self, name: str, version: int | None, max_results: int
+    ) -> list[DatasetCheck]:
+        d, c = t.datasets.c, t.dataset_checks.c
+        with self.db.read("listing dataset checks") as conn:
+            if version is None:
+                if conn.execute(sa.select(d.dataset_pk).where(d.name == name)).first() is None:
+                    raise _not_found(name)
+                where = d.name == name
+            else:
+                where = c.dataset_pk == self._dataset_pk(conn, name, version)
+            rows = conn.execute(
+                sa.select(t.dataset_checks, d.version)
+                .join(t.datasets, d.dataset_pk == c.dataset_pk)
+                .where(where)
+                .order_by(c.check_pk.desc())
+                .limit(max_results)
+            ).all()
+        return [
+            DatasetCheck(
+                check_id=r.check_pk,
+                name=name,
+                version=r.version,
+                passed=bool(r.passed),
+                checks=r.checks,
+                num_rows=r.num_rows,
+                num_checks=r.num_checks,
+                num_failed=r.num_failed,
+                num_errors=r.num_errors,
+                failures=orjson.loads(r.failures),
+                run_id=r.run_id,
+                actor=r.actor,
+                time=r.time,
             )
             for r in rows
         ]

@@ -29,9 +29,11 @@ from mloop.errors import (
 from mloop.store import _schema as t
 from mloop.store._artifacts import ArtifactStore, safe_relpath
 from mloop.store._base import Store
+from mloop.store._datasets_base import CheckRecord
 from mloop.store._entities import (
     ArtifactInfo,
     AuditEntry,
+    DatasetCheck,
     DatasetColumn,
     DatasetVersion,
     Experiment,
@@ -828,6 +830,16 @@ class SqlStore(SqlLoopHooks, Store):
 
     def _get_run_inputs(self, run_id: str) -> list[RunInput]:
         return self._datasets.get_run_inputs(run_id)
+
+    def _log_dataset_check(
+        self, name: str, version: int, report: CheckRecord, run_id: str | None, actor: str
+    ) -> DatasetCheck:
+        return self._datasets.log_dataset_check(name, version, report, run_id, actor)
+
+    def _list_dataset_checks(
+        self, name: str, version: int | None, max_results: int
+    ) -> list[DatasetCheck]:
+        return self._datasets.list_dataset_checks(name, version, max_results)
 
     def _append_tune_journal(self, key: str, texts: list[str]) -> int:
         return self._tune.append(key, texts)

@@ -220,6 +220,10 @@ def _thin_in_sql(
     100,000-point series crosses into Python as about ``2 * buckets`` rows. The last pick per
     bucket is :func:`downsample_indices`, the same as for a series read whole. None when the
     run never logged ``key``."""
+    if x_axis is XAxis.STEP and conn.dialect.name == "sqlite":
+        found = _thin_by_step_sqlite(conn, run_id, run_pk, key, buckets, x_min, x_max)
+        if found is not _GENERIC:
+            return found  # type: ignore[return-value]
     x, other = ("step", '"timestamp"') if x_axis is XAxis.STEP else ('"timestamp"', "step")
     where = "run_pk = :r AND key = :k"
     params: dict[str, Any] = {"r": run_pk, "k": key}
@@ -251,11 +255,16 @@ def _thin_in_sql(
         # One pass with window aggregates: a join back to a grouped CTE was planned by
         # PostgreSQL as a nested loop re-aggregating per row (97 s for 20,000 points).
         bucket = f"(({x} - :x0) * :n) / :span"
+        # PostgreSQL keeps NaN as a value above every other (and MAX would pick it); a NaN is
+        # a gap, as NULL is (SQLite stores NaN as NULL).
+        pg = conn.dialect.name == "postgresql"
+        real = "NULLIF(value, 'NaN'::float8)" if pg else "value"
+        real_m = "NULLIF(m.value, 'NaN'::float8)" if pg else "m.value"
         sql = (
             f'SELECT {columns} FROM (SELECT step, "timestamp", value,'
-            f" MIN(value) OVER w AS lo_v, MAX(value) OVER w AS hi_v"
+            f" MIN({real}) OVER w AS lo_v, MAX({real}) OVER w AS hi_v"
             f" FROM metrics WHERE {where} WINDOW w AS (PARTITION BY {bucket})) m"
-            f" WHERE m.value = m.lo_v OR m.value = m.hi_v OR m.value IS NULL"
+            f" WHERE m.value = m.lo_v OR m.value = m.hi_v OR {real_m} IS NULL"
             f" OR m.{x} = :x0 OR m.{x} = :x1"
             f" ORDER BY m.{x}, m.{other}"
         )
@@ -272,4 +281,108 @@ def _thin_in_sql(
         steps, stamps, values = steps[keep], stamps[keep], values[keep]
     return MetricSeries(
         run_id, key, steps, stamps, values, total=int(count), sampled=len(values) < count
+    )
+
+
+#: Returned by :func:`_thin_by_step_sqlite` when the generic query must do the work.
+_GENERIC = object()
+
+#: Per bucket (a step range): the point at the lowest value, the point at the highest, and how
+#: many points the bucket holds. Each half is a seek into ``ix_metrics_run_key_step`` and a scan
+#: of that range alone; SQLite's bare columns with a single MIN() or MAX() come from the row
+#: where the extreme was found (the first, in index order, among equal values).
+_BUCKET_SQL = (
+    'SELECT step, "timestamp", MIN(value), COUNT(*), 0 FROM metrics'
+    " WHERE run_pk = ?1 AND key = ?2 AND step >= ?3 AND step < ?4"
+    ' UNION ALL SELECT step, "timestamp", MAX(value), 0, 1 FROM metrics'
+    " WHERE run_pk = ?1 AND key = ?2 AND step >= ?3 AND step < ?4"
+)
+_FIRST_OF_RANGE_SQL = (
+    'SELECT step, "timestamp", value FROM metrics WHERE run_pk = ?1 AND key = ?2'
+    ' AND step >= ?3 AND step < ?4 ORDER BY step, "timestamp" LIMIT 1'
+)
+_EDGE_SQL = (
+    'SELECT step, "timestamp", value FROM metrics WHERE run_pk = ?1 AND key = ?2 AND step = ?3'
+)
+
+
+def _thin_by_step_sqlite(
+    conn: sa.Connection,
+    run_id: str,
+    run_pk: int,
+    key: str,
+    buckets: int,
+    x_min: int | None,
+    x_max: int | None,
+) -> MetricSeries | object | None:
+    """A series thinned on the step axis in SQLite without sorting or reading it whole.
+
+    The generic query groups every point by its bucket, which SQLite does with a temporary
+    B-tree over all of them (about 90 ms of CPU for 100,000 points). Here each bucket's step
+    range is one indexed range: two lookups of the first and last step, then per bucket the
+    points at its minimum and maximum, its count, and (only for a bucket of NULL values) its
+    first point: about a third of the time, and no sort. The candidates then go through
+    :func:`downsample_indices` as before, so the points kept are the same as for the series
+    read whole. :data:`_GENERIC` when the generic query must answer (a small series, or a span
+    too wide for exact integer buckets).
+    """
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cur = raw.cursor()
+    lo = -(2**63) if x_min is None else x_min
+    hi = 2**63 - 1 if x_max is None else x_max
+    range_sql = "FROM metrics WHERE run_pk = ?1 AND key = ?2 AND step >= ?3 AND step <= ?4"
+    first = cur.execute(f"SELECT step {range_sql} ORDER BY step LIMIT 1", (run_pk, key, lo, hi))
+    row = first.fetchone()
+    if row is None:
+        return _GENERIC  # nothing in range: the generic query tells "empty" from "never logged"
+    x0 = int(row[0])
+    x1 = int(
+        cur.execute(
+            f"SELECT step {range_sql} ORDER BY step DESC LIMIT 1", (run_pk, key, lo, hi)
+        ).fetchone()[0]
+    )
+    span = x1 - x0 + 1
+    if span <= 2 * buckets or not exact_buckets(x0, x1, buckets):
+        # Few steps (few points, or many points per step: let the generic query decide), or
+        # float buckets.
+        return _GENERIC
+    starts = [x0 + (b * span + buckets - 1) // buckets for b in range(buckets + 1)]
+    candidates: set[tuple[int, int, float | None]] = set()
+    total = 0
+    for b in range(buckets):
+        a, z = starts[b], starts[b + 1]
+        if a == z:
+            continue
+        for step, stamp, value, count, is_max in cur.execute(_BUCKET_SQL, (run_pk, key, a, z)):
+            if step is None:
+                continue  # an empty bucket (a gap in the steps)
+            total += count
+            if value is None:
+                if is_max:
+                    continue
+                # only NULL (NaN) points: keep the bucket's first, as the whole-series pick does
+                step, stamp, value = cur.execute(
+                    _FIRST_OF_RANGE_SQL, (run_pk, key, a, z)
+                ).fetchone()
+            candidates.add((step, stamp, value))
+    if total <= 2 * buckets:
+        return _GENERIC
+    for edge in (x0, x1):
+        candidates.update(cur.execute(_EDGE_SQL, (run_pk, key, edge)).fetchall())
+    rows = sorted(candidates, key=lambda r: (r[0], r[1], -np.inf if r[2] is None else r[2]))
+    steps = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    stamps = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter(
+        (np.nan if r[2] is None else r[2] for r in rows), dtype=np.float64, count=len(rows)
+    )
+    keep = downsample_indices(steps, values, buckets, always=True)
+    return MetricSeries(
+        run_id,
+        key,
+        steps[keep],
+        stamps[keep],
+        values[keep],
+        total=total,
+        sampled=len(keep) < total,
     )

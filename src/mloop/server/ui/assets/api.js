@@ -100,3 +100,36 @@ export function num(value) {
   if (value === "-Infinity") return -Infinity;
   return Number(value);
 }
+
+// -- requests started before the page's module has loaded -----------------------------------
+
+const early = new Map();
+
+/** Start a request now, before the page that needs it has loaded its modules (app.js does this
+ *  for the page in the URL); the page takes it with takeEarly(key), or asks again. */
+export function startEarly(key, request) {
+  const promise = request();
+  promise.catch(() => null); // the page that takes it sees the error
+  early.set(key, promise);
+}
+
+/** The request started early under key, once (null when none was). */
+export function takeEarly(key) {
+  const promise = early.get(key) || null;
+  early.delete(key);
+  return promise;
+}
+
+/** How many metric charts a run page draws before "Show more", and the width in pixels of one
+ *  when two share a row: the series are asked for this wide before the page is laid out. */
+export const RUN_PAGE_CHARTS = 24;
+
+export function chartWidthGuess(perRow = 2) {
+  return Math.max(240, Math.floor((Math.min(window.innerWidth, 1600) - 100) / perRow));
+}
+
+/** The body of POST /metrics/histories for the first charts of a run page: keys null asks for
+ *  the run's own keys, so it can be sent before the run is read. */
+export function runSeriesRequest(runId, xAxis) {
+  return { run_ids: [runId], max_keys: RUN_PAGE_CHARTS, x_axis: xAxis, max_points: Math.min(20000, chartWidthGuess(2)) };
+}

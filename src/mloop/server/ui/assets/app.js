@@ -2,7 +2,7 @@
 // global keyboard shortcuts. Pages live in pages/*.js and export render(main, params, query),
 // which may return a function that stops what the page started (polling, observers).
 
-import { ApiError, onUnauthorized, setToken, whoami } from "./api.js";
+import { ApiError, api, onUnauthorized, runSeriesRequest, seg, setToken, startEarly, whoami } from "./api.js";
 import { clear, errorBox, h } from "./dom.js";
 
 const ROUTES = [
@@ -235,7 +235,23 @@ document.addEventListener("mloop:signed-in", refreshIdentity);
 
 // -- start -----------------------------------------------------------------------------------
 
+// A run page's data are asked for at once, beside the loading of its modules (the page's
+// module, the chart module and uPlot are fetched in parallel, not one after the other), so the
+// answers are there when the page's code is.
+function startRunPage() {
+  const m = /^\/ui\/runs\/([^/]+)\/?$/.exec(location.pathname);
+  if (!m) return;
+  const runId = decodeURIComponent(m[1]);
+  const xAxis = new URLSearchParams(location.search).get("x") === "time" ? "time" : "step";
+  for (const module of ["./pages/run.js", "./chart.js", "./artifacts.js", "../vendor/uplot/uPlot.esm.js"]) {
+    document.head.append(h("link", { rel: "modulepreload", href: new URL(module, import.meta.url).pathname }));
+  }
+  startEarly(`run:${runId}`, () => api(`/runs/${seg(runId)}`));
+  startEarly(`series:${runId}:${xAxis}`, () => api("/metrics/histories", { method: "POST", body: runSeriesRequest(runId, xAxis) }));
+}
+
 // The page renders at once; who is signed in is asked beside it (any 401 from the API shows
 // the sign-in page).
+startRunPage();
 route();
 refreshIdentity();

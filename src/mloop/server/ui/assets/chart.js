@@ -199,7 +199,11 @@ export async function loadSeries(api, runIds, keys, { xAxis = "step", xMin = nul
   const body = { run_ids: runIds, keys, x_axis: xAxis, max_points: Math.min(20000, Math.max(50, Math.round(width))) };
   if (xMin !== null) body.x_min = xMin;
   if (xMax !== null) body.x_max = xMax;
-  const res = await api("/metrics/histories", { method: "POST", body });
+  return seriesMap(await api("/metrics/histories", { method: "POST", body }), xAxis);
+}
+
+/** The answer of POST /metrics/histories as {`${run}\u0000${key}`: {x, y, total, sampled}}. */
+export function seriesMap(res, xAxis = "step") {
   const out = new Map();
   for (const s of res.series) {
     const x = xAxis === "time" ? s.timestamps : s.steps;

@@ -2,12 +2,12 @@
 // smoothing, log scale), params, latest metrics, tags, system info, inputs, outputs, nested
 // runs and the artifacts browser.
 
-import { api, num, seg } from "../api.js";
+import { RUN_PAGE_CHARTS, api, chartWidthGuess, num, runSeriesRequest, seg, takeEarly } from "../api.js";
 import { artifactsBrowser } from "../artifacts.js";
-import { MetricChart, loadSeries } from "../chart.js";
+import { MetricChart, loadSeries, seriesMap } from "../chart.js";
 import { add, clear, errorBox, filterString, fmtDuration, fmtNum, fmtTime, h, kvTable, link, section, setTitle, statusBadge } from "../dom.js";
 
-const FIRST_CHARTS = 24;
+const FIRST_CHARTS = RUN_PAGE_CHARTS;
 
 const SYSTEM_LABELS = [
   ["mloop.git.commit", "git commit"],
@@ -55,18 +55,27 @@ function tracesTable(traces) {
 
 export async function render(main, params, query, app) {
   const runId = params.runId;
-  const run = await api(`/runs/${seg(runId)}`);
+  let xAxis = query.get("x") === "time" ? "time" : "step";
+  // Started by app.js before this module loaded, when the page was opened by its URL.
+  const earlyRun = takeEarly(`run:${runId}`);
+  const earlySeries = takeEarly(`series:${runId}:${xAxis}`);
+  const run = await (earlyRun || api(`/runs/${seg(runId)}`));
   const info = run.info;
   const data = run.data;
   setTitle(info.run_name, "run");
-  // The charts' series are asked for beside the rest, sized for the viewport (two charts a row).
+  // The charts' series are asked for beside the rest, sized for the viewport (two charts a row):
+  // one request for all of them, keys null meaning the run's own (the first FIRST_CHARTS).
   const metricKeys = Object.keys(data.metrics).sort();
   const firstKeys = metricKeys.slice(0, FIRST_CHARTS);
-  let xAxis = query.get("x") === "time" ? "time" : "step";
-  const guessWidth = Math.max(240, Math.floor((Math.min(window.innerWidth, 1600) - 100) / (firstKeys.length > 1 ? 2 : 1)));
-  const prefetch = firstKeys.length ? loadSeries(api, [runId], firstKeys, { xAxis, width: guessWidth }) : null;
+  let prefetch = null;
+  if (firstKeys.length > 1) {
+    prefetch = (earlySeries || api("/metrics/histories", { method: "POST", body: runSeriesRequest(runId, xAxis) })).then((res) => seriesMap(res, xAxis));
+  } else if (firstKeys.length) {
+    prefetch = loadSeries(api, [runId], firstKeys, { xAxis, width: chartWidthGuess(1) });
+  }
   if (prefetch) prefetch.catch(() => null); // an error shows where the charts go
-  const [exp, inputs, outputs, children, traces] = await Promise.all([
+  // The rest of the page is asked for now and drawn when it comes, after the charts start.
+  const rest = Promise.all([
     api(`/experiments/${seg(info.experiment_id)}`).catch(() => null),
     api(`/runs/${seg(runId)}/inputs`).catch(() => []),
     api(`/runs/${seg(runId)}/outputs`).catch(() => []),
@@ -77,6 +86,7 @@ export async function render(main, params, query, app) {
   const isPipeline = "mloop.pipeline.target" in tags;
   const duration = info.end_time ? info.end_time - info.start_time : null;
 
+  const expSlot = h("span");
   const head = h(
     "div",
     { class: "page-head" },
@@ -86,7 +96,7 @@ export async function render(main, params, query, app) {
       { class: "muted" },
       "run ",
       h("code", null, info.run_id),
-      exp ? [" in ", link(`/ui/experiments/${exp.experiment_id}`, exp.name)] : null,
+      expSlot,
       info.parent_run_id ? [" \u00B7 nested in ", link(`/ui/runs/${info.parent_run_id}`, info.parent_run_id.slice(0, 8))] : null,
       isPipeline ? [" \u00B7 ", link(`/ui/pipelines/${info.run_id}`, "pipeline graph")] : null,
     ),
@@ -178,6 +188,31 @@ export async function render(main, params, query, app) {
     if (pkgs) packagesBox.replaceChildren(h("details", null, h("summary", null, `${pkgs.length} installed packages`), h("pre", { class: "text packages" }, pkgs.join("\n"))));
   });
 
+  const restBox = h("div", { "data-run-rest": "" });
+  const tables = [
+    h(
+      "div",
+      { class: "columns" },
+      section("Params", kvTable(paramRows, { empty: "No params." })),
+      section("Latest metrics", kvTable(metricRows, { empty: "No metrics." })),
+    ),
+    h(
+      "div",
+      { class: "columns" },
+      section("Tags", kvTable(userTags, { empty: "No tags." })),
+      section("System", kvTable([...systemRows, ...otherSystem], { empty: "No system information recorded." }), packagesBox),
+    ),
+  ];
+  add(clear(main), head, chartSection, ...tables, restBox);
+
+  if (metricKeys.length > FIRST_CHARTS) {
+    const more = h("button", { type: "button", onclick: () => (more.remove(), drawCharts(metricKeys.slice(FIRST_CHARTS))) }, `Show ${metricKeys.length - FIRST_CHARTS} more charts`);
+    chartSection.append(more);
+  }
+  const chartsDrawn = drawCharts(firstKeys, prefetch).catch((err) => chartGrid.append(errorBox(err)));
+
+  const [exp, inputs, outputs, children, traces] = await rest;
+  if (exp) add(expSlot, " in ", link(`/ui/experiments/${exp.experiment_id}`, exp.name));
   const inputsEl = inputs.length
     ? h(
         "table",
@@ -205,36 +240,14 @@ export async function render(main, params, query, app) {
     );
   }
 
-  add(clear(main), 
-    head,
-    chartSection,
-    h(
-      "div",
-      { class: "columns" },
-      section("Params", kvTable(paramRows, { empty: "No params." })),
-      section("Latest metrics", kvTable(metricRows, { empty: "No metrics." })),
-    ),
-    h(
-      "div",
-      { class: "columns" },
-      section("Tags", kvTable(userTags, { empty: "No tags." })),
-      section("System", kvTable([...systemRows, ...otherSystem], { empty: "No system information recorded." }), packagesBox),
-    ),
+  add(
+    restBox,
     h("div", { class: "columns" }, section("Inputs", inputsEl), section("Outputs", outputsEl)),
     section("Nested runs", nestedEl),
     traces && traces.traces.length ? section("Traces", tracesTable(traces.traces)) : null,
     section("Artifacts", artifactsBrowser(runId)),
   );
-
-  if (metricKeys.length > FIRST_CHARTS) {
-    const more = h("button", { type: "button", onclick: () => (more.remove(), drawCharts(metricKeys.slice(FIRST_CHARTS))) }, `Show ${metricKeys.length - FIRST_CHARTS} more charts`);
-    chartSection.append(more);
-  }
-  try {
-    await drawCharts(firstKeys, prefetch);
-  } catch (err) {
-    chartGrid.append(errorBox(err));
-  }
+  await chartsDrawn;
   chartGrid.dataset.ready = "1";
   return () => {
     for (const c of charts) c.destroy();
