@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 # Playwright drives Debian's chromium (tests/browser.py); it never downloads a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo test test-fast lint format typecheck bench clean help browser
+.PHONY: demo test test-fast lint format typecheck bench clean help browser azurite
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +42,21 @@ browser:
 			"install chromium) or the browser tests skip (and fail under CI=true)" >&2; \
 	fi
 
-test: $(VENV)/.dev-installed browser  ## Lint, types, layer contracts, then every test with coverage
+# The Azure tests run against Azurite (Microsoft's emulator, a Node program), installed from npm
+# into .cache/azurite when npm is there.
+AZURITE_VERSION = 3.35.0
+azurite:
+	@if [ -x .cache/azurite/node_modules/.bin/azurite-blob ]; then :; \
+	elif command -v npm >/dev/null; then \
+		echo "installing Azurite $(AZURITE_VERSION) into .cache/azurite for the Azure tests"; \
+		npm install --silent --no-audit --no-fund --prefix .cache/azurite \
+			azurite@$(AZURITE_VERSION); \
+	else \
+		echo "warning: npm is missing; install Node.js and npm or the Azure tests skip" \
+			"(and fail under CI=true)" >&2; \
+	fi
+
+test: $(VENV)/.dev-installed browser azurite  ## Lint, types, layer contracts, then every test with coverage
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -50,7 +64,7 @@ test: $(VENV)/.dev-installed browser  ## Lint, types, layer contracts, then ever
 	$(BIN)/python -m pytest -n 2 --dist loadfile --cov --cov-report=term-missing:skip-covered \
 		$(PYTEST_ARGS)
 
-test-fast: $(VENV)/.dev-installed browser  ## The suite without slow tests, no coverage
+test-fast: $(VENV)/.dev-installed browser azurite  ## The suite without slow tests, no coverage
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed  ## ruff, import contracts and mypy

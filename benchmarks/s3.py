@@ -6,7 +6,9 @@ Figures, each the median of ``rounds`` rounds, in MiB/s (higher is better):
 
 1. one large file up (multipart above the part size, 8 MiB here for all three tools),
 2. the same file down,
-3. a folder of many small files up (where each request's overhead counts, not bandwidth).
+3. a folder of many small files up (where each request's overhead counts, not bandwidth),
+4. the same folder down: mloop fetches ``PARALLEL_FILES`` files at once; also timed with one
+   file at a time (mloop's download before it fetched concurrently), to show the gain.
 
 Within a round the tools take turns, in a rotating order, so a shared machine's load falls on
 all alike. boto3 runs with its default transfer settings (parts in parallel threads), and so
@@ -71,6 +73,7 @@ class Figures:
     mloop: dict[str, float] = field(default_factory=dict)
     boto3: dict[str, float] = field(default_factory=dict)
     mlflow: dict[str, float] = field(default_factory=dict)
+    serial: dict[str, float] = field(default_factory=dict)  # mloop, one file at a time
 
 
 def _interleaved(mib: float, tools: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
@@ -91,7 +94,7 @@ def measure(server: Any, sizes: Sizes, work: Path, figures: Figures, skip_peers:
     from boto3.s3.transfer import TransferConfig
 
     from mloop._core import Settings
-    from mloop.store import open_artifact_store, storage_options
+    from mloop.store import _objectstore, open_artifact_store, storage_options
 
     big = work / "big.bin"
     big.write_bytes(os.urandom(sizes.big_mib * MiB))
@@ -115,6 +118,19 @@ def measure(server: Any, sizes: Sizes, work: Path, figures: Figures, skip_peers:
         "mloop": lambda: store.download("big.bin", work / "mloop-down")
     }
     small: dict[str, Callable[[], Any]] = {"mloop": lambda: store.put_dir(folder, "small")}
+    small_down: dict[str, Callable[[], Any]] = {
+        "mloop": lambda: store.download("small", work / "mloop-small"),
+    }
+
+    def one_at_a_time() -> None:
+        parallel = _objectstore.PARALLEL_FILES
+        _objectstore.PARALLEL_FILES = 1
+        try:
+            store.download("small", work / "serial-small")
+        finally:
+            _objectstore.PARALLEL_FILES = parallel
+
+    small_down["serial"] = one_at_a_time
 
     if not skip_peers:
         client = boto3.client(
@@ -136,6 +152,15 @@ def measure(server: Any, sizes: Sizes, work: Path, figures: Figures, skip_peers:
                 client.upload_file(str(p), bucket, f"boto3/small/{p.name}", Config=config)
 
         small["boto3"] = boto3_dir
+
+        def boto3_dir_down() -> None:
+            (work / "boto3-small").mkdir(exist_ok=True)
+            listed = client.list_objects_v2(Bucket=bucket, Prefix="boto3/small/")
+            for obj in listed.get("Contents", []):
+                name = obj["Key"].rsplit("/", 1)[-1]
+                client.download_file(bucket, obj["Key"], str(work / "boto3-small" / name))
+
+        small_down["boto3"] = boto3_dir_down
         try:
             from mlflow.store.artifact.s3_artifact_repo import S3ArtifactRepository
         except ImportError:
@@ -150,11 +175,16 @@ def measure(server: Any, sizes: Sizes, work: Path, figures: Figures, skip_peers:
             up["MLflow"] = lambda: repo.log_artifact(str(big))
             down["MLflow"] = lambda: repo.download_artifacts("big.bin", str(work / "mlflow-down"))
             small["MLflow"] = lambda: repo.log_artifacts(str(folder), "small")
+            (work / "mlflow-small").mkdir()
+            small_down["MLflow"] = lambda: repo.download_artifacts(
+                "small", str(work / "mlflow-small")
+            )
 
     for key, tools, mib in (
         ("big_up", up, sizes.big_mib),
         ("big_down", down, sizes.big_mib),
         ("small_up", small, small_mib),
+        ("small_down", small_down, small_mib),
     ):
         for name, rate in _interleaved(mib, tools, sizes.rounds).items():
             getattr(figures, name.lower())[key] = rate
@@ -193,11 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "big_up": f"{sizes.big_mib} MiB file up (parts of {PART // MiB} MiB)",
         "big_down": f"{sizes.big_mib} MiB file down",
         "small_up": f"{sizes.small_files} files of {sizes.small_kib} KiB up",
+        "small_down": f"{sizes.small_files} files of {sizes.small_kib} KiB down",
     }
     rows = []
     for key, label in labels.items():
         mine = figures.mloop.get(key)
         peers = (("boto3", figures.boto3.get(key)), ("MLflow", figures.mlflow.get(key)))
+        if key == "small_down":
+            peers += (("mloop one at a time", figures.serial.get(key)),)
         for peer, theirs in peers:
             ratio = mine / theirs if mine and theirs else None
             rows.append(

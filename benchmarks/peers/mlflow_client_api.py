@@ -62,15 +62,18 @@ def cmd_log_batch(a: argparse.Namespace) -> dict[str, Any]:
     client = MlflowClient(a.uri)
     exp = experiment(client, a.experiment)
     times = []
+    cpu = []
     ts = int(time.time() * 1000)
     for r in range(a.repeats + 1):  # the first is a warm-up
         run = client.create_run(exp, run_name=f"batch-{r}")
         metrics = [Metric("loss", 1.0 / (i + 1), ts + i, i) for i in range(a.points)]
+        c0 = time.process_time()
         t0 = time.perf_counter()
         client.log_batch(run.info.run_id, metrics=metrics)
         elapsed = time.perf_counter() - t0
         if r:
             times.append(elapsed)
+            cpu.append(time.process_time() - c0)
         stored = client.get_metric_history(run.info.run_id, "loss")
         if len(stored) != a.points:
             raise SystemExit(f"the server kept {len(stored)} of {a.points} points")
@@ -97,6 +100,7 @@ def cmd_log_batch(a: argparse.Namespace) -> dict[str, Any]:
     return {
         "times": times,
         "median_s": statistics.median(times),
+        "client_cpu_s": statistics.median(cpu),
         "raw_times": raw,
         "raw_median_s": statistics.median(raw),
     }
@@ -106,8 +110,10 @@ def cmd_search(a: argparse.Namespace) -> dict[str, Any]:
     client = MlflowClient(a.uri)
     exp = experiment(client, a.experiment)
     times = []
+    cpu = []
     found = 0
     for r in range(a.repeats + 1):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         runs = client.search_runs(
             [exp],
@@ -119,6 +125,7 @@ def cmd_search(a: argparse.Namespace) -> dict[str, Any]:
         found = len(runs)
         if r:
             times.append(elapsed)
+            cpu.append(time.process_time() - c0)
     if found != a.runs:
         raise SystemExit(f"search returned {found} runs, expected {a.runs}")
     raw = []
@@ -140,8 +147,10 @@ def cmd_search(a: argparse.Namespace) -> dict[str, Any]:
     return {
         "times": times,
         "median_s": statistics.median(times),
+        "client_cpu_s": statistics.median(cpu),
         "raw_times": raw,
         "raw_median_s": statistics.median(raw),
+        "raw_bytes": len(answer.content),
         "runs": found,
     }
 

@@ -195,6 +195,28 @@ def test_log_batch_history_and_special_values(server: LiveServer) -> None:
     assert server.store.get_run(run_id).info.run_name == "renamed"
 
 
+def test_bodies_with_bare_nan_literals_are_read_as_before(server: LiveServer) -> None:
+    """Bodies are parsed by orjson; what only Python's parser reads (bare ``NaN`` and
+    ``-Infinity``, as ``json.dumps`` writes them) still logs."""
+    run_id = _run(server)["info"]["run_id"]
+    raw = json.dumps(
+        {
+            "run_id": run_id,
+            "metrics": [
+                {"key": "m", "value": float("nan"), "timestamp": 1, "step": 0},
+                {"key": "m", "value": float("-inf"), "timestamp": 2, "step": 1},
+            ],
+        }
+    )
+    assert "NaN" in raw and "-Infinity" in raw
+    r = server.client.post(
+        API + "/runs/log-batch", content=raw, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 200, r.text
+    values = server.store.get_metric_history(run_id, "m").values
+    assert math.isnan(values[0]) and values[1] == -math.inf
+
+
 def test_search_runs_reads_mlflows_filter_syntax(server: LiveServer) -> None:
     exp = _post(server, "/experiments/create", {"name": "s"}).json()["experiment_id"]
     ids = {}

@@ -5,10 +5,12 @@ a missing bucket or refused credentials."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -126,6 +128,75 @@ def test_listing_goes_past_a_page(s3_server: S3Server, bucket: str) -> None:
     files = store.walk_files("many")
     assert len(files) == 1_051 and files[-1].path == "many/sub/deep.txt" and files[-1].size == 6
     assert store.list("") == [store.list("")[0]] and store.list("")[0].path == "many"
+
+
+class _MeetingStore(ObjectArtifactStore):
+    """An S3 store whose first two file downloads wait for each other before fetching: a
+    download that fetched one file at a time would never let them meet."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meeting = threading.Barrier(2)
+        self.threads: set[int] = set()
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def _download_one(self, dst_real: str, rel: str) -> None:
+        with self._lock:
+            self._calls += 1
+            first_two = self._calls <= 2
+            self.threads.add(threading.get_ident())
+        if first_two:
+            # a serial download never brings the second call: the barrier times out and breaks
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.meeting.wait(timeout=30)
+        super()._download_one(dst_real, rel)
+
+
+def test_a_folder_comes_down_several_files_at_once_and_whole(
+    s3_server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    client = s3_server.client()
+    blobs = {
+        f"model/{'sub/' if i % 3 == 0 else ''}f{i:02d}.bin": os.urandom(1 + i * 997)
+        for i in range(24)
+    }
+    blobs["model/big/weights.bin"] = os.urandom(6 * MiB + 17)  # read in several blocks
+    for name, data in blobs.items():
+        client.put_object(Bucket=bucket, Key=f"root/{name}", Body=data)
+    plain = s3_store(s3_server, f"s3://{bucket}/root")
+    store = _MeetingStore(plain.root, plain.fs)
+    out = store.download("model", tmp_path / "out")
+    assert not store.meeting.broken  # two files were in flight together
+    assert len(store.threads) > 1
+    written = {
+        p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
+        for p in (tmp_path / "out").rglob("*")
+        if p.is_file()
+    }
+    assert out == tmp_path / "out" / "model"
+    assert {k: hashlib.sha256(v).hexdigest() for k, v in written.items()} == {
+        k: hashlib.sha256(v).hexdigest() for k, v in blobs.items()
+    }
+
+
+def test_a_file_missing_from_a_folder_download_fails_it(
+    s3_server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    """A file listed but gone when fetched (deleted meanwhile) fails the download by its name,
+    and no temporary file is left behind."""
+    client = s3_server.client()
+    for i in range(6):
+        client.put_object(Bucket=bucket, Key=f"root/m/f{i}.txt", Body=b"x" * i)
+    store = s3_store(s3_server, f"s3://{bucket}/root")
+    dst = str(tmp_path / "out")
+    os.makedirs(dst)
+    with pytest.raises(FileNotFoundError):
+        store._download_files(dst, [f"m/f{i}.txt" for i in range(6)] + ["m/gone.txt"])
+    left = sorted(p.name for p in (tmp_path / "out" / "m").iterdir())
+    assert all(name.startswith("f") for name in left), left  # no temporary file
+    with pytest.raises(ArtifactNotFound, match="gone"):
+        store.download("m/gone.txt", tmp_path / "again")
 
 
 def test_publish_writes_once(s3_server: S3Server, bucket: str) -> None:

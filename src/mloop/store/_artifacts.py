@@ -333,11 +333,19 @@ class ArtifactStore(ABC):
             dst_real = os.path.realpath(dst_dir)
             if kind == "dir" or rel == "":
                 make_dirs_inside(dst_real, rel, include_last=True)
-            for info in files:
-                out_rel = safe_relpath(info.path)  # names listed by the store are checked too
-                with self._open(info.path) as src:
-                    write_local_atomic(dst_real, out_rel, _read_chunks(src, lambda _: None))
+            self._download_files(dst_real, [safe_relpath(info.path) for info in files])
         return Path(dst_dir, *rel.split("/")) if rel else Path(dst_dir)
+
+    def _download_files(self, dst_real: str, rels: builtins.list[str]) -> None:
+        """Copy the stored files ``rels`` (already checked) below the real folder
+        ``dst_real``, each written atomically; one at a time here (an object store overrides
+        this to fetch several at once)."""
+        for rel in rels:
+            self._download_one(dst_real, rel)
+
+    def _download_one(self, dst_real: str, rel: str) -> None:
+        with self._open(rel) as src:
+            write_local_atomic(dst_real, rel, _read_chunks(src, lambda _: None))
 
     # -- hooks -------------------------------------------------------------------------------
 

@@ -60,6 +60,9 @@ MAX_JOURNAL_LOG_BYTES = 1_000_000
 _JOURNAL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,255}$")
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def normalize_metrics(metrics: Iterable[Any]) -> list[Metric]:
     """Validate metric points given as :class:`Metric` or ``(key, value, step, timestamp)``."""
     out: list[Metric] = []
@@ -75,14 +78,12 @@ def normalize_metrics(metrics: Iterable[Any]) -> list[Metric]:
                 f"metric #{i} must be (key, value, step, timestamp), got {reprlib.repr(m):.60}"
             ) from None
         key = validate_key(key, "metric key")
-        append(
-            Metric(
-                key,
-                validate_metric_value(key, value),
-                check_int(step, f"step of metric {key!r}"),
-                check_int(ts, f"timestamp of metric {key!r}"),
-            )
-        )
+        # the common case checked inline: the messages are only formatted for a bad point
+        if type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX:
+            step = check_int(step, f"step of metric {key!r}")
+        if type(ts) is not int or not _INT64_MIN <= ts <= _INT64_MAX:
+            ts = check_int(ts, f"timestamp of metric {key!r}")
+        append(Metric(key, validate_metric_value(key, value), step, ts))
     if len(out) > MAX_BATCH_METRICS:
         raise InvalidArgument(f"a batch holds at most {MAX_BATCH_METRICS} metric points")
     return out

@@ -53,7 +53,7 @@ OBJECT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 _S3 = ("s3", "s3a")
 _MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 PARALLEL_FILES = 8
-"""Files a folder upload sends to an object store at once."""
+"""Files a folder upload sends to, or a folder download fetches from, an object store at once."""
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}
 _PACKAGES |= {"abfs": "adlfs", "abfss": "adlfs"}
 _CREDENTIAL_HINT = {
@@ -259,6 +259,22 @@ class ObjectArtifactStore(FsspecArtifactStore):
             return super().put_files(pairs)
         with ThreadPoolExecutor(min(PARALLEL_FILES, len(pairs))) as pool:
             return list(pool.map(lambda pair: self.put_file(Path(pair[1]), pair[0]), pairs))
+
+    def _download_files(self, dst_real: str, rels: list[str]) -> None:
+        """As :meth:`ArtifactStore.download`, with up to :data:`PARALLEL_FILES` files fetched at
+        once (a model folder is many files, each a round trip or more). The first failure
+        cancels the files not yet started and is raised once those in flight are done; every
+        file written is whole (written to a temporary name, then renamed)."""
+        if len(rels) < 2:
+            super()._download_files(dst_real, rels)
+            return
+        pool = ThreadPoolExecutor(min(PARALLEL_FILES, len(rels)))
+        try:
+            futures = [pool.submit(self._download_one, dst_real, rel) for rel in rels]
+            for future in futures:
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def publish(self, data: bytes, dest: str) -> bool:
         """Write ``data`` as ``dest`` unless an object is already there, in one conditional put
