@@ -92,6 +92,10 @@ def _check_table(table: Any) -> Any:
         pa = None
     if pa is not None and isinstance(table, pa.Table):
         return table
+    from mloop.data._files import ParquetColumns
+
+    if isinstance(table, ParquetColumns):
+        return table
     raise InvalidData(
         f"expected a pandas DataFrame or a pyarrow Table, got {type(table).__name__}; "
         "load files with pandas.read_csv or pandas.read_parquet first"

@@ -67,7 +67,9 @@ def id_like_column_reason(table: Any, name: str) -> str | None:
     other sources (profiles keep no row order) and for non-integer columns."""
     import pyarrow as pa
 
-    if isinstance(table, pa.Table):
+    from mloop.data._files import ParquetColumns
+
+    if isinstance(table, pa.Table | ParquetColumns):
         column = table.column(name)
         if not pa.types.is_integer(column.type):
             return None
