@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mloop.cli._main import main
+from mloop._core._lazy import lazy_names
+from mloop.cli._main import main as main
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from mloop.cli._main import app as app
 
-
-def __getattr__(name: str) -> Any:
-    # The whole command tree is built on first use (``mloop.cli.app``): the console script,
-    # :func:`main`, builds only the command it runs.
-    if name == "app":
-        from mloop.cli import _main
-
-        return _main.app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ``app``, the whole command tree, is built on first use: the console script, :func:`main`,
+# builds only the command it runs.
+__getattr__, __dir__, __all__ = lazy_names(__name__, {"app": "._main"}, eager=["main"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from importlib import import_module
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -192,6 +192,8 @@ def invoked_command(args: Sequence[str]) -> str | None:
 
 
 _full_app: typer.Typer | None = None
+if TYPE_CHECKING:
+    app: typer.Typer  # built on first use by __getattr__
 
 
 def __getattr__(name: str) -> Any:

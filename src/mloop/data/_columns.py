@@ -92,9 +92,7 @@ def _check_table(table: Any) -> Any:
         pa = None
     if pa is not None and isinstance(table, pa.Table):
         return table
-    from mloop.data._files import ParquetColumns
-
-    if isinstance(table, ParquetColumns):
+    if getattr(type(table), "lazy_columns", False):  # _files.ParquetColumns (no import cycle)
         return table
     raise InvalidData(
         f"expected a pandas DataFrame or a pyarrow Table, got {type(table).__name__}; "

@@ -137,6 +137,9 @@ class ParquetColumns:
         InvalidData: as :func:`read_table`, when the file is opened or a column read.
     """
 
+    #: Read where a ``pyarrow.Table`` is (``mloop.data._columns`` checks this, not the class).
+    lazy_columns = True
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if file_kind(self.path) != "parquet":
