@@ -222,3 +222,26 @@ def test_a_table_drift_imports_neither_pandas_nor_scipy(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout)["dataset_drift"] is True
+
+
+def test_parquet_by_column_and_whole_give_the_same_json(cli: Cli, tmp_path: Path) -> None:
+    # Two Parquet files are compared a column at a time; --multivariate reads them whole.
+    ref_pq, cur_pq = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    _mixed(3000, 1, 0.0).to_parquet(ref_pq)
+    _mixed(3000, 2, 0.6).to_parquet(cur_pq)
+    a = json.loads(cli("drift", str(ref_pq), str(cur_pq), "--json").stdout)
+    b = json.loads(cli("drift", str(ref_pq), str(cur_pq), "--json", "--multivariate").stdout)
+    for out in (a, b):
+        out.pop("elapsed_s")
+        out.pop("multivariate")
+    assert a == b
+
+
+def test_the_command_uses_a_pool_that_reuses_memory() -> None:
+    import pyarrow as pa
+
+    from mloop.cli._drift import use_lean_memory_pool
+
+    name = use_lean_memory_pool()
+    assert name == pa.default_memory_pool().backend_name
+    assert name in ("jemalloc", "system", "mimalloc")  # mimalloc only when the env names it

@@ -120,3 +120,62 @@ def test_unsupported_tracking_uri(cli: Any) -> None:
     assert result.exit_code == 1
     assert "unsupported tracking URI scheme" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["drift", "a.csv", "b.csv"], "drift"),
+        (["--tracking-uri", "sqlite:///x.db", "pipeline", "run", "f.py:p"], "pipeline"),
+        (["--artifacts=/tmp/a", "runs", "list"], "runs"),
+        ([], None),
+        (["--help"], None),
+        (["-V"], None),
+        (["--unknown", "drift"], None),
+        (["drif"], None),  # misspelt: the whole tree, for Click's "did you mean"
+        (["--tracking-uri"], None),
+    ],
+)
+def test_invoked_command_is_read_from_the_arguments(args: list[str], expected: str | None) -> None:
+    from mloop.cli._main import invoked_command
+
+    assert invoked_command(args) == expected
+
+
+def test_a_command_builds_only_itself_and_the_app_keeps_every_command() -> None:
+    from mloop.cli import app
+    from mloop.cli._main import COMMANDS, GROUPS, build_app
+
+    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    assert names == set(COMMANDS) | set(GROUPS)
+    only = build_app("drift")
+    assert [c.name for c in only.registered_commands] == ["drift"]
+    assert only.registered_groups == []
+    assert [g.name for g in build_app("pipeline").registered_groups] == ["pipeline"]
+
+
+def test_running_a_command_imports_no_other_command(mloop_home: Path) -> None:
+    # importlib.import_module bypasses -X importtime's log: ask sys.modules instead.
+    code = (
+        "import json, sys\n"
+        "from mloop.cli import main\n"
+        "sys.argv = ['mloop', 'drift', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('mloop.cli.'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "MLOOP_HOME": str(mloop_home), "NO_COLOR": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Test each column of CURRENT for drift from REFERENCE" in result.stdout
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "mloop.cli._drift" in loaded
+    assert not loaded & {"mloop.cli._runs", "mloop.cli._serve", "mloop.cli._pipeline"}

@@ -143,3 +143,43 @@ def test_profiling_in_threads_while_pandas_is_first_imported(tmp_path: Path) -> 
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_parquet_columns_read_a_column_at_a_time_as_read_table_does(tmp_path: Path) -> None:
+    from mloop.data._files import ParquetColumns
+
+    path = tmp_path / "t.parquet"
+    _table(3000, 0).to_parquet(path, row_group_size=1000)
+    whole = read_table(path)
+    lazy = ParquetColumns(path)
+    assert lazy.column_names == whole.column_names
+    assert lazy.num_rows == len(lazy) == 3000
+    for name in whole.column_names:
+        assert lazy.column(name).equals(whole.column(name))
+    assert lazy.column("c") is lazy.column("c")  # the last column read is kept
+    with pytest.raises(InvalidData, match="no column 'nope'"):
+        lazy.column("nope")
+    csv = tmp_path / "t.csv"
+    csv.write_text("a\n1\n")
+    with pytest.raises(InvalidData, match="Parquet files only"):
+        ParquetColumns(csv)
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(InvalidData, match="cannot read it as parquet"):
+        ParquetColumns(bad)
+
+
+def test_drift_on_parquet_columns_equals_drift_on_whole_tables(tmp_path: Path) -> None:
+    from mloop.data._files import ParquetColumns
+
+    ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    _table(20_000, 1).to_parquet(ref)
+    shifted = _table(20_000, 2)
+    shifted["x"] += 0.5
+    shifted.to_parquet(cur)
+    a = drift(read_table(ref), read_table(cur)).to_dict()
+    b = drift(ParquetColumns(ref), ParquetColumns(cur)).to_dict()
+    a.pop("elapsed_s")
+    b.pop("elapsed_s")
+    assert a == b
+    assert "x" in b["drifted_columns"]

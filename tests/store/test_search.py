@@ -953,3 +953,71 @@ def test_ten_thousand_runs_are_searched_by_index(tmp_path: Path) -> None:
     assert "SCAN" not in plan
     assert "SEARCH param_1 USING INDEX sqlite_autoindex_params_1 (run_pk=? AND key=?)" in plan
     assert "SEARCH metric_0 USING INDEX" in plan
+
+
+ORDERED = [
+    ("metrics.acc > 0.85", ["metrics.acc desc"]),
+    ("metrics.acc >= 0.8 and params.lr = '0.1'", ["metrics.acc"]),
+    ("params.lr != '0.1' and metrics.acc < 1", ["params.lr desc", "run_name"]),
+    ("tags.team ilike 'RANKING' and metrics.acc > 0", ["tags.team"]),
+    ("metrics.acc > 0.5 and (params.model = 'xgb' or params.model is null)", ["metrics.acc"]),
+    ("not metrics.acc > 0.85 and metrics.acc > 0", ["metrics.acc desc", "start_time"]),
+    ("params.model in ('xgb', 'rf', 'lgbm') and tags.team != 'x'", ["params.model"]),
+]
+
+
+@pytest.mark.parametrize(("filter", "order_by"), ORDERED, ids=[f for f, _ in ORDERED])
+def test_a_scan_in_order_key_order_finds_the_same_runs(
+    db: sa.Engine, filter: str, order_by: list[str]
+) -> None:
+    from mloop.store._search import ordered_scan
+
+    assert ordered_scan(filter, order_by)
+    plain = search(db, filter, order_by, stages=("active", "deleted"))
+    stmt = compile_search(
+        experiment_ids=[],
+        stages=("active", "deleted"),
+        filter=filter,
+        order_by=order_by,
+        ordered=True,
+    )
+    with db.connect() as conn:
+        assert list(conn.scalars(stmt)) == plain
+        assert plain  # each case matches some runs
+        pages = [list(conn.scalars(stmt.limit(2).offset(i))) for i in range(0, len(plain), 2)]
+    assert [pk for page in pages for pk in page] == plain
+
+
+@pytest.mark.parametrize(
+    ("filter", "order_by"),
+    [
+        ("metrics.acc is not null", ["metrics.acc"]),  # present, but maybe NaN
+        ("metrics.acc > 0 or params.lr = '1'", ["metrics.acc"]),
+        ("metrics.acc > 0", ["params.lr"]),
+        ("metrics.acc > 0", ["start_time"]),
+        ("", ["metrics.acc"]),
+        ("metrics.acc > 0", []),
+    ],
+)
+def test_no_scan_in_order_key_order_when_a_run_may_lack_the_key(
+    filter: str, order_by: list[str]
+) -> None:
+    from mloop.store._search import ordered_scan
+
+    assert not ordered_scan(filter, order_by)
+
+
+def test_a_scan_in_order_key_order_leads_with_that_key_on_sqlite(tmp_path: Path) -> None:
+    from sqlalchemy.dialects import sqlite
+
+    stmt = compile_search(
+        experiment_ids=[1],
+        stages=("active",),
+        filter="metrics.m0 > 0.5 and params.p0 = 'a'",
+        order_by=["metrics.m0 desc"],
+        ordered=True,
+    )
+    sql = str(stmt.compile(dialect=sqlite.dialect()))
+    assert "FROM latest_metrics AS metric_0 CROSS JOIN runs ON" in sql
+    assert "CROSS JOIN params AS param_1 ON" in sql
+    assert "IS NULL" not in sql  # no run without m0 matches: nothing to sort last

@@ -92,3 +92,31 @@ def test_a_search_takes_them_and_returns_the_same_runs(sqlite_store: Any) -> Non
     assert len(page.runs) == sum(
         1 for pk in range(1, 1501) if pk % 5 == 0 and (pk % 97) / 97.0 > 0.2
     )
+
+
+def test_a_page_walks_the_order_key_and_falls_back_when_few_runs_match(
+    sqlite_store: Any,
+) -> None:
+    from mloop.store._search import compile_search
+
+    exp = _grow(sqlite_store, 2000)
+    common, rare = "metrics.m > 0.5 and params.p = 'a'", "metrics.m > 0.5 and params.q0 = '9'"
+    page = sqlite_store.search_runs([exp], common, ["metrics.m DESC"], 50, None, ViewType.ACTIVE)
+    values = [(r.data.metrics["m"].value, r.info.start_time) for r in page.runs]
+    assert len(values) == 50
+    assert values == sorted(values, reverse=True)
+    assert all(r.data.params["p"] == "a" and r.data.metrics["m"].value > 0.5 for r in page.runs)
+    # q0 is run_pk % 7, never 9: walking m's index would visit every run; the budget stops
+    # it and the planner's plan answers.
+    none = sqlite_store.search_runs([exp], rare, ["metrics.m DESC"], 50, None, ViewType.ACTIVE)
+    assert none.runs == []
+    query = compile_search(
+        experiment_ids=[int(exp)],
+        stages=["active"],
+        filter=rare,
+        order_by=["metrics.m DESC"],
+        ordered=True,
+    ).limit(51)
+    with sqlite_store.db.engine.connect() as conn:
+        assert sqlite_store._ordered_page(conn, query, steps=1000) is None
+        assert sqlite_store._ordered_page(conn, query, steps=10**9) == []

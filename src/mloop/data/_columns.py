@@ -92,6 +92,8 @@ def _check_table(table: Any) -> Any:
         pa = None
     if pa is not None and isinstance(table, pa.Table):
         return table
+    if getattr(type(table), "lazy_columns", False):  # _files.ParquetColumns (no import cycle)
+        return table
     raise InvalidData(
         f"expected a pandas DataFrame or a pyarrow Table, got {type(table).__name__}; "
         "load files with pandas.read_csv or pandas.read_parquet first"

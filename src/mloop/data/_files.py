@@ -12,6 +12,7 @@ boolean, where pandas would read both as strings.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "STREAM_BYTES",
     "TABLE_SUFFIXES",
+    "ParquetColumns",
     "file_kind",
     "iter_batches",
     "profile_file",
@@ -118,6 +120,62 @@ def read_table(path: str | Path) -> Any:
         return pacsv.read_csv(path, parse_options=_csv_parse(kind), convert_options=_csv_convert())
     except Exception as exc:  # pyarrow's errors (ArrowInvalid, OSError, ...) share no base
         raise _fail(path, kind, exc) from exc
+
+
+class ParquetColumns:
+    """A Parquet file read one column at a time, where a ``pyarrow.Table`` is taken
+    (:func:`~mloop.data.drift`, :func:`~mloop.data.profile`): ``column_names``, ``num_rows``
+    and ``column(name)``, which reads that column (strings as dictionaries, as
+    :func:`read_table` reads them).
+
+    Memory then holds the columns being compared rather than both files: the freed buffers of
+    one column are reused for the next, where reading the whole files first made the kernel
+    hand out (and zero) fresh pages for every one of them. The last column read in each thread
+    is kept, so that checks that read a column twice read the file once.
+
+    Raises:
+        InvalidData: as :func:`read_table`, when the file is opened or a column read.
+    """
+
+    #: Read where a ``pyarrow.Table`` is (``mloop.data._columns`` checks this, not the class).
+    lazy_columns = True
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if file_kind(self.path) != "parquet":
+            raise InvalidData(f"{self.path}: ParquetColumns reads Parquet files only")
+        try:
+            self._file = _parquet_file(self.path)
+        except Exception as exc:
+            raise _fail(self.path, "parquet", exc) from exc
+        self.schema = self._file.schema_arrow
+        self.column_names: list[str] = list(self.schema.names)
+        self.num_rows = int(self._file.metadata.num_rows)
+        self._lock = threading.Lock()  # one reader of the file at a time
+        self._last = threading.local()
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def column(self, name: str) -> Any:
+        """The column ``name`` as a ``pyarrow.ChunkedArray``."""
+        last = getattr(self._last, "column", None)
+        if last is not None and last[0] == name:
+            return last[1]
+        self._last.column = None  # the previous column's memory goes back first
+        if name not in self.column_names:
+            raise InvalidData(f"{self.path}: no column {name!r}")
+        try:
+            with self._lock:
+                col = self._file.read(columns=[name], use_threads=False).column(0)
+        except Exception as exc:
+            raise _fail(self.path, "parquet", exc) from exc
+        self._last.column = (name, col)
+        return col
+
+    def read(self) -> Any:
+        """The whole file as a ``pyarrow.Table``."""
+        return read_table(self.path)
 
 
 def iter_batches(path: str | Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Any]:

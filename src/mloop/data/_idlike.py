@@ -67,7 +67,8 @@ def id_like_column_reason(table: Any, name: str) -> str | None:
     other sources (profiles keep no row order) and for non-integer columns."""
     import pyarrow as pa
 
-    if isinstance(table, pa.Table):
+    # A Table, or a source read a column at a time (_files.ParquetColumns).
+    if isinstance(table, pa.Table) or getattr(type(table), "lazy_columns", False):
         column = table.column(name)
         if not pa.types.is_integer(column.type):
             return None

@@ -22,13 +22,14 @@ Every metric, param or tag key becomes one ``LEFT OUTER JOIN`` on the table's pr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import Join
 
 from mloop.errors import InvalidFilter
 from mloop.store._schema import latest_metrics, params, runs, tags
@@ -46,7 +47,7 @@ from mloop.store._search_parse import (
     parse_order_by,
 )
 
-__all__ = ["compile_search", "parse_filter", "parse_order_by"]
+__all__ = ["compile_search", "ordered_scan", "parse_filter", "parse_order_by"]
 
 
 # -- SQL ---------------------------------------------------------------------------------------
@@ -123,6 +124,28 @@ def _like_patterns(pattern: str) -> tuple[str, str]:
     return "".join(like), "".join(glob)
 
 
+class _FixedJoin(Join):
+    """An inner join that SQLite may not reorder (``CROSS JOIN ... ON``): its left side is the
+    outer loop. Elsewhere a plain ``JOIN``."""
+
+    inherit_cache = True
+
+
+@compiles(_FixedJoin)
+def _fixed_join_default(element: _FixedJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.visit_join(element, **kw))  # type: ignore[no-untyped-call]
+
+
+@compiles(_FixedJoin, "sqlite")
+def _fixed_join_sqlite(element: _FixedJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left = compiler.process(element.left, **kw)
+    right = compiler.process(element.right, **kw)
+    assert element.onclause is not None
+    on = compiler.process(element.onclause, **kw)
+    return f"{left} CROSS JOIN {right} ON {on}"
+
+
 class _Joins:
     """One aliased LEFT OUTER JOIN per distinct (kind, key), in order of first reference."""
 
@@ -138,11 +161,26 @@ class _Joins:
             found = self.aliases[(key.kind, key.name)] = self._tables[key.kind].alias(name)
         return found
 
-    def apply(self) -> sa.FromClause:
+    def apply(
+        self, first: tuple[str, str] | None = None, required: Set[tuple[str, str]] = frozenset()
+    ) -> sa.FromClause:
+        """The runs joined with every key's table; with ``first``, that key's table is the
+        outer loop (an inner join: the filter requires the key), then the runs, then the other
+        ``required`` keys' tables, in that order."""
         joined: sa.FromClause = runs
-        for (_kind, name), alias in self.aliases.items():
+        if first is not None:
+            lead = self.aliases[first]
+            on = sa.and_(lead.c.key == first[1], lead.c.run_pk == runs.c.run_pk)
+            joined = _FixedJoin(lead, runs, on)
+        for (kind, name), alias in self.aliases.items():
             on = sa.and_(alias.c.run_pk == runs.c.run_pk, alias.c.key == name)
-            joined = joined.outerjoin(alias, on)
+            if (kind, name) == first:
+                continue
+            if first is not None and (kind, name) in required:
+                # Inner, and in place: SQLite would otherwise start from this key again.
+                joined = _FixedJoin(joined, alias, on)
+            else:
+                joined = joined.outerjoin(alias, on)
         return joined
 
 
@@ -204,12 +242,37 @@ def _keys(node: Node | None) -> list[Key]:
     return [k for n in node.operands for k in _keys(n)]
 
 
+def _required(node: Node | None) -> set[tuple[str, str]]:
+    """The (kind, name) of the keys whose value every matching run has, not null: those
+    compared (any operator but ``IS [NOT] NULL``) in a top-level ``AND`` of the filter. A
+    comparison with a missing key or a NULL (NaN) value is false, negated or not."""
+    if isinstance(node, And):
+        return {k for n in node.operands for k in _required(n)}
+    if (
+        isinstance(node, Compare)
+        and node.key.kind != "attribute"
+        and node.op not in ("IS NULL", "IS NOT NULL")
+    ):
+        return {(node.key.kind, node.key.name)}
+    return set()
+
+
+def ordered_scan(filter: str, order_by: Sequence[str]) -> bool:
+    """Whether :func:`compile_search` can start from the first order-by key's index
+    (``ordered=True``): that key is a metric, param or tag the filter requires."""
+    if not order_by:
+        return False
+    first = parse_order_by(order_by[0]).key
+    return first.kind != "attribute" and (first.kind, first.name) in _required(parse_filter(filter))
+
+
 def compile_search(
     *,
     experiment_ids: Sequence[int],
     stages: Sequence[str],
     filter: str,
     order_by: Sequence[str],
+    ordered: bool = False,
 ) -> sa.Select[tuple[int]]:
     """A SELECT of ``runs.run_pk`` for the runs in ``experiment_ids`` (all when empty) whose
     lifecycle stage is in ``stages`` and that match ``filter``, ordered by ``order_by`` then
@@ -223,11 +286,18 @@ def compile_search(
                               filter="metrics.auc > 0.9", order_by=["metrics.auc DESC"])
         run_pks = conn.scalars(stmt.limit(10)).all()
 
+    With ``ordered`` (see :func:`ordered_scan`), the first order-by key's table leads the
+    join (on SQLite, a ``CROSS JOIN``, which its planner keeps in place): the runs are visited
+    in that key's index order, so a page stops after its last row instead of sorting every
+    match. That wins when many runs match and loses when another condition matches few, so
+    the store bounds its cost (``SqlStore``). The rows and their order are the same.
+
     Raises:
         InvalidFilter: the filter or an order-by clause does not parse, or together they refer
             to more than 50 distinct metric, param and tag keys.
     """
     tree = parse_filter(filter)
+    required = _required(tree)
     if len(order_by) > MAX_ORDER_BY:
         raise InvalidFilter(
             f"order_by has {len(order_by)} clauses; at most {MAX_ORDER_BY}",
@@ -264,7 +334,9 @@ def compile_search(
     ordering: list[sa.ColumnElement[Any]] = []
     for order in orders:
         col, _present = _column(order.key, joins)
-        if order.key.kind != "attribute" or runs.c[order.key.name].nullable:
+        if (order.key.kind, order.key.name) in required:
+            pass  # no run without a value matches: nothing to put last
+        elif order.key.kind != "attribute" or runs.c[order.key.name].nullable:
             # NULLS LAST in both directions, portably: false (0) sorts before true (1).
             ordering.append(col.is_(None))
         if order.key.type == "string":
@@ -272,6 +344,14 @@ def compile_search(
         ordering.append(col.desc() if order.descending else col.asc())
     ordering += [runs.c.start_time.desc(), runs.c.run_pk.desc()]
 
+    first: tuple[str, str] | None = None
+    if ordered and orders:
+        key = orders[0].key
+        if key.kind != "attribute" and (key.kind, key.name) in required:
+            first = (key.kind, key.name)
     return (
-        sa.select(runs.c.run_pk).select_from(joins.apply()).where(*conditions).order_by(*ordering)
+        sa.select(runs.c.run_pk)
+        .select_from(joins.apply(first, required))
+        .where(*conditions)
+        .order_by(*ordering)
     )
