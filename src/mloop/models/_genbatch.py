@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import logging
 import queue
 import threading
@@ -194,6 +195,9 @@ class BatchedGenerator:
         )
         eos = generator.eos_id
         self._pad_id = int(eos) if eos is not None else 0
+        # Prefill needs the last position's logits only (not a [batch, prompt, vocab] tensor).
+        params = inspect.signature(generator.model.forward).parameters
+        self._last_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     # -- public
     def submit(
@@ -351,6 +355,7 @@ class BatchedGenerator:
                 attention_mask=mask,
                 position_ids=positions,
                 use_cache=True,
+                **self._last_only,
             )
         seqs = []
         if self._batchable is None:
