@@ -79,19 +79,19 @@ class GenerationHandle:
         self.cancelled.set()
 
     # -- the loop thread's side
-    def _put(self, item: Any) -> None:
+    def _put(self, item: Any, outbox: _Outbox | None = None) -> None:
+        """Send ``item`` now, or through ``outbox`` (one wake-up of each event loop per step
+        rather than one per token)."""
         if self._done:
             return
         if item is _END or isinstance(item, BaseException):
             self._done = True
         if self._loop is None:
             self._queue.put(item)
-            return
-        assert self._aqueue is not None
-        try:
-            self._loop.call_soon_threadsafe(self._aqueue.put_nowait, item)
-        except RuntimeError:  # the consumer's event loop is closed: nobody listens any more
-            self.cancel()
+        elif outbox is not None:
+            outbox.setdefault(self._loop, []).append((self, item))
+        else:
+            _send(self._loop, [(self, item)])
 
     # -- the consumer's side
     def __iter__(self) -> Iterator[str]:
@@ -107,16 +107,26 @@ class GenerationHandle:
             yield item
 
     async def aiter(self) -> AsyncIterator[str]:
-        """The pieces, for a handle submitted with an event loop."""
-        if self._aqueue is None:
+        """The pieces, for a handle submitted with an event loop. Pieces that arrived while
+        the consumer was busy come joined as one (fewer, larger chunks when it lags)."""
+        queue_ = self._aqueue
+        if queue_ is None:
             raise RuntimeError("this generation was submitted without an event loop")
-        while True:
-            item = await self._aqueue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        last: Any = None  # the end (or an error) found while joining pieces
+        while last is None:
+            item = await queue_.get()
+            parts: list[str] = []
+            while isinstance(item, str):
+                parts.append(item)
+                if queue_.empty():
+                    item = None
+                    break
+                item = queue_.get_nowait()
+            last = item
+            if parts:
+                yield "".join(parts)
+        if isinstance(last, BaseException):
+            raise last
 
     def result(self) -> Generation:
         """The whole completion (blocking; for a handle submitted without an event loop)."""
@@ -129,6 +139,25 @@ class GenerationHandle:
             self.info["completion_tokens"],
             self.info["finish_reason"],
         )
+
+
+#: Items for handles of asyncio consumers, by event loop, sent once a step.
+_Outbox = dict[asyncio.AbstractEventLoop, list[tuple[GenerationHandle, Any]]]
+
+
+def _send(loop: asyncio.AbstractEventLoop, items: list[tuple[GenerationHandle, Any]]) -> None:
+    try:
+        loop.call_soon_threadsafe(_deliver, items)
+    except RuntimeError:  # the consumer's event loop is closed: nobody listens any more
+        for handle, _ in items:
+            handle.cancel()
+
+
+def _deliver(items: list[tuple[GenerationHandle, Any]]) -> None:
+    """On the consumers' event loop: queue each item for its handle."""
+    for handle, item in items:
+        assert handle._aqueue is not None
+        handle._aqueue.put_nowait(item)
 
 
 class _Seq:
@@ -394,6 +423,7 @@ class BatchedGenerator:
         gen = self.generator
         greedy = torch.argmax(logits, dim=-1).tolist()
         finished: list[int] = []
+        outbox: _Outbox = {}
         for row, index in enumerate(range(first, len(self._active))):
             s = self._active[index]
             h = s.handle
@@ -408,7 +438,7 @@ class BatchedGenerator:
             piece, stopped = s.decoder.push(token)
             h.info["completion_tokens"] = len(s.decoder.tokens)
             if piece:
-                h._put(piece)
+                h._put(piece, outbox)
             if stopped:
                 h.info["finish_reason"] = "stop"
                 finished.append(index)
@@ -416,9 +446,11 @@ class BatchedGenerator:
                 finished.append(index)  # finish_reason stays "length"
             else:
                 s.last = token
+        for index in finished:
+            self._active[index].handle._put(_END, outbox)
+        for loop, items in outbox.items():
+            _send(loop, items)
         if finished:
-            for index in finished:
-                self._active[index].handle._put(_END)
             self._keep([i for i in range(len(self._active)) if i not in set(finished)])
 
     # -- the batch's cache
