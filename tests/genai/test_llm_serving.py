@@ -218,6 +218,7 @@ def test_serve_cli_redact_option(tiny_model_dir: Path, tmp_path: Path) -> None:
     scrub = tmp_path / "scrub.py"
     scrub.write_text(SCRUB, encoding="utf-8")
     env = {**os.environ, "MLOOP_HOME": str(tmp_path / "home"), "NO_COLOR": "1", "COLUMNS": "200"}
+    env["OMP_NUM_THREADS"] = "1"  # a loaded CI machine: no spinning OpenMP pool in the server
     for spec, message in [
         ("scrub", "--redact takes module:function"),
         ("no_such_module_here:scrub", "cannot import 'no_such_module_here'"),
