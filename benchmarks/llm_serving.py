@@ -1,23 +1,31 @@
 """LLM serving benchmark: ``mloop serve``'s OpenAI-compatible streaming against a plain
 ``transformers`` ``generate`` loop, on a tiny GPT-2 made here (2 layers, CPU).
 
-Figures, for 1 and 8 concurrent streams: time to first token (median, ms) and tokens per second
-(all streams together). The plain loop runs ``model.generate`` with a ``TextIteratorStreamer`` in
-one thread per stream, in this process, with no HTTP: the floor mloop's server adds to.
+Figures, for 1, 8 and 32 concurrent streams: time to first token (median, ms) and tokens per
+second (all streams together). The plain loop runs ``model.generate`` with a
+``TextIteratorStreamer`` in one thread per stream, in this process, with no HTTP; the
+sequential row runs the same ``generate`` calls one after another (what one process serving one
+request at a time gets). ``mloop serve`` decodes concurrent streams together (continuous
+batching, ``--generation-batch-size``).
 
 Usage::
 
-    .venv/bin/python benchmarks/llm_serving.py [--tokens 64]
+    .venv/bin/python benchmarks/llm_serving.py [--tokens 64] [--streams 1,8,32]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +73,37 @@ def plain(model: Any, tokenizer: Any, streams: int, tokens: int) -> tuple[float,
     return statistics.median(ttft) * 1000, sum(counts) / (time.perf_counter() - t0)
 
 
+def sequential(model: Any, tokenizer: Any, streams: int, tokens: int) -> tuple[float, float]:
+    """The streams' ``generate`` calls one after another, all arrived at the start: TTFT counts
+    the wait for the ones before (a server generating one request at a time)."""
+    from transformers import TextIteratorStreamer
+
+    ids = tokenizer("the cat", return_tensors="pt")
+    ttft: list[float] = []
+    t0 = time.perf_counter()
+    for _ in range(streams):
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True)
+        th = threading.Thread(
+            target=model.generate,
+            kwargs={
+                **ids,
+                "streamer": streamer,
+                "max_new_tokens": tokens,
+                "min_new_tokens": tokens,
+                "do_sample": False,
+                "pad_token_id": tokenizer.eos_token_id,
+            },
+        )
+        th.start()
+        first = None
+        for _ in streamer:
+            if first is None:
+                first = time.perf_counter() - t0
+        th.join()
+        ttft.append(first or 0.0)
+    return statistics.median(ttft) * 1000, streams * tokens / (time.perf_counter() - t0)
+
+
 def served(url: str, streams: int, tokens: int) -> tuple[float, float]:
     import httpx
     import orjson
@@ -105,10 +144,49 @@ def served(url: str, streams: int, tokens: int) -> tuple[float, float]:
     return statistics.median(ttft) * 1000, sum(counts) / (time.perf_counter() - t0)
 
 
+@contextlib.contextmanager
+def serve_process(model_dir: Path, home: Path) -> Iterator[str]:
+    """``mloop serve`` as its own process (as deployed): the clients' threads here do not share
+    its interpreter lock."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launcher = (
+        os.environ.get("BENCH_LAUNCHER")
+        or "import sys; from mloop.cli import main; sys.argv[0] = 'mloop'; main()"
+    )
+    cmd = [sys.executable, "-c", launcher, "serve", f"tiny={model_dir}", "--port", str(port)]
+    cmd += ["--poll-interval", "0", "--log-sample-rate", "0"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "MLOOP_HOME": str(home)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mloop serve exited with {proc.returncode}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--streams", default="1,8,32", help="comma-separated stream counts")
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the server in this process (a thread, sharing the clients' interpreter lock) "
+        "rather than as `mloop serve`",
+    )
     args = ap.parse_args()
+    counts = [int(n) for n in args.streams.split(",")]
     import mloop.models
     from mloop.serve import create_serve_app
     from mloop.server import ServerThread
@@ -119,22 +197,34 @@ def main() -> int:
         path = Path(tmp) / "model"
         mloop.models.save((model, tokenizer), path, flavor="transformers")
         rows = []
-        with (
-            use(f"sqlite:///{tmp}/mloop.db", artifacts=f"{tmp}/artifacts"),
-            ServerThread(create_serve_app({"tiny": str(path)}, poll_interval_s=None)) as server,
-        ):
-            served(server.url, 1, 4)  # warm both sides
+        with contextlib.ExitStack() as stack:
+            if args.in_process:
+                stack.enter_context(use(f"sqlite:///{tmp}/mloop.db", artifacts=f"{tmp}/artifacts"))
+                app = create_serve_app({"tiny": str(path)}, poll_interval_s=None)
+                url = stack.enter_context(ServerThread(app)).url
+            else:
+                url = stack.enter_context(serve_process(path, Path(tmp) / "home"))
+            served(url, 1, 4)  # warm both sides
             plain(model, tokenizer, 1, 4)
-            for streams in (1, 8):
+            for streams in counts:
                 p = plain(model, tokenizer, streams, args.tokens)
-                m = served(server.url, streams, args.tokens)
-                rows.append((streams, m, p))
+                q = sequential(model, tokenizer, streams, args.tokens)
+                m = served(url, streams, args.tokens)
+                rows.append((streams, m, p, q))
     load = Path("/proc/loadavg").read_text().split()[:3]
-    print(f"LLM serving, tiny GPT-2 (2 layers), {args.tokens} tokens per stream, load {load}")
-    print(f"{'streams':>7} {'figure':<18}{'mloop serve':>12}{'plain loop':>12}{'ratio':>8}")
-    for streams, m, p in rows:
-        print(f"{streams:>7} {'TTFT ms (median)':<18}{m[0]:>12.1f}{p[0]:>12.1f}{m[0] / p[0]:>8.2f}")
-        print(f"{streams:>7} {'tokens/s (total)':<18}{m[1]:>12.1f}{p[1]:>12.1f}{m[1] / p[1]:>8.2f}")
+    where = "in-process thread" if args.in_process else "own process"
+    print(
+        f"LLM serving, tiny GPT-2 (2 layers), {args.tokens} tokens per stream, "
+        f"mloop serve: {where}, load {load}"
+    )
+    head = f"{'streams':>7} {'figure':<18}{'mloop serve':>12}{'plain threads':>14}"
+    print(f"{head}{'plain sequential':>17}{'serve/threads':>14}")
+    for streams, m, p, q in rows:
+        for i, figure in ((0, "TTFT ms (median)"), (1, "tokens/s (total)")):
+            print(
+                f"{streams:>7} {figure:<18}{m[i]:>12.1f}{p[i]:>14.1f}{q[i]:>17.1f}"
+                f"{m[i] / p[i]:>14.2f}"
+            )
     return 0
 
 

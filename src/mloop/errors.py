@@ -45,7 +45,8 @@
     │                                             unknown metric; gives the line and column
     ├── ServeError
     │   ├── ServedModelNotFound (NotFound)        a request for a model the server does not serve
-    │   └── InvalidPayload (InvalidArgument)      a predict body that is not JSON or not a format
+    │   ├── InvalidPayload (InvalidArgument)      a predict body that is not JSON or not a format
+    │   └── ServerBusy                            too many generations waiting for a model -> 503
     ├── PipelineError
     │   ├── InvalidPipeline (InvalidArgument)     a missing input, a cycle, an unknown param;
     │   │                                         raised before any step runs
@@ -116,6 +117,7 @@ __all__ = [
     "RunNotFound",
     "ServeError",
     "ServedModelNotFound",
+    "ServerBusy",
     "SignatureMismatch",
     "StepFailed",
     "StepTimeout",
@@ -391,6 +393,13 @@ class InvalidPayload(ServeError, InvalidArgument):
     message names the field and the formats accepted."""
 
     code = "INVALID_PAYLOAD"
+
+
+class ServerBusy(ServeError):
+    """A text generation model has as many requests waiting for a place in its batch as it
+    accepts (``mloop serve --max-waiting``); retrying later may succeed (HTTP 503)."""
+
+    code = "SERVER_BUSY"
 
 
 class PipelineError(MloopError):

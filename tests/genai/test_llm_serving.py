@@ -1,5 +1,6 @@
 """A transformers causal LM saved as an mloop model and served with OpenAI's API: the openai
-client works unchanged, streams, gets usage; a disconnect stops the generation."""
+client works unchanged, streams, gets usage; concurrent requests share decode steps; a
+disconnect stops the generation; a full queue is answered 503; ``mloop serve --redact``."""
 
 from __future__ import annotations
 
@@ -40,13 +41,18 @@ def test_flavor_round_trip(tiny_model_dir: Path) -> None:
 
 
 @pytest.fixture
-def served(tiny_model_dir: Path, mloop_home: Path) -> Iterator[str]:
+def served_app(tiny_model_dir: Path, mloop_home: Path) -> Iterator[tuple[str, Any]]:
     from mloop.serve import create_serve_app
     from mloop.server import ServerThread
 
     app = create_serve_app({"tiny": str(tiny_model_dir)}, poll_interval_s=None)
     with ServerThread(app) as server:
-        yield server.url
+        yield server.url, app
+
+
+@pytest.fixture
+def served(served_app: tuple[str, Any]) -> str:
+    return str(served_app[0])
 
 
 def test_openai_client_chat_stream_and_completions(served: str) -> None:
@@ -113,48 +119,139 @@ def test_disconnect_stops_generation(served: str) -> None:
     assert t.completion_tokens is not None and t.completion_tokens < 400
 
 
-def test_concurrent_streams_each_get_the_whole_completion(served: str) -> None:
-    """Chunks of one stream are generated on whichever pool thread is free: concurrent streams
-    must not disturb each other (greedy, so each equals the plain completion)."""
+def test_concurrent_streams_share_steps_and_each_get_its_completion(
+    served_app: tuple[str, Any], tiny_model_dir: Path
+) -> None:
+    """Concurrent requests are decoded in one batch: each still gets exactly the completion it
+    gets alone (greedy), streamed or not, whatever its prompt's length."""
     from concurrent.futures import ThreadPoolExecutor
 
     import openai
 
-    client = openai.OpenAI(base_url=f"{served}/v1", api_key="unused")
-    want = client.completions.create(model="tiny", prompt="the sun", max_tokens=20, temperature=0)
+    url, app = served_app
+    gen = mloop.models.load(tiny_model_dir)._predictor
+    prompts = ["the sun", "a bird sang in the tree. the", "the", "the dog sat on"] * 2
+    want = [gen.generate(p, max_tokens=60, temperature=0).text for p in prompts]
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
 
-    def stream(_: int) -> str:
+    def ask(i: int) -> str:
+        if i % 2:
+            done = client.completions.create(
+                model="tiny", prompt=prompts[i], max_tokens=60, temperature=0
+            )
+            return done.choices[0].text
         chunks = client.completions.create(
-            model="tiny", prompt="the sun", max_tokens=20, temperature=0, stream=True
+            model="tiny", prompt=prompts[i], max_tokens=60, temperature=0, stream=True
         )
         return "".join(c.choices[0].text for c in chunks if c.choices)
 
-    with ThreadPoolExecutor(6) as pool:
-        got = list(pool.map(stream, range(6)))
-    assert got == [want.choices[0].text] * 6
+    with ThreadPoolExecutor(len(prompts)) as pool:
+        got = list(pool.map(ask, range(len(prompts))))
+    assert got == want
+    engine = app.state.serve.slot("tiny").current.model._predictor.shared_batcher()
+    assert engine.stats()["peak_batch"] > 1
 
 
-def test_prediction_log_records_redacted_prompts(tiny_model_dir: Path, tmp_path: Path) -> None:
-    import re
+def test_a_full_queue_is_answered_503(tiny_model_dir: Path, mloop_home: Path) -> None:
+    """One place in the batch and none in the queue: of concurrent requests, those that come
+    while another is generating are refused with 503; the others get their whole completion."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    import openai
+    import httpx
 
-    from mloop.monitor import PredictionLog, read_predictions
     from mloop.serve import create_serve_app
     from mloop.server import ServerThread
+
+    app = create_serve_app(
+        {"tiny": str(tiny_model_dir)},
+        poll_interval_s=None,
+        generation_batch_size=1,
+        generation_max_waiting=0,
+    )
+    body = {"model": "tiny", "prompt": "the", "max_tokens": 300, "temperature": 1.0, "seed": 3}
+    with ServerThread(app) as server:
+
+        def ask(_: int) -> httpx.Response:
+            return httpx.post(f"{server.url}/v1/completions", json=body, timeout=120)
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(ask, range(6)))
+    codes = sorted(r.status_code for r in answers)
+    assert 503 in codes and 200 in codes, codes
+    for r in answers:
+        if r.status_code == 503:
+            assert r.json()["error"]["code"] == "SERVER_BUSY"
+            assert "waiting" in r.json()["error"]["message"]
+        else:
+            assert r.json()["usage"]["completion_tokens"] == 300
+
+
+SCRUB = """
+import re
+
+
+def scrub(text):
+    return re.sub(r"\\S+@\\S+", "<email>", text)
+
+
+def count(text):
+    return len(text)
+"""
+
+
+def test_serve_cli_redact_option(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """``mloop serve --redact file.py:function``: checked at start, applied to the log."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from typer.testing import CliRunner
+
+    from mloop.cli import app
+    from mloop.monitor import read_predictions
     from mloop.store._artifacts import LocalArtifactStore
 
-    store = LocalArtifactStore(tmp_path / "artifacts")
-    log = PredictionLog(store)
-    app = create_serve_app({"tiny": str(tiny_model_dir)}, poll_interval_s=None, prediction_log=log)
-    app.state.redact = lambda text: re.sub(r"\S+@\S+", "<email>", text)
-    with ServerThread(app) as server:
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
-        client.completions.create(model="tiny", prompt="mail ann@example.com the cat", max_tokens=4)
-        chunks = client.completions.create(
-            model="tiny", prompt="bob@example.org", max_tokens=3, stream=True
+    scrub = tmp_path / "scrub.py"
+    scrub.write_text(SCRUB, encoding="utf-8")
+    env = {**os.environ, "MLOOP_HOME": str(tmp_path / "home"), "NO_COLOR": "1", "COLUMNS": "200"}
+    env["OMP_NUM_THREADS"] = "1"  # a loaded CI machine: no spinning OpenMP pool in the server
+    for spec, message in [
+        ("scrub", "--redact takes module:function"),
+        ("no_such_module_here:scrub", "cannot import 'no_such_module_here'"),
+        (f"{scrub}:missing", "has no function 'missing'"),
+        (f"{scrub}:count", "must return text, it returned int"),
+    ]:
+        bad = CliRunner().invoke(
+            app, ["serve", str(tiny_model_dir), "--port", "0", "--redact", spec], env=env
         )
-        streamed = "".join(c.choices[0].text for c in chunks if c.choices)
-    frame = read_predictions(store, "tiny")
-    assert sorted(frame["input.prompt"]) == ["<email>", "mail <email> the cat"]
-    assert streamed in set(frame["output.completion"])
+        assert bad.exit_code == 1, bad.output
+        assert message in bad.output
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mloop_exe = Path(sys.executable).with_name("mloop")
+    args = [str(mloop_exe), "serve", f"tiny={tiny_model_dir}", "--port", str(port)]
+    args += ["--poll-interval", "0", "--redact", f"{scrub}:scrub"]
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        body = {"model": "tiny", "prompt": "mail ann@example.com the cat", "max_tokens": 4}
+        assert httpx.post(f"{url}/v1/completions", json=body, timeout=60).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    frame = read_predictions(LocalArtifactStore(tmp_path / "home" / "artifacts"), "tiny")
+    assert list(frame["input.prompt"]) == ["mail <email> the cat"]

@@ -60,3 +60,61 @@ def test_promote_moves_the_alias_only_when_the_gate_passes(
 
     bad = CliRunner().invoke(app, [*args[:-3], "--scorer", "bleu", "--rule", "x > 1"], env=ENV)
     assert bad.exit_code == 2 and "unknown scorer 'bleu'" in bad.output
+
+
+@pytest.mark.slow
+def test_gate_takes_a_prompt(mloop_home: Path, tmp_path: Path, base_url: str) -> None:
+    """``mloop gate --challenger prompts:/...``: the model gate's command, policy file and exit
+    status, for a prompt evaluated through an endpoint; nothing moves."""
+    genai.register_prompt("qa", [{"role": "user", "content": "Q {{q}}"}])
+    genai.register_prompt("qa", [{"role": "user", "content": "{{q}}"}])
+    data = tmp_path / "rows.jsonl"
+    data.write_text(
+        "\n".join(
+            json.dumps({"inputs": {"q": q}, "expected": " ".join(reversed(q.split()))})
+            for q in ("a b", "one two three")
+        ),
+        encoding="utf-8",
+    )
+    policy = tmp_path / "gate.yaml"
+    policy.write_text("rules:\n  - exact_match >= champion.exact_match + 0.5\n", encoding="utf-8")
+    args = ["gate", "--data", str(data), "--policy", str(policy), "--base-url", base_url]
+    args += ["--model", "tiny", "--scorer", "exact_match"]
+    audited = len(current().store.get_audit_log("qa"))
+
+    md = tmp_path / "gate.md"
+    passed = CliRunner().invoke(
+        app,
+        [
+            *args,
+            "--challenger",
+            "prompts:/qa/2",
+            "--champion",
+            "prompts:/qa/1",
+            "--json",
+            "--markdown",
+            str(md),
+        ],
+        env=ENV,
+    )
+    assert passed.exit_code == 0, passed.output
+    body = json.loads(passed.stdout)
+    assert body["passed"] and body["challenger"]["metrics"]["exact_match"] == 1.0
+    assert body["champion"]["metrics"]["exact_match"] == 0.0
+    assert "Gate PASSED" in md.read_text(encoding="utf-8")
+
+    failed = CliRunner().invoke(
+        app, [*args, "--challenger", "prompts:/qa/1", "--champion", "prompts:/qa/2"], env=ENV
+    )
+    assert failed.exit_code == 1, failed.output
+    assert "Gate FAILED" in failed.stdout
+    assert len(current().store.get_audit_log("qa")) == audited  # a gate moves nothing
+
+    unknown = CliRunner().invoke(
+        app, [*args, "--challenger", "prompts:/qa/1", "--champion", "prompts:/qa/9"], env=ENV
+    )
+    assert unknown.exit_code == 2 and "error" in unknown.output
+    no_endpoint = CliRunner().invoke(
+        app, ["gate", "--challenger", "prompts:/qa/2", "--data", str(data), "--rule", "x > 1"]
+    )
+    assert no_endpoint.exit_code == 2 and "--base-url" in no_endpoint.output

@@ -322,6 +322,7 @@ EXPECTED_STATUS = {
     "ServeError": 500,
     "ServedModelNotFound": 404,
     "InvalidPayload": 422,
+    "ServerBusy": 503,
     "PipelineError": 500,
     "InvalidPipeline": 422,
     "StepFailed": 500,

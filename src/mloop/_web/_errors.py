@@ -30,6 +30,7 @@ from mloop.errors import (
     MloopError,
     NotFound,
     PayloadTooLarge,
+    ServerBusy,
     StoreUnavailable,
     Unauthorized,
 )
@@ -47,6 +48,7 @@ STATUS_BY_ERROR: dict[type[MloopError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     StoreUnavailable: 503,
+    ServerBusy: 503,
     MloopError: 500,
 }
 
@@ -86,7 +88,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _described("Not found (an unknown id, name or route)"),
     422: _described("Invalid argument (a bad name, value, filter or body)"),
     500: _described("Internal error; details.error_id names it in the server log"),
-    503: _described("The store is unavailable; retrying may help"),
+    503: _described("The store is unavailable, or the server is busy; retrying may help"),
     401: _described("No token, or an unknown, revoked or expired one (servers with --auth)"),
     403: _described("The token's role does not allow this (servers with --auth)"),
 }

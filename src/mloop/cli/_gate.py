@@ -1,5 +1,9 @@
 """``mloop gate`` and ``mloop promote``: a model policy for CI, and alias moves behind it.
 
+``mloop gate --challenger prompts:/qa@challenger`` gates a prompt the same way: its LLM
+evaluation (``mloop.genai``) through an OpenAI-compatible endpoint, on rows of a .jsonl or .json
+file, against ``--champion prompts:/...``.
+
 Exit status, for both: 0 when every rule passes (and, for ``promote``, the alias moved), 1 when
 a rule fails, 2 on an error (a policy that does not parse, unreadable data, an unknown model).
 A forced promotion that moves the alias despite a failed gate exits 0.
@@ -8,7 +12,7 @@ A forced promotion that moves the alias despite a failed gate exits 0.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -154,25 +158,80 @@ def gate(
         typer.Option(
             "--challenger",
             metavar="URI",
-            help="The candidate model: a folder, runs:/ or models:/ URI.",
+            help="The candidate: a model (a folder, runs:/ or models:/ URI) or a prompt "
+            "(prompts:/name@alias, prompts:/name/3).",
             show_default=False,
         ),
     ],
-    data: Data,
-    target: Target,
-    policy: Policy,
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            metavar="DATA",
+            help="Labelled data: a Parquet or CSV file, or a datasets:/ URI; for a prompt, "
+            'rows as .jsonl or .json ({"inputs": {...}, "expected": "..."} per row).',
+            show_default=False,
+        ),
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", metavar="COL", help="The label column (models).", show_default=False
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy", metavar="FILE", help="The gate policy (YAML).", show_default=False
+        ),
+    ] = None,
     champion: Annotated[
         str | None,
         typer.Option(
             "--champion",
             metavar="URI",
-            help="The model to compare against (needed by champion.<metric> rules).",
+            help="The model or prompt to compare against (needed by champion.<metric> rules).",
             show_default=False,
         ),
     ] = None,
     task: Task = "classification",
     slices: Slices = None,
     sensitive: Sensitive = None,
+    rules: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule",
+            metavar="RULE",
+            help="Prompts: a rule, as in a policy ('rouge_l >= champion.rouge_l - 0.02'), "
+            "instead of --policy. Repeat.",
+            show_default=False,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            metavar="URL",
+            help="Prompts: the OpenAI-compatible endpoint they are sent to (http://host:port/v1).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", metavar="NAME", help="Prompts: the model name sent.", show_default=False
+        ),
+    ] = None,
+    scorers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scorer",
+            metavar="NAME",
+            help="Prompts: a built-in scorer (exact_match, rouge_l, answer_similarity, "
+            "json_valid, toxicity, latency, token_cost). Repeat \\[default: exact_match].",
+            show_default=False,
+        ),
+    ] = None,
     markdown: Markdown = None,
     html: Html = None,
     as_json: Json = False,
@@ -180,10 +239,37 @@ def gate(
 ) -> None:
     """Evaluate CHALLENGER (and CHAMPION) on DATA and apply every rule of the policy.
 
+    A prompts:/ challenger is evaluated through --base-url and --model with the --scorer
+    scorers, on rows of a .jsonl or .json file.
+
     Exit status 0: every rule passed; 1: a rule failed; 2: error.
     """
     from mloop.errors import MloopError
 
+    if challenger.startswith("prompts:/"):
+        _gate_prompt(
+            challenger,
+            champion=champion,
+            data=data,
+            policy=policy,
+            rules=rules or [],
+            base_url=base_url,
+            model=model,
+            scorers=scorers or ["exact_match"],
+            markdown=markdown,
+            html=html,
+            as_json=as_json,
+            experiment=experiment,
+        )
+    if rules or base_url or model or scorers:
+        raise typer.BadParameter(
+            "--rule, --base-url, --model and --scorer are for prompts:/ challengers; a model "
+            "is gated with --policy FILE"
+        )
+    if target is None:
+        raise typer.BadParameter("a model gate needs the label column", param_hint="--target")
+    if policy is None:
+        raise typer.BadParameter("a model gate needs a policy file", param_hint="--policy")
     try:
         from mloop.cli._progress import phases
         from mloop.evaluate import gate as run_gate
@@ -205,6 +291,85 @@ def gate(
         print_error(exc.message)
         raise typer.Exit(EXIT_ERROR) from None
     _finish(result, as_json=as_json, markdown=markdown, html=html, ok=result.passed)
+
+
+def _gate_prompt(
+    challenger: str,
+    *,
+    champion: str | None,
+    data: str,
+    policy: Path | None,
+    rules: list[str],
+    base_url: str | None,
+    model: str | None,
+    scorers: list[str],
+    markdown: Path | None,
+    html: Path | None,
+    as_json: bool,
+    experiment: str | None,
+) -> None:
+    """``mloop gate`` for a prompt: ``mloop.genai.gate`` on the rows; exits."""
+    from mloop.cli._prompts import SCORERS, read_rows
+    from mloop.errors import MloopError
+
+    if (policy is None) == (not rules):
+        raise typer.BadParameter("a prompt gate takes --policy FILE or --rule RULE (not both)")
+    if champion is not None and not champion.startswith("prompts:/"):
+        raise typer.BadParameter(
+            f"a prompt is gated against a prompt (prompts:/...), got {champion!r}",
+            param_hint="--champion",
+        )
+    if base_url is None or model is None:
+        raise typer.BadParameter(
+            "a prompt gate sends the prompts to an OpenAI-compatible endpoint: give --base-url "
+            "URL and --model NAME"
+        )
+    if html is not None:
+        raise typer.BadParameter("a prompt gate writes --markdown or --json, not --html")
+    unknown = [s for s in scorers if s not in SCORERS]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown scorer {unknown[0]!r}; choose from {', '.join(SCORERS)}",
+            param_hint="--scorer",
+        )
+    try:
+        from mloop import genai
+
+        _choose(experiment)
+        result = genai.gate(
+            challenger,
+            read_rows(Path(data)),
+            policy if policy is not None else list(rules),
+            scorers=[getattr(genai, s)() for s in scorers],
+            champion=champion,
+            endpoint=genai.Endpoint(base_url=base_url, model=model),
+        )
+    except MloopError as exc:
+        print_error(exc.message)
+        raise typer.Exit(EXIT_ERROR) from None
+    if markdown is not None:
+        try:
+            markdown.write_text(result.to_markdown(), encoding="utf-8")
+        except OSError as exc:
+            print_error(str(exc))
+            raise typer.Exit(EXIT_ERROR) from None
+        print_notice(f"markdown: {markdown}")
+    if as_json:
+        emit_json(_prompt_result(result))
+    else:
+        stdout().print(result.to_markdown(), markup=False, highlight=False)
+    raise typer.Exit(EXIT_PASS if result.passed else EXIT_FAIL)
+
+
+def _prompt_result(result: Any) -> dict[str, Any]:
+    return {
+        "passed": result.passed,
+        "challenger": {"target": result.challenger.target, "metrics": result.challenger.metrics},
+        "champion": None
+        if result.champion is None
+        else {"target": result.champion.target, "metrics": result.champion.metrics},
+        "rules": [r.to_dict() for r in result.rules],
+    }
 
 
 def promote(

@@ -312,7 +312,7 @@ def diff(
         raise typer.Exit(1)
 
 
-_SCORERS = (
+SCORERS = (
     "exact_match",
     "rouge_l",
     "answer_similarity",
@@ -323,17 +323,26 @@ _SCORERS = (
 )
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of an LLM evaluation: a .jsonl (one JSON object a line) or .json (a list)."""
     import orjson
 
-    if path.suffix in (".jsonl", ".ndjson"):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [orjson.loads(line) for line in lines if line.strip()]
-    if path.suffix == ".json":
-        rows = orjson.loads(path.read_bytes())
-        if not isinstance(rows, list):
-            raise typer.BadParameter("a .json data file holds a list of rows", param_hint="--data")
-        return rows
+    if not path.is_file():
+        raise typer.BadParameter(f"no file {str(path)!r}", param_hint="--data")
+
+    try:
+        if path.suffix in (".jsonl", ".ndjson"):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            return [orjson.loads(line) for line in lines if line.strip()]
+        if path.suffix == ".json":
+            rows = orjson.loads(path.read_bytes())
+            if not isinstance(rows, list):
+                raise typer.BadParameter(
+                    "a .json data file holds a list of rows", param_hint="--data"
+                )
+            return rows
+    except orjson.JSONDecodeError as exc:
+        raise typer.BadParameter(f"{path}: not JSON: {exc}", param_hint="--data") from None
     raise typer.BadParameter("data is a .jsonl or .json file of rows", param_hint="--data")
 
 
@@ -375,7 +384,7 @@ def promote(
         typer.Option(
             "--scorer",
             metavar="NAME",
-            help=f"A built-in scorer: {', '.join(_SCORERS)}. Repeat.",
+            help=f"A built-in scorer: {', '.join(SCORERS)}. Repeat.",
             show_default=False,
         ),
     ] = None,
@@ -401,16 +410,16 @@ def promote(
     if (policy is None) == (not rules):
         raise typer.BadParameter("give --policy FILE or --rule RULE (not both)")
     chosen = scorers or ["exact_match"]
-    unknown = [s for s in chosen if s not in _SCORERS]
+    unknown = [s for s in chosen if s not in SCORERS]
     if unknown:
         raise typer.BadParameter(
-            f"unknown scorer {unknown[0]!r}; choose from {', '.join(_SCORERS)}",
+            f"unknown scorer {unknown[0]!r}; choose from {', '.join(SCORERS)}",
             param_hint="--scorer",
         )
     open_store(ctx)
     result = genai.promote(
         name,
-        _read_rows(data),
+        read_rows(data),
         policy if policy is not None else list(rules or []),
         scorers=[getattr(genai, s)() for s in chosen],
         endpoint=genai.Endpoint(base_url=base_url, model=model),

@@ -104,7 +104,76 @@ def _create(spec: dict[str, Any]) -> FastAPI:
         metrics_auth=bool(spec.get("metrics_auth")),
         trust=_trust(spec.get("trust") or []),
         deployments=spec.get("deployments", True),
+        generation_batch_size=spec.get("generation_batch_size", 32),
+        generation_max_waiting=spec.get("generation_max_waiting", 256),
+        redact=redactor(spec["redact"]) if spec.get("redact") else None,
     )
+
+
+def redactor(target: str) -> Any:
+    """The function ``--redact module:function`` (or ``path/to/file.py:function``) names,
+    checked: it imports, is callable and turns a text into a text.
+
+    Raises:
+        InvalidArgument: with what is wrong, before anything is served.
+    """
+    import importlib
+    import importlib.util
+
+    from mloop.errors import InvalidArgument
+
+    source, sep, attr = target.rpartition(":")
+    if not sep or not source or not attr.replace(".", "").replace("_", "").isalnum():
+        raise InvalidArgument(
+            f"--redact takes module:function (or file.py:function), got {target!r}"
+        )
+    if source.endswith(".py"):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidArgument(f"--redact {target}: no file {source!r}")
+        spec = importlib.util.spec_from_file_location(f"_mloop_redact_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise InvalidArgument(f"--redact {target}: cannot load {source!r}")
+        module: Any = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # user code: any failure is a bad option
+            raise InvalidArgument(
+                f"--redact {target}: {source} failed to load: {type(exc).__name__}: {exc}"
+            ) from None
+    else:
+        # A module of the folder mloop serve runs in, as `python -m` would find it.
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())
+        try:
+            module = importlib.import_module(source)
+        except Exception as exc:  # user code: any failure is a bad option
+            raise InvalidArgument(
+                f"--redact {target}: cannot import {source!r}: {type(exc).__name__}: {exc}"
+            ) from None
+    fn: Any = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+    if not callable(fn):
+        raise InvalidArgument(f"--redact {target}: {source} has no function {attr!r}")
+    try:
+        probe = fn("mloop redaction check: ann@example.com")
+    except Exception as exc:
+        raise InvalidArgument(
+            f"--redact {target}: the function failed on a sample text: {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(probe, str):
+        raise InvalidArgument(
+            f"--redact {target}: the function must return text, it returned {type(probe).__name__}"
+        )
+    return fn
+
+
+def _absolute_redact(target: str) -> str:
+    source, sep, attr = target.rpartition(":")
+    if sep and source.endswith(".py"):
+        return f"{Path(source).resolve()}:{attr}"
+    return target
 
 
 def _trust(paths: list[str]) -> Any:
@@ -239,6 +308,35 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    generation_batch_size: Annotated[
+        int,
+        typer.Option(
+            "--generation-batch-size",
+            min=1,
+            help="Text generation models (/v1/chat/completions, /v1/completions): the most "
+            "requests one model decodes together, step by step (continuous batching).",
+        ),
+    ] = 32,
+    generation_max_waiting: Annotated[
+        int,
+        typer.Option(
+            "--generation-max-waiting",
+            min=0,
+            help="Generation requests that may wait for a place in a model's batch; one more "
+            "is answered 503 (retry later).",
+        ),
+    ] = 256,
+    redact: Annotated[
+        str | None,
+        typer.Option(
+            "--redact",
+            metavar="MODULE:FUNCTION",
+            help="A function from text to text (module:function or file.py:function) applied "
+            "to prompts and completions before the prediction log records them, to remove "
+            "personal data. Checked at start.",
+            show_default=False,
+        ),
+    ] = None,
     header_timeout: HeaderTimeout = 10.0,
     body_timeout: BodyTimeout = 60.0,
     limit_concurrency: LimitConcurrency = 1024,
@@ -256,6 +354,10 @@ def serve(
     # Vertex AI's custom-container contract: its health and predict routes, when it set them
     # (the platform's variables, read here at the edge like the AIP_HTTP_PORT of --port).
     vertex = VertexRoutes.from_env(os.environ)
+    # a file path made absolute: worker processes may start elsewhere
+    redact_target = _absolute_redact(redact) if redact else None
+    if redact_target is not None:
+        redactor(redact_target)  # a bad --redact fails now, before the socket is bound
     spec = {
         "models": list(model_uris),
         "max_batch_size": max_batch_size,
@@ -271,6 +373,9 @@ def serve(
         "auth": auth,
         "metrics_auth": metrics_auth,
         "trust": [str(p) for p in trust or []],
+        "generation_batch_size": generation_batch_size,
+        "generation_max_waiting": generation_max_waiting,
+        "redact": redact_target,
     }
     transport = transport_options(
         header_timeout, body_timeout, limit_concurrency, ssl_certfile, ssl_keyfile

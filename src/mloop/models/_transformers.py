@@ -10,17 +10,21 @@ piece, one model step per piece, so a consumer that stops pulling stops the gene
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from mloop.errors import InvalidArgument
 from mloop.models._flavor import Flavor, ModelFiles, Predictor, Wrapper
 
-__all__ = ["Generation", "TextGenerator", "TransformersFlavor"]
+if TYPE_CHECKING:
+    from mloop.models._genbatch import BatchedGenerator
+
+__all__ = ["Generation", "TextDecoder", "TextGenerator", "TransformersFlavor"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,31 @@ class Generation:
     finish_reason: str
 
 
+class TextDecoder:
+    """The text of a completion as its tokens come: each :meth:`push` returns the new piece of
+    text (empty while a multi-byte character is incomplete) and whether a stop sequence
+    appeared (the text is then cut before it)."""
+
+    def __init__(self, tokenizer: Any, stop: Sequence[str] = ()) -> None:
+        self._tokenizer = tokenizer
+        self._stop = [s for s in stop if s]
+        self.tokens: list[int] = []
+        self.sent = ""
+
+    def push(self, token: int) -> tuple[str, bool]:
+        self.tokens.append(token)
+        text = self._tokenizer.decode(self.tokens, skip_special_tokens=True)
+        cut = min((text.find(s) for s in self._stop if s in text), default=-1)
+        if cut >= 0:
+            text = text[:cut]
+        elif text.endswith("\ufffd"):  # half a multi-byte character: wait
+            return "", False
+        piece = ""
+        if len(text) > len(self.sent):
+            piece, self.sent = text[len(self.sent) :], text
+        return piece, cut >= 0
+
+
 class TextGenerator(Wrapper):
     """A causal LM and its tokenizer: greedy (``temperature=0``) or sampled generation."""
 
@@ -44,6 +73,8 @@ class TextGenerator(Wrapper):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.eos_id = tokenizer.eos_token_id
+        self._batcher: BatchedGenerator | None = None
+        self._batcher_lock = threading.Lock()
 
     def chat_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
         """Chat messages as one prompt: the tokenizer's chat template when it has one, else
@@ -83,8 +114,7 @@ class TextGenerator(Wrapper):
             ids = torch.tensor([[self.eos_id if self.eos_id is not None else 0]])
         info.update(prompt_tokens=int(ids.shape[1]), completion_tokens=0, finish_reason="length")
         gen = None if seed is None else torch.Generator().manual_seed(seed)
-        out: list[int] = []
-        sent = ""
+        decoder = self.decoder(stop)
         past = None
         step_ids = ids
         limit = getattr(self.model.config, "n_positions", None) or getattr(
@@ -94,7 +124,7 @@ class TextGenerator(Wrapper):
         # another thread (a server's thread pool), and the mode is per thread. Each step is its
         # own block.
         for _ in range(max_tokens):
-            if ids.shape[1] + len(out) >= limit:
+            if ids.shape[1] + len(decoder.tokens) >= limit:
                 break
             with torch.inference_mode():
                 result = self.model(input_ids=step_ids, past_key_values=past, use_cache=True)
@@ -103,21 +133,36 @@ class TextGenerator(Wrapper):
             if token == self.eos_id:
                 info["finish_reason"] = "stop"
                 break
-            out.append(token)
-            info["completion_tokens"] = len(out)
+            piece, stopped = decoder.push(token)
+            info["completion_tokens"] = len(decoder.tokens)
             step_ids = torch.tensor([[token]])
-            text = self.tokenizer.decode(out, skip_special_tokens=True)
-            cut = min((text.find(s) for s in stop if s and s in text), default=-1)
-            if cut >= 0:
-                text = text[:cut]
+            if stopped:
                 info["finish_reason"] = "stop"
-            if text.endswith("\ufffd") and cut < 0:  # half a multi-byte character: wait
-                continue
-            if len(text) > len(sent):
-                piece, sent = text[len(sent) :], text
+            if piece:
                 yield piece
-            if cut >= 0:
+            if stopped:
                 break
+
+    def decoder(self, stop: Sequence[str] = ()) -> TextDecoder:
+        """An incremental decoder of one completion (tokens in, new text out)."""
+        return TextDecoder(self.tokenizer, stop)
+
+    def batched(self, *, max_batch_size: int = 32, max_waiting: int = 256) -> BatchedGenerator:
+        """A continuous-batching loop over this model (what ``mloop serve`` generates with):
+        concurrent requests share each model step; see :mod:`mloop.models._genbatch`."""
+        from mloop.models._genbatch import BatchedGenerator
+
+        return BatchedGenerator(self, max_batch_size=max_batch_size, max_waiting=max_waiting)
+
+    def shared_batcher(
+        self, *, max_batch_size: int = 32, max_waiting: int = 256
+    ) -> BatchedGenerator:
+        """The model's one continuous-batching loop, made on first use with these settings and
+        returned after (a server's requests share it)."""
+        with self._batcher_lock:
+            if self._batcher is None:
+                self._batcher = self.batched(max_batch_size=max_batch_size, max_waiting=max_waiting)
+            return self._batcher
 
     def _pick(self, logits: Any, temperature: float, top_p: float, gen: Any) -> int:
         torch = self._torch

@@ -51,7 +51,7 @@ from mloop.serve._feedback_api import feedback_router
 from mloop.serve._follow import Follower
 from mloop.serve._heap import freeze_heap
 from mloop.serve._metrics import ServeMetrics
-from mloop.serve._openai_api import openai_router
+from mloop.serve._openai_api import close_generation, openai_router
 from mloop.serve._payload import (
     OUTPUT_TENSOR,
     Inputs,
@@ -385,6 +385,9 @@ def create_serve_app(
     metrics_auth: bool = False,
     trust: TrustedKeys | None = None,
     deployments: bool = True,
+    generation_batch_size: int = 32,
+    generation_max_waiting: int = 256,
+    redact: Callable[[str], str] | None = None,
 ) -> FastAPI:
     """An ASGI app serving ``models``, each by name and version.
 
@@ -440,6 +443,13 @@ def create_serve_app(
         served = [dataclasses.replace(m, trust=trust) for m in served]
     if not served:
         raise InvalidArgument("no model to serve: pass at least one model URI")
+    if generation_batch_size < 1 or generation_max_waiting < 0:
+        raise InvalidArgument(
+            "generation_batch_size must be at least 1 and generation_max_waiting at least 0, "
+            f"got {generation_batch_size} and {generation_max_waiting}"
+        )
+    if redact is not None and not callable(redact):
+        raise InvalidArgument(f"redact must be a function from text to text, got {redact!r}")
     if poll_interval_s is not None and not poll_interval_s > 0:
         raise InvalidArgument(
             f"poll_interval_s must be a positive number of seconds (or None), got {poll_interval_s}"
@@ -503,6 +513,7 @@ def create_serve_app(
                     await shadow.drain(timeout=5.0)
             for v in {id(v): v for slot in slots.values() for v in slot.versions}.values():
                 await v.batcher.stop()
+                await asyncio.to_thread(close_generation, v)
             if prediction_log is not None:
                 await asyncio.to_thread(prediction_log.close, 10.0)
 
@@ -515,6 +526,11 @@ def create_serve_app(
         default_response_class=JsonResponse,
     )
     app.state.serve = server
+    app.state.generation = {
+        "max_batch_size": generation_batch_size,
+        "max_waiting": generation_max_waiting,
+    }
+    app.state.redact = redact
     install_error_handlers(app)
     document_method_not_allowed(app)
     _add_routes(app, server)

@@ -2,15 +2,17 @@
 and ``POST /v1/completions``, plain or streamed as server-sent events, with token usage.
 
 ``model`` in the body names the served model (as ``mloop serve`` names it). Each request is a
-trace (``mloop.genai``) bound to the served version. A streamed completion is generated one step
-per chunk pulled by the response, so a client that disconnects stops the generation. When the
-server keeps a prediction log, each completion is recorded as ``{"prompt": ...}`` ->
-``{"completion": ...}`` after the app's ``state.redact`` hook (a function from text to text, for
-personal data) when one is set.
+trace (``mloop.genai``) bound to the served version. Generations of one model share its
+continuous-batching loop (:mod:`mloop.models._genbatch`): concurrent requests are decoded
+together, step by step, each streamed as its tokens come; a client that disconnects leaves the
+batch at the next step. When the server keeps a prediction log, each completion is recorded as
+``{"prompt": ...}`` -> ``{"completion": ...}`` after the app's ``state.redact`` hook (a function
+from text to text, for personal data) when one is set.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +21,6 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from mloop._web._errors import ERROR_RESPONSES
@@ -61,7 +62,7 @@ def _generator(request: Request, name: str) -> tuple[Any, Any]:
     server = request.app.state.serve
     version = server.slot(name).current
     predictor = getattr(version.model, "_predictor", None)
-    if not callable(getattr(predictor, "stream", None)):
+    if not callable(getattr(predictor, "shared_batcher", None)):
         raise InvalidPayload(
             f"model {name!r} does not generate text (flavor {version.model.flavor!r}); "
             "/v1/chat/completions serves transformers models"
@@ -101,7 +102,10 @@ def _log(request: Request, version: Any, prompt: str, text: str, latency_s: floa
 
 async def _complete(request: Request, body: _Common, prompt: str, chat: bool) -> Response:
     version, gen = _generator(request, body.model)
-    options = _options(body)
+    settings = getattr(request.app.state, "generation", None) or {}
+    engine = gen.shared_batcher(**settings)
+    # Queued now: a full queue (503) or a bad option (422) is the answer, before any stream.
+    handle = engine.submit(prompt, **_options(body), loop=asyncio.get_running_loop())
     created = int(time.time())
     rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     obj = "chat.completion" if chat else "text_completion"
@@ -119,23 +123,21 @@ async def _complete(request: Request, body: _Common, prompt: str, chat: bool) ->
         return {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
 
     if not body.stream:
-
-        def run() -> Any:
+        try:
             with (
                 bind_model_version(*served) if served else _nullcontext(),
                 start_span(f"serve.{obj}", kind="llm", inputs={"prompt": prompt}) as span,
             ):
-                result = gen.generate(prompt, **options)
-                span.set_outputs(result.text)
+                text = "".join([piece async for piece in handle.aiter()])
+                info = handle.info
+                span.set_outputs(text)
                 span.set_usage(
-                    prompt_tokens=result.prompt_tokens,
-                    completion_tokens=result.completion_tokens,
+                    prompt_tokens=info["prompt_tokens"],
+                    completion_tokens=info["completion_tokens"],
                 )
-                return result
-
-        result = await run_in_threadpool(run)
-        _log(request, version, prompt, result.text, time.perf_counter() - t0)
-        usage = _usage(vars(result))
+        finally:
+            handle.cancel()  # a no-op once finished; stops the generation if this was cancelled
+        _log(request, version, prompt, text, time.perf_counter() - t0)
         return Response(
             orjson.dumps(
                 {
@@ -143,8 +145,8 @@ async def _complete(request: Request, body: _Common, prompt: str, chat: bool) ->
                     "object": obj,
                     "created": created,
                     "model": body.model,
-                    "choices": [choice(result.text, result.finish_reason, False)],
-                    "usage": usage,
+                    "choices": [choice(text, info["finish_reason"], False)],
+                    "usage": _usage(info),
                 }
             ),
             media_type="application/json",
@@ -154,11 +156,11 @@ async def _complete(request: Request, body: _Common, prompt: str, chat: bool) ->
     chunk_obj = "chat.completion.chunk" if chat else "text_completion"
 
     async def events() -> AsyncIterator[bytes]:
-        info: dict[str, Any] = {}
+        info = handle.info
         parts: list[str] = []
         base = {"id": rid, "object": chunk_obj, "created": created, "model": body.model}
         try:
-            async for piece in iterate_in_threadpool(gen.stream(prompt, info=info, **options)):
+            async for piece in handle.aiter():
                 parts.append(piece)
                 chunk = {**base, "choices": [choice(piece, None, True)]}
                 yield b"data: " + orjson.dumps(chunk) + b"\n\n"
@@ -169,7 +171,8 @@ async def _complete(request: Request, body: _Common, prompt: str, chat: bool) ->
                 yield b"data: " + orjson.dumps(usage) + b"\n\n"
             yield b"data: [DONE]\n\n"
         finally:
-            # Also on a disconnect (the response is cancelled and no further step is pulled).
+            # Also on a disconnect (the response is cancelled): the sequence leaves the batch.
+            handle.cancel()
             text = "".join(parts)
             with bind_model_version(*served) if served else _nullcontext():
                 span = start_span(f"serve.{obj}", kind="llm", inputs={"prompt": prompt})
@@ -191,6 +194,14 @@ class _nullcontext:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def close_generation(version: Any) -> None:
+    """Stop the continuous-batching loop of a served version, if it has one (app shutdown)."""
+    predictor = getattr(getattr(version, "model", None), "_predictor", None)
+    engine = getattr(predictor, "_batcher", None)
+    if engine is not None:
+        engine.close()
 
 
 def openai_router() -> APIRouter:
