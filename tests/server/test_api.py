@@ -430,6 +430,8 @@ def test_openapi_lists_every_route(server: LiveServer) -> None:
         ("GET", "/api/v1/datasets"),
         ("POST", "/api/v1/datasets/{name}/versions"),
         ("GET", "/api/v1/datasets/{name}/versions"),
+        ("POST", "/api/v1/datasets/{name}/versions/{version}/checks"),
+        ("GET", "/api/v1/datasets/{name}/checks"),
         ("GET", "/api/v1/datasets/{name}/versions/{version}"),
         ("GET", "/api/v1/datasets/{name}/latest"),
         ("PUT", "/api/v1/datasets/{name}/files/{filename}"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mloop.errors import InvalidArgument, NotFound, Unauthorized
+from mloop.errors import InvalidArgument, NotFound, StoreUnavailable, Unauthorized
 from mloop.store import HttpStore, SqlStore, Store
 from mloop.store._tokens import Role, hash_secret, parse_token
 
@@ -80,7 +80,9 @@ def test_has_valid_admin_token(sql_store: SqlStore) -> None:
     assert not sql_store.has_valid_admin_token(now=1_000)
 
 
-def test_http_store_cannot_check_tokens(http_store: HttpStore) -> None:
+def test_http_store_asks_the_server_which_vouches_only_with_auth(http_store: HttpStore) -> None:
+    # A server started without --auth checks no token, so it vouches for none (with --auth:
+    # tests/serve/test_serve_http_tokens.py).
     new = http_store.create_token("x", "reader")
-    with pytest.raises(InvalidArgument, match="checked by the server"):
+    with pytest.raises(StoreUnavailable, match="runs without --auth, so it vouches for no token"):
         http_store.authenticate(new.token)

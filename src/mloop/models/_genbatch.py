@@ -27,12 +27,10 @@ import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mloop.errors import InvalidArgument, ServerBusy
-
-if TYPE_CHECKING:
-    from mloop.models._transformers import Generation, TextGenerator
+from mloop.models._generation import Generation, StepModel
 
 __all__ = ["BatchedGenerator", "GenerationHandle"]
 
@@ -130,8 +128,6 @@ class GenerationHandle:
 
     def result(self) -> Generation:
         """The whole completion (blocking; for a handle submitted without an event loop)."""
-        from mloop.models._transformers import Generation
-
         text = "".join(self)
         return Generation(
             text,
@@ -186,7 +182,7 @@ class BatchedGenerator:
 
     def __init__(
         self,
-        generator: TextGenerator,
+        generator: StepModel,
         *,
         max_batch_size: int = 32,
         max_waiting: int = 256,
