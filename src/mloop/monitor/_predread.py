@@ -20,7 +20,7 @@ from mloop.monitor._predformat import DAY_S, US, model_dir
 if TYPE_CHECKING:
     from mloop.store._artifacts import ArtifactStore
 
-__all__ = ["BASE_COLUMNS", "read_predictions"]
+__all__ = ["BASE_COLUMNS", "in_range", "read_predictions", "segment_files"]
 
 BASE_COLUMNS = ["request_id", "row", "ts", "model", "version", "latency_ms", "shadow"]
 
@@ -47,18 +47,19 @@ def _to_us(when: Any, name: str) -> int | None:
     )
 
 
-def _read_segments(
+def segment_files(
     artifacts: ArtifactStore, folder: str, lo: int | None, hi: int | None
-) -> list[pa.Table]:
-    """The rows with ``lo <= ts < hi`` of the segments below ``folder``; the ``date=`` folders
-    and the hour in a file's name (that of its earliest row) skip the files out of range."""
+) -> list[str]:
+    """The paths of the segments below ``folder`` that may hold rows with ``lo <= ts < hi``
+    (times in microseconds), oldest first: the ``date=`` folders and the hour in a file's name
+    (that of its earliest row) skip the files out of range."""
     try:
         partitions = artifacts.list(folder)
     except ArtifactNotFound:
         return []
     lo_day = None if lo is None else lo // (DAY_S * US)
     hi_day = None if hi is None else (hi - 1) // (DAY_S * US)
-    tables: list[pa.Table] = []
+    paths: list[str] = []
     for part in sorted(partitions, key=lambda p: p.path):
         name = part.path.rsplit("/", 1)[-1]
         if not part.is_dir or not name.startswith("date="):
@@ -77,19 +78,34 @@ def _read_segments(
             hour = int(file[:2]) if file[:2].isdigit() else 0
             if hi is not None and (day * DAY_S + hour * 3600) * US >= hi:
                 continue  # its earliest row is past the window
-            with artifacts.open(info.path) as f:
-                table = pq.read_table(f)
-            if lo is not None or hi is not None:
-                ts = table.column("ts")
-                keep = None
-                if lo is not None:
-                    keep = pc.greater_equal(ts, pa.scalar(lo, ts.type))
-                if hi is not None:
-                    below = pc.less(ts, pa.scalar(hi, ts.type))
-                    keep = below if keep is None else pc.and_(keep, below)
-                table = table.filter(keep)
-            if table.num_rows:
-                tables.append(table)
+            paths.append(info.path)
+    return paths
+
+
+def in_range(table: pa.Table, lo: int | None, hi: int | None) -> pa.Table:
+    """The rows of ``table`` with ``lo <= ts < hi`` (microseconds; None leaves a side open)."""
+    if lo is None and hi is None:
+        return table
+    ts = table.column("ts")
+    keep = None
+    if lo is not None:
+        keep = pc.greater_equal(ts, pa.scalar(lo, ts.type))
+    if hi is not None:
+        below = pc.less(ts, pa.scalar(hi, ts.type))
+        keep = below if keep is None else pc.and_(keep, below)
+    return table.filter(keep)
+
+
+def _read_segments(
+    artifacts: ArtifactStore, folder: str, lo: int | None, hi: int | None
+) -> list[pa.Table]:
+    """The rows with ``lo <= ts < hi`` of the segments below ``folder``."""
+    tables: list[pa.Table] = []
+    for path in segment_files(artifacts, folder, lo, hi):
+        with artifacts.open(path) as f:
+            table = in_range(pq.read_table(f), lo, hi)
+        if table.num_rows:
+            tables.append(table)
     return tables
 
 
