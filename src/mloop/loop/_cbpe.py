@@ -131,12 +131,13 @@ class DirectLossEstimator:
     @classmethod
     def fit(cls, features: pd.DataFrame, y_pred: Any, y_true: Any) -> DirectLossEstimator:
         """Fit on reference rows: their inputs, the served model's predictions, the labels."""
-        from sklearn.ensemble import HistGradientBoostingRegressor
+        from sklearn.ensemble import GradientBoostingRegressor
 
         x = cls._design(features, y_pred)
         err = np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)
-        abs_model = HistGradientBoostingRegressor(max_iter=100, random_state=0)
-        sq_model = HistGradientBoostingRegressor(max_iter=100, random_state=0)
+        # Small boosted trees, one thread: the loss is a smooth function of few inputs.
+        abs_model = GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0)
+        sq_model = GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0)
         abs_model.fit(x, np.abs(err))
         sq_model.fit(x, err * err)
         return cls(abs_model, sq_model, list(features.columns))

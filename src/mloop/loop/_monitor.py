@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import MloopError
@@ -96,6 +97,7 @@ def run_monitor(
     artifacts: ArtifactStore,
     now_ms: int,
     incremental: bool = True,
+    workers: int | None = None,
 ) -> tuple[str, dict[str, Any], list[str]]:
     """Monitor the window ``[now - window, now)`` of the prediction log of ``spec.model``.
 
@@ -105,7 +107,8 @@ def run_monitor(
     probability histogram. What needs rows reads them: the data checks and DLE (the window's
     inputs), realized performance (its labelled rows; narrow columns), multivariate drift.
     ``incremental=False`` reads the whole window each run (same verdicts; statistics within
-    the sketches' error).
+    the sketches' error). ``workers``: segments profiled at once (threads; default the CPUs,
+    at most 4).
 
     Returns:
         ``(status, result, triggers)``: status ``ok``, ``alert`` or ``skipped``; the result as
