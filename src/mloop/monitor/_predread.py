@@ -151,6 +151,7 @@ def read_predictions(
     *,
     prefix: str = "predictions",
     with_feedback: bool = True,
+    failed: bool = False,
 ) -> pd.DataFrame:
     """The logged prediction rows of ``model`` with ``start <= ts < end``, ordered by ``ts``.
 
@@ -164,6 +165,8 @@ def read_predictions(
         with_feedback: join the labels (by request id and row; the latest wins) as ``label``
             (or ``label.<name>`` for named labels) and ``label_ts``. Labels are read from the
             window's start on, with no end: they come later than the predictions.
+        failed: also return the rows of requests that failed (``status`` and ``error`` set,
+            no output; never joined to labels). By default they are left out.
 
     Returns:
         One row per logged prediction row: ``request_id``, ``row``, ``ts`` (UTC), ``model``,
@@ -187,6 +190,9 @@ def read_predictions(
         frame = _concat(tables)
         # stable: the rows of one time keep the order they were logged in
         frame = frame.sort_values("ts", kind="stable", ignore_index=True)
+        if "status" in frame.columns and not failed:
+            frame = frame[frame["status"].isna()].drop(columns=["status", "error"], errors="ignore")
+            frame = frame.reset_index(drop=True)
     else:
         frame = (
             pa.schema(
@@ -205,9 +211,15 @@ def read_predictions(
         )
     if with_feedback:
         since = None if lo is None else lo - DAY_S * US  # a replica's clock may run ahead
-        frame = _join_feedback(
-            frame, _read_segments(artifacts, f"{prefix}/{FEEDBACK_DIR}", since, None)
-        )
+        feedback = _read_segments(artifacts, f"{prefix}/{FEEDBACK_DIR}", since, None)
+        if "status" in frame.columns:  # failed requests have no prediction to label
+            ok = frame["status"].isna()
+            joined = _join_feedback(frame[ok], feedback)
+            rest = frame[~ok]
+            frame = pd.concat([joined, rest], ignore_index=False).sort_index()
+            frame = frame.reset_index(drop=True)
+        else:
+            frame = _join_feedback(frame, feedback)
     return frame
 
 
