@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -115,7 +116,7 @@ def main() -> int:
         )
         now_ms = (t0_us + 23 * 3600 * 1_000_000) // 1000
 
-        def timed(**kw: object) -> tuple[float, dict]:
+        def timed(**kw: Any) -> tuple[float, dict[str, Any]]:
             t = time.perf_counter()
             _, result, _ = run_monitor(
                 spec,

@@ -4,7 +4,6 @@ the record through it; retrain runs land in the loop's ``experiment``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,12 +22,12 @@ MIN = 60_000
 
 
 @pytest.fixture
-def over_http(mloop_home: Path, live_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def over_http(mloop_home: Path, live_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     from mloop.store import _context
 
     monkeypatch.setenv("MLOOP_TRACKING_URI", live_server)
     _context.set_default()
-    yield live_server
+    return live_server
 
 
 def test_the_loop_promotes_a_retrained_model_through_an_http_store(
@@ -59,7 +58,8 @@ def test_the_loop_promotes_a_retrained_model_through_an_http_store(
             out = traffic.send(n, shift=2.0)
             assert out["failures"] == 0
             assert log.flush(30)
-            return out["versions"]
+            versions: dict[str, int] = out["versions"]
+            return versions
 
         def generation() -> int:
             got = client.get("/v1/models").json()["models"][0]["deployment"]["generation"]

@@ -4,6 +4,7 @@ full re-read of the window."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ def _write(
     assert log.flush(30)
 
 
-def _compare(full: dict, inc: dict) -> None:
+def _compare(full: dict[str, Any], inc: dict[str, Any]) -> None:
     assert inc["rows"] == full["rows"] and inc["versions"] == full["versions"]
     fd, idr = full["drift"], inc["drift"]
     assert idr["dataset_drift"] == fd["dataset_drift"]
@@ -90,7 +91,7 @@ def test_monitor_runs_read_only_new_segments_and_match_a_full_read(
         _write(log, clock, T0 + 20 * MIN, 150, 0.0, 2)
         _write(log, clock, T0 + 40 * MIN, 300, 2.0, 3)
 
-        def both(now_ms: int) -> tuple[dict, dict]:
+        def both(now_ms: int) -> tuple[dict[str, Any], dict[str, Any]]:
             _, inc, _ = run_monitor(spec, store=ctx.store, artifacts=ctx.artifacts, now_ms=now_ms)
             _, full, _ = run_monitor(
                 spec, store=ctx.store, artifacts=ctx.artifacts, now_ms=now_ms, incremental=False
