@@ -216,8 +216,8 @@ def read_predictions(
             ok = frame["status"].isna()
             joined = _join_feedback(frame[ok], feedback)
             rest = frame[~ok]
-            frame = pd.concat([joined, rest], ignore_index=False).sort_index()
-            frame = frame.reset_index(drop=True)
+            frame = pd.concat([joined, rest], ignore_index=True)
+            frame = frame.sort_values("ts", kind="stable", ignore_index=True)
         else:
             frame = _join_feedback(frame, feedback)
     return frame
