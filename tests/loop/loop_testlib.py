@@ -13,6 +13,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from mloop.models import PythonModel
+
 T0_MS = 1_900_000_000_000  # a fixed start: tests never depend on the date
 
 PIPELINE = """
@@ -178,3 +180,12 @@ class Traffic:
             fb = client.post("/v1/feedback", json={"items": items})
             assert fb.status_code == 202, fb.text
         return {"versions": versions, "failures": failures}
+
+
+class FailsOnNegative(PythonModel):
+    """``y = 2 * x``; raises inside predict when any ``x`` is negative (a model bug)."""
+
+    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+        if (data["x"] < 0).any():
+            raise ValueError("negative x")
+        return pd.DataFrame({"y": data["x"].to_numpy() * 2.0})

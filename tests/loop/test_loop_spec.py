@@ -119,3 +119,15 @@ def test_durations() -> None:
     for bad in ("soon", "-1m", 0, True):
         with pytest.raises(ValueError, match="duration"):
             parse_duration(bad)
+
+
+def test_retrain_runs_land_in_the_loop_experiment_by_default(tmp_path: Path) -> None:
+    assert load_loop(_write(tmp_path, GOOD)).experiment_name == "churn"
+    named = load_loop(
+        _write(tmp_path, GOOD.replace("model: churn\n", "model: churn\nexperiment: x\n"))
+    )
+    assert (named.experiment, named.experiment_name) == ("x", "x")
+    with pytest.raises(InvalidLoop, match="experiment"):
+        load_loop(
+            _write(tmp_path, GOOD.replace("model: churn\n", "model: churn\nexperiment: ''\n"))
+        )

@@ -4,8 +4,10 @@ from the prediction log every replica shares, and optionally the replicas' own `
 Values a rule can name (the same expression language as gate policies), for the canary, and
 with ``champion.`` for the champion: ``rows``, ``p50_latency_ms``, ``p99_latency_ms``,
 ``mean_latency_ms``, ``online.accuracy`` (on joined feedback labels, once at least
-``min_labels`` arrived), ``error_rate`` and ``errors`` (from the ``/metrics`` of
-``rollout.endpoints``; a replica that is down is reported and skipped).
+``min_labels`` arrived), ``error_rate`` and ``errors`` (failed requests over requests, from
+the prediction log's failed rows per version; from the ``/metrics`` of ``rollout.endpoints``
+instead when they are given and answer, as those count every request, unsampled; a replica
+that is down is reported and skipped).
 """
 
 from __future__ import annotations
@@ -90,9 +92,21 @@ def analyse(
     """The values of the canary and the champion over ``[start, end)``."""
     from mloop.monitor import read_predictions
 
-    frame = read_predictions(artifacts, model, start=start_ms / 1000, end=end_ms / 1000)
+    frame = read_predictions(
+        artifacts, model, start=start_ms / 1000, end=end_ms / 1000, failed=True
+    )
     if "shadow" in frame.columns:
         frame = frame[~frame["shadow"].fillna(False).astype(bool)]
+    failures: dict[str, dict[str, float]] = {}
+    for version, rows in frame.groupby("version"):
+        requests = rows["request_id"].nunique()
+        bad = rows["request_id"][rows["status"].notna()].nunique() if "status" in rows else 0
+        failures[str(version)] = {
+            "errors": float(bad),
+            "error_rate": bad / requests if requests else 0.0,
+        }
+    if "status" in frame.columns:
+        frame = frame[frame["status"].isna()]
     out: dict[str, Any] = {
         "window_start": start_ms,
         "window_end": end_ms,
@@ -101,6 +115,9 @@ def analyse(
         if champion is not None
         else {},
     }
+    for side, version in (("canary", challenger), ("champion", champion)):
+        if version is not None and str(version) in failures:
+            out[side].update(failures[str(version)])
     if endpoints:
         totals, down = scrape_errors(endpoints, model)
         out["replicas_down"] = down

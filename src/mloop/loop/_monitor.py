@@ -95,40 +95,83 @@ def run_monitor(
     store: Store,
     artifacts: ArtifactStore,
     now_ms: int,
+    incremental: bool = True,
+    workers: int | None = None,
 ) -> tuple[str, dict[str, Any], list[str]]:
     """Monitor the window ``[now - window, now)`` of the prediction log of ``spec.model``.
+
+    Incremental (the default): the window is merged from per-segment partials
+    (:func:`mloop.monitor._window.window_profile`), so a run reads only the segments that are
+    new since the last one; drift is tested on the merged profile, CBPE on the merged
+    probability histogram. What needs rows reads them: the data checks and DLE (the window's
+    inputs), realized performance (its labelled rows; narrow columns), multivariate drift.
+    ``incremental=False`` reads the whole window each run (same verdicts; statistics within
+    the sketches' error). ``workers``: segments profiled at once (threads; default the CPUs,
+    at most 4).
 
     Returns:
         ``(status, result, triggers)``: status ``ok``, ``alert`` or ``skipped``; the result as
         JSON (window, row and label counts, drift per column, checks, performance); the
         retrain triggers that fired (``drift``, ``checks``, ``performance``).
     """
-    from mloop.monitor import read_predictions
-
     mon = spec.monitor
     start_ms = now_ms - mon.window_ms
-    frame = read_predictions(artifacts, spec.model, start=start_ms / 1000, end=now_ms / 1000)
-    if "shadow" in frame.columns:
-        frame = frame[~frame["shadow"].fillna(False).astype(bool)]
-    rows = len(frame)
-    labels = labelled(frame)
+    window = None
+    if incremental and not mon.drift.get("multivariate"):
+        from mloop.errors import InvalidData
+        from mloop.monitor._window import window_profile
+
+        try:
+            window = window_profile(artifacts, spec.model, start=start_ms / 1000, end=now_ms / 1000)
+        except InvalidData as exc:  # columns whose types differ between segments
+            logger.warning("monitor %s: %s; reading the whole window", spec.name, exc)
+    frame: pd.DataFrame | None = None
+
+    def rows_frame() -> pd.DataFrame:
+        """The window's rows (shadow copies and failed requests left out), read once."""
+        nonlocal frame
+        if frame is None:
+            from mloop.monitor import read_predictions
+
+            got = read_predictions(artifacts, spec.model, start=start_ms / 1000, end=now_ms / 1000)
+            if "shadow" in got.columns:
+                got = got[~got["shadow"].fillna(False).astype(bool)]
+            frame = got
+        return frame
+
+    if window is not None:
+        rows = window.rows
+        versions = dict(sorted(window.versions.items(), key=lambda kv: -kv[1]))
+        errors = window.errors
+    else:
+        full = rows_frame()
+        rows = len(full)
+        versions = (
+            {str(k): int(v) for k, v in full["version"].value_counts().items()} if rows else {}
+        )
+        errors = {}
     result: dict[str, Any] = {
         "window_start": start_ms,
         "window_end": now_ms,
         "rows": rows,
-        "labels": len(labels),
-        "label_coverage": (len(labels) / rows) if rows else 0.0,
-        "versions": {str(k): int(v) for k, v in frame["version"].value_counts().items()}
-        if rows
-        else {},
+        "versions": versions,
     }
+    if errors:
+        result["errors"] = errors
+    if window is not None:
+        result["incremental"] = window.stats()
+    perf = mon.performance
+    labels = None
+    if perf is not None or window is None:
+        labels = labelled(rows_frame())
+        result["labels"] = len(labels)
+        result["label_coverage"] = (len(labels) / rows) if rows else 0.0
     if rows < mon.min_rows:
         result["reason"] = (
             f"skipped: not enough data ({rows} logged rows in the window, need {mon.min_rows})"
         )
         return "skipped", result, []
     triggers: list[str] = []
-    live = features_of(frame)
 
     reference = _reference(spec, store)
     if reference is None:
@@ -137,7 +180,12 @@ def run_monitor(
         from mloop.data import drift
 
         options = dict(mon.drift)
-        dr = drift(reference, live, **options)
+        current: Any = (
+            window.profile
+            if window is not None and window.profile is not None
+            else features_of(rows_frame())
+        )
+        dr = drift(reference, current, **options)
         result["drift"] = {
             "dataset_drift": dr.dataset_drift,
             "drifted_share": dr.drifted_share,
@@ -159,22 +207,45 @@ def run_monitor(
     if mon.checks is not None:
         from mloop.data import check
 
-        report = check(live, str(spec.path(mon.checks)), store=store)
+        report = check(features_of(rows_frame()), str(spec.path(mon.checks)), store=store)
         failures = [f.to_dict() if hasattr(f, "to_dict") else str(f) for f in report.failures]
         result["checks"] = {"passed": report.passed, "failures": failures[:20]}
         if not report.passed:
             triggers.append("checks")
 
-    perf = mon.performance
     if perf is not None:
+        assert labels is not None
         result["performance"] = _performance(spec, store, labels)
         if result["performance"].get("triggered"):
             triggers.append("performance")
     if mon.estimated:
-        from mloop.loop._cbpe import estimate
-
-        result["estimated"] = estimate(frame, perf.metric if perf else "accuracy")
+        result["estimated"] = _estimated(spec, window, rows_frame)
     return ("alert" if triggers else "ok"), result, triggers
+
+
+_REGRESSION = ("rmse", "mae")
+
+
+def _estimated(spec: LoopSpec, window: Any, rows_frame: Any) -> dict[str, Any]:
+    from mloop.loop import _cbpe
+
+    perf = spec.monitor.performance
+    metric = perf.metric if perf else "accuracy"
+    if metric in _REGRESSION:
+        assert perf is not None
+        frame = rows_frame()
+        if perf.output not in frame.columns:
+            return {"reason": f"not estimated: the prediction log has no {perf.output!r} column"}
+        return _cbpe.estimate_regression(
+            features_of(frame),
+            frame[perf.output].to_numpy(),
+            frame["label"].to_numpy() if "label" in frame.columns else [None] * len(frame),
+            metric,
+            min_labels=perf.min_labels,
+        )
+    if window is not None:
+        return _cbpe.estimate_from(window.proba_counts, window.proba_sums, metric)
+    return _cbpe.estimate(rows_frame(), metric)
 
 
 def _performance(spec: LoopSpec, store: Store, labels: pd.DataFrame) -> dict[str, Any]:

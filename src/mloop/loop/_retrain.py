@@ -87,7 +87,8 @@ def register_window(
 
 
 def run_pipeline(spec: LoopSpec, train_uri: str) -> tuple[str, str]:
-    """Run the retrain pipeline on ``data=train_uri`` (+ params); returns ``(run_id, source)``
+    """Run the retrain pipeline on ``data=train_uri`` (+ params) in the loop's experiment
+    (``experiment:``, default the loop's name); returns ``(run_id, source)``
     where ``source`` is the model the pipeline returned (a ``runs:/`` URI or a folder, or a
     mapping's ``model``).
 
@@ -102,7 +103,12 @@ def run_pipeline(spec: LoopSpec, train_uri: str) -> tuple[str, str]:
     path, _, name = target.rpartition(":")
     if path.endswith(".py"):
         target = f"{spec.path(path)}:{name}"
-    result = run(target, {"data": train_uri, **spec.retrain.params}, engine=spec.retrain.engine)
+    result = run(
+        target,
+        {"data": train_uri, **spec.retrain.params},
+        engine=spec.retrain.engine,
+        experiment=spec.experiment_name,
+    )
     output = result.output
     if isinstance(output, dict):
         output = output.get("model")

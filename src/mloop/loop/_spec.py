@@ -245,6 +245,8 @@ class LoopSpec(_Spec):
 
     name: str
     model: str = Field(min_length=1)
+    #: The experiment retrain runs land in (default: the loop's name).
+    experiment: str | None = Field(default=None, min_length=1)
     monitor: MonitorSpec
     retrain: RetrainSpec | None = None
     gate: GateSpec | None = None
@@ -263,6 +265,11 @@ class LoopSpec(_Spec):
                 f"'_', '.' and '-' (at most 128), got {value!r}"
             )
         return value
+
+    @property
+    def experiment_name(self) -> str:
+        """The experiment retrain runs land in: ``experiment``, or the loop's name."""
+        return self.experiment or self.name
 
     @model_validator(mode="after")
     def _gate_with_retrain(self) -> LoopSpec:

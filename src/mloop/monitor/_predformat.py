@@ -25,6 +25,7 @@ __all__ = [
     "DAY_S",
     "US",
     "Record",
+    "RequestFailure",
     "RequestRows",
     "conform",
     "date_folder",
@@ -56,8 +57,21 @@ class RequestRows:
         self.array = array
 
 
+class RequestFailure:
+    """The output of a request that failed: its HTTP ``status`` and ``error`` (the error code
+    and the exception's class). Its rows are logged with these in the ``status`` and
+    ``error`` columns and no output; answered rows have both null."""
+
+    __slots__ = ("error", "status")
+
+    def __init__(self, status: int, error: str) -> None:
+        self.status = status
+        self.error = error
+
+
 # (request_id, time_s, model, version, inputs, outputs, latency_s, shadow); a tuple, not an
-# object: the request path builds one per request.
+# object: the request path builds one per request. ``outputs`` is a RequestFailure for a
+# request that failed.
 Record = tuple[str, float, str, str, RequestRows, Any, float, bool]
 
 
@@ -180,9 +194,25 @@ def prediction_batch(records: Sequence[Record]) -> pa.RecordBatch:
     for name, arr in _input_columns(records, counts, total):
         names.append(name)
         arrays.append(arr)
-    for name, arr in _output_columns(records, counts, total):
-        names.append(name)
-        arrays.append(arr)
+    failures = [rec[5] if isinstance(rec[5], RequestFailure) else None for rec in records]
+    answered = [rec for rec, f in zip(records, failures, strict=True) if f is None]
+    if answered:
+        outputs = records
+        if len(answered) < len(records):  # the failed ones have no output
+            outputs = [
+                rec if f is None else (*rec[:5], None, *rec[6:])
+                for rec, f in zip(records, failures, strict=True)
+            ]  # type: ignore[misc]
+        for name, arr in _output_columns(outputs, counts, total):
+            names.append(name)
+            arrays.append(arr)
+    if len(answered) < len(records):
+        reps = np.asarray(counts, np.int64)
+        status = [None if f is None else f.status for f in failures]
+        error = [None if f is None else f.error for f in failures]
+        names += ["status", "error"]
+        arrays.append(pa.array(np.repeat(np.asarray(status, object), reps).tolist(), pa.int32()))
+        arrays.append(pa.array(np.repeat(np.asarray(error, object), reps).tolist(), pa.string()))
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 

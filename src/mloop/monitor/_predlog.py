@@ -42,6 +42,7 @@ from mloop.monitor._predformat import (
     DAY_S,
     US,
     Record,
+    RequestFailure,
     RequestRows,
     conform,
     date_folder,
@@ -268,6 +269,31 @@ class PredictionLog:
             predictions,
             latency_s,
             shadow,
+        )
+
+    def on_failure(
+        self,
+        request_id: str,
+        version: ServedVersionLike,
+        inputs: RequestRows | None,
+        status: int,
+        error: str,
+        latency_s: float,
+    ) -> None:
+        """The serving app's hook, called after a request failed once a version was picked:
+        its rows (the parsed inputs, if any; else one row without inputs) are logged with
+        ``status`` and ``error`` and no output, sampled like the answered ones."""
+        if not isinstance(inputs, RequestRows):
+            inputs = RequestRows(1, {})
+        self.record(
+            request_id,
+            None,
+            version.name,
+            version.version,
+            inputs,
+            RequestFailure(int(status), str(error)),
+            latency_s,
+            False,
         )
 
     def record_feedback(

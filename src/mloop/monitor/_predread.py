@@ -20,7 +20,7 @@ from mloop.monitor._predformat import DAY_S, US, model_dir
 if TYPE_CHECKING:
     from mloop.store._artifacts import ArtifactStore
 
-__all__ = ["BASE_COLUMNS", "read_predictions"]
+__all__ = ["BASE_COLUMNS", "in_range", "read_predictions", "segment_files"]
 
 BASE_COLUMNS = ["request_id", "row", "ts", "model", "version", "latency_ms", "shadow"]
 
@@ -47,18 +47,19 @@ def _to_us(when: Any, name: str) -> int | None:
     )
 
 
-def _read_segments(
+def segment_files(
     artifacts: ArtifactStore, folder: str, lo: int | None, hi: int | None
-) -> list[pa.Table]:
-    """The rows with ``lo <= ts < hi`` of the segments below ``folder``; the ``date=`` folders
-    and the hour in a file's name (that of its earliest row) skip the files out of range."""
+) -> list[str]:
+    """The paths of the segments below ``folder`` that may hold rows with ``lo <= ts < hi``
+    (times in microseconds), oldest first: the ``date=`` folders and the hour in a file's name
+    (that of its earliest row) skip the files out of range."""
     try:
         partitions = artifacts.list(folder)
     except ArtifactNotFound:
         return []
     lo_day = None if lo is None else lo // (DAY_S * US)
     hi_day = None if hi is None else (hi - 1) // (DAY_S * US)
-    tables: list[pa.Table] = []
+    paths: list[str] = []
     for part in sorted(partitions, key=lambda p: p.path):
         name = part.path.rsplit("/", 1)[-1]
         if not part.is_dir or not name.startswith("date="):
@@ -77,19 +78,34 @@ def _read_segments(
             hour = int(file[:2]) if file[:2].isdigit() else 0
             if hi is not None and (day * DAY_S + hour * 3600) * US >= hi:
                 continue  # its earliest row is past the window
-            with artifacts.open(info.path) as f:
-                table = pq.read_table(f)
-            if lo is not None or hi is not None:
-                ts = table.column("ts")
-                keep = None
-                if lo is not None:
-                    keep = pc.greater_equal(ts, pa.scalar(lo, ts.type))
-                if hi is not None:
-                    below = pc.less(ts, pa.scalar(hi, ts.type))
-                    keep = below if keep is None else pc.and_(keep, below)
-                table = table.filter(keep)
-            if table.num_rows:
-                tables.append(table)
+            paths.append(info.path)
+    return paths
+
+
+def in_range(table: pa.Table, lo: int | None, hi: int | None) -> pa.Table:
+    """The rows of ``table`` with ``lo <= ts < hi`` (microseconds; None leaves a side open)."""
+    if lo is None and hi is None:
+        return table
+    ts = table.column("ts")
+    keep = None
+    if lo is not None:
+        keep = pc.greater_equal(ts, pa.scalar(lo, ts.type))
+    if hi is not None:
+        below = pc.less(ts, pa.scalar(hi, ts.type))
+        keep = below if keep is None else pc.and_(keep, below)
+    return table.filter(keep)
+
+
+def _read_segments(
+    artifacts: ArtifactStore, folder: str, lo: int | None, hi: int | None
+) -> list[pa.Table]:
+    """The rows with ``lo <= ts < hi`` of the segments below ``folder``."""
+    tables: list[pa.Table] = []
+    for path in segment_files(artifacts, folder, lo, hi):
+        with artifacts.open(path) as f:
+            table = in_range(pq.read_table(f), lo, hi)
+        if table.num_rows:
+            tables.append(table)
     return tables
 
 
@@ -135,6 +151,7 @@ def read_predictions(
     *,
     prefix: str = "predictions",
     with_feedback: bool = True,
+    failed: bool = False,
 ) -> pd.DataFrame:
     """The logged prediction rows of ``model`` with ``start <= ts < end``, ordered by ``ts``.
 
@@ -148,6 +165,8 @@ def read_predictions(
         with_feedback: join the labels (by request id and row; the latest wins) as ``label``
             (or ``label.<name>`` for named labels) and ``label_ts``. Labels are read from the
             window's start on, with no end: they come later than the predictions.
+        failed: also return the rows of requests that failed (``status`` and ``error`` set,
+            no output; never joined to labels). By default they are left out.
 
     Returns:
         One row per logged prediction row: ``request_id``, ``row``, ``ts`` (UTC), ``model``,
@@ -171,6 +190,9 @@ def read_predictions(
         frame = _concat(tables)
         # stable: the rows of one time keep the order they were logged in
         frame = frame.sort_values("ts", kind="stable", ignore_index=True)
+        if "status" in frame.columns and not failed:
+            frame = frame[frame["status"].isna()].drop(columns=["status", "error"], errors="ignore")
+            frame = frame.reset_index(drop=True)
     else:
         frame = (
             pa.schema(
@@ -189,9 +211,15 @@ def read_predictions(
         )
     if with_feedback:
         since = None if lo is None else lo - DAY_S * US  # a replica's clock may run ahead
-        frame = _join_feedback(
-            frame, _read_segments(artifacts, f"{prefix}/{FEEDBACK_DIR}", since, None)
-        )
+        feedback = _read_segments(artifacts, f"{prefix}/{FEEDBACK_DIR}", since, None)
+        if "status" in frame.columns:  # failed requests have no prediction to label
+            ok = frame["status"].isna()
+            joined = _join_feedback(frame[ok], feedback)
+            rest = frame[~ok]
+            frame = pd.concat([joined, rest], ignore_index=True)
+            frame = frame.sort_values("ts", kind="stable", ignore_index=True)
+        else:
+            frame = _join_feedback(frame, feedback)
     return frame
 
 

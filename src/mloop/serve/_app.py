@@ -165,6 +165,21 @@ class PredictionHook(Protocol):
     ) -> None: ...
 
 
+class FailureHook(Protocol):
+    """Called after a request failed once a version was picked (its status and error), on the
+    event loop: it must only enqueue (the prediction log does)."""
+
+    def __call__(
+        self,
+        request_id: str,
+        version: ServedVersion,
+        inputs: Inputs | None,
+        status: int,
+        error: str,
+        latency_s: float,
+    ) -> None: ...
+
+
 class _Server:
     """The state one app shares between its routes."""
 
@@ -177,6 +192,7 @@ class _Server:
         self.started = False
         #: Set by whoever keeps a prediction log; None: nothing is called.
         self.on_prediction: PredictionHook | None = None
+        self.on_failure: FailureHook | None = None
         self.follower: Follower | None = None
 
     def slot(self, name: str) -> ModelSlot:
@@ -236,6 +252,7 @@ class _Server:
         start = time.perf_counter()
         version: ServedVersion | None = None
         router: Router | None = None
+        inputs: Inputs | None = None
         try:
             slot = self.slot(name)
             router = slot.router
@@ -268,7 +285,25 @@ class _Server:
             if version is None and router is not None:
                 # Failed before a version was picked: count it against the default one.
                 return _error(exc, request_id, self.slots[name].current)
-            return _error(exc, request_id, version)
+            failed = _error(exc, request_id, version)
+            on_failure = self.on_failure
+            if version is not None and on_failure is not None:
+                code = exc.code if isinstance(exc, MloopError) else "INTERNAL_ERROR"
+                cause: BaseException = exc
+                while cause.__cause__ is not None:  # the model's own exception, if wrapped
+                    cause = cause.__cause__
+                try:
+                    on_failure(
+                        request_id,
+                        version,
+                        inputs,
+                        failed.status_code,
+                        f"{code}: {type(cause).__name__}",
+                        time.perf_counter() - start,
+                    )
+                except Exception as hook_exc:  # the log must never change an answer
+                    logger.error("the failure hook failed: %s", hook_exc, exc_info=hook_exc)
+            return failed
         finally:
             if version is not None:
                 version.inflight -= 1
@@ -474,6 +509,7 @@ def create_serve_app(
     server = _Server(slots, metrics, max_body_bytes)
     if prediction_log is not None:
         server.on_prediction = prediction_log.on_prediction
+        server.on_failure = prediction_log.on_failure
     metrics.watch(slots, prediction_log)
     if poll_interval_s is not None:
         server.follower = Follower(
