@@ -7,6 +7,10 @@ PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 # Playwright drives Debian's chromium (tests/browser.py); it never downloads a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+# The suite starts hundreds of Python processes (servers, CLI runs, workers): let them write
+# compiled bytecode (into git-ignored __pycache__ folders) so mloop's modules are compiled once,
+# not once per process, where the environment turns that off.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test test-fast lint format typecheck bench clean help browser azurite
 
