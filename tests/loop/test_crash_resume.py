@@ -103,6 +103,37 @@ def _states(name: str) -> list[str]:
         return []
 
 
+def test_the_lease_lasts_as_long_as_the_option_says(mloop_home: Path, tmp_path: Path) -> None:
+    register_champion()
+    loop_file = write_loop(tmp_path)  # monitor every 10m: the controller idles and renews
+    proc = subprocess.Popen(
+        [str(MLOOP), "loop", "run", str(loop_file), "--interval", "0.05", "--lease-ttl", "2"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = mloop.store.current().store
+    try:
+        deadline = time.monotonic() + 120  # a bound on a hang, not a speed limit
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the controller never took the lease"
+            try:
+                record = store.get_loop("churn-loop")
+            except LookupError:
+                record = None
+            if record is not None and record.lease_expires is not None:
+                break
+            time.sleep(0.02)
+        left_ms = record.lease_expires - int(time.time() * 1000)
+        assert left_ms <= 2000  # the option's 2 s, not the default 120 s
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
 @pytest.mark.timeout(900)  # pipelines in subprocesses on a shared 2-core machine
 @pytest.mark.parametrize(
     ("backend", "kill_in"),

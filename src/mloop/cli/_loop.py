@@ -77,7 +77,13 @@ def run(
         if not as_json:
             stdout().print(_line(t), soft_wrap=True)
 
-    controller = Controller(spec, store=store, artifacts=current().artifacts, on_transition=show)
+    controller = Controller(
+        spec,
+        store=store,
+        artifacts=current().artifacts,
+        lease_ttl_ms=round(lease_ttl * 1000),
+        on_transition=show,
+    )
     if once:
         controller.tick()
         store.release_loop_lease(spec.name, controller.owner)
