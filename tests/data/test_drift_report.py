@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mloop.data import drift, profile
 
@@ -69,6 +70,7 @@ def test_report_from_a_profile_reference() -> None:
     assert "from a profile" in html
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium(tmp_path: Path, browser_page: BrowserPage) -> None:
     ref, cur = tables()
     result = drift(ref, cur, multivariate=True)

@@ -135,6 +135,7 @@ def test_html_report_embeds_both_evaluations(models: Models) -> None:
     assert page.count("<iframe") == 2
 
 
+@pytest.mark.slow
 def test_html_report_renders_in_chromium(
     models: Models, tmp_path: Path, browser_page: BrowserPage
 ) -> None:

@@ -14,6 +14,8 @@ from tiny_lm import make_tiny_lm
 from mloop.errors import InvalidArgument, ServerBusy
 from mloop.models._transformers import TextGenerator
 
+pytestmark = pytest.mark.slow  # a language model is trained for the module
+
 PROMPTS = [
     "the cat",
     "a bird sang in",

@@ -118,6 +118,7 @@ def test_cli_errors_are_one_line_and_exit_1(
     assert message in result.stderr
 
 
+@pytest.mark.slow
 def test_tune_through_a_shared_server(live_server: str, mloop_home: Path) -> None:
     from mloop._core import load_settings
 

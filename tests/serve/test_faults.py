@@ -23,6 +23,7 @@ from mloop_serve_testlib import StartServe, mloop_serve, predict_x, save_scaler,
 CONNECTIONS = 10_000
 
 
+@pytest.mark.slow
 def test_raising_row_fails_only_its_own_request_in_a_batch(
     start_serve: StartServe, tmp_path: Path
 ) -> None:
@@ -129,6 +130,7 @@ def test_bad_bodies_name_the_field(
         assert error["details"] == {"field": field}
 
 
+@pytest.mark.slow
 def test_readyz_names_a_model_that_cannot_warm(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     model = save_scaler(tmp_path / "cold", 2.0, fail_while=str(broken))

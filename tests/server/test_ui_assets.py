@@ -102,6 +102,7 @@ def test_vendored_files_are_what_vendor_mjs_copied() -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 def test_the_modules_parse() -> None:
     """Every module is valid JavaScript (node --check), so a syntax error fails here, not in
