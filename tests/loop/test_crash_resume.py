@@ -191,7 +191,14 @@ def test_sigkill_in_any_state_resumes_with_no_duplicate(
             text=True,
         )
         try:
-            while "PROMOTED" not in _states("churn-loop") or _states("churn-loop")[-1] != "IDLE":
+            # Done once promoted and idle, and this controller took the lease (the --once run
+            # above may have finished the work; until its first tick the controller may not
+            # have its SIGTERM handler yet).
+            while (
+                "PROMOTED" not in _states("churn-loop")
+                or _states("churn-loop")[-1] != "IDLE"
+                or store.get_loop("churn-loop").lease_owner is None
+            ):
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline, _states("churn-loop")
                 time.sleep(0.05)

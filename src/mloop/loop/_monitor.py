@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import MloopError
@@ -122,7 +123,13 @@ def run_monitor(
         from mloop.monitor._window import window_profile
 
         try:
-            window = window_profile(artifacts, spec.model, start=start_ms / 1000, end=now_ms / 1000)
+            window = window_profile(
+                artifacts,
+                spec.model,
+                start=start_ms / 1000,
+                end=now_ms / 1000,
+                workers=workers if workers is not None else min(4, os.cpu_count() or 1),
+            )
         except InvalidData as exc:  # columns whose types differ between segments
             logger.warning("monitor %s: %s; reading the whole window", spec.name, exc)
     frame: pd.DataFrame | None = None
