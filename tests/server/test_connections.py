@@ -17,7 +17,7 @@ from mloop.store import SqlStore
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[ServerThread]:
     store = SqlStore(f"sqlite:///{tmp_path}/c.db", str(tmp_path / "a"))
-    thread = ServerThread(create_app(store), read_timeouts=(0.5, 0.5), limit_concurrency=3).start()
+    thread = ServerThread(create_app(store), read_timeouts=(5.0, 5.0), limit_concurrency=3).start()
     yield thread
     thread.stop()
     store.close()
@@ -120,5 +120,5 @@ def test_inference_server_excess_connections_get_json_503(tmp_path: Path) -> Non
     x = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
     mloop.models.save(LinearRegression().fit(x, [1.0, 2.0, 3.0]), tmp_path / "m", input_example=x)
     app = create_serve_app([str(tmp_path / "m")], poll_interval_s=None)
-    with ServerThread(app, read_timeouts=(1.0, 1.0), limit_concurrency=3) as server:
+    with ServerThread(app, read_timeouts=(5.0, 5.0), limit_concurrency=3) as server:
         _excess_connections_get_503_and_health_recovers(server)
