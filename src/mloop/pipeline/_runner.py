@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mloop._core import current_user, new_run_id, now_ms, validate_param_value
 from mloop._core._tags import (
@@ -42,6 +42,9 @@ from mloop.pipeline._keys import KeyMaker
 from mloop.pipeline._load import load_target
 from mloop.pipeline._model import Graph, StepRef, replace_refs, select, trace
 from mloop.pipeline._task import InputRef, MissingResult, StepTask, TaskOutcome, load_result
+
+if TYPE_CHECKING:
+    from mloop._core import Settings
 
 ENGINES = ("local", "ray")
 MAX_RETRY_DELAY_S = 60.0
@@ -212,7 +215,7 @@ class _Runner:
         self,
         graph: Graph,
         target: str,
-        settings: Any,
+        settings: Settings,
         executor: Callable[[], Executor],
         engine: str,
         use_cache: bool,
