@@ -120,6 +120,9 @@ class Controller:
         owner: this controller's lease identity; default host:pid:random.
         lease_ttl_ms: how long a lease lasts without renewal; every tick renews it.
         on_transition: called with each transition made (the CLI prints them).
+        ray_address: the Ray cluster of monitor runs with ``monitor.engine: ray``; default the
+            settings' ``ray_address`` (``MLOOP_RAY_ADDRESS``), else the Ray of this process or
+            a local one.
 
     Example::
 
@@ -138,12 +141,16 @@ class Controller:
         lease_ttl_ms: int = 120_000,
         on_transition: Callable[[LoopTransition], None] | None = None,
         actor: str = "mloop-loop",
+        ray_address: str | None = None,
     ) -> None:
         from mloop.store import current
 
         ctx = None
         if store is None or artifacts is None:
             ctx = current()
+        if ray_address is None and ctx is not None:
+            ray_address = ctx.settings.ray_address
+        self.ray_address = ray_address or None
         self.spec = spec
         self.store = store if store is not None else ctx.store  # type: ignore[union-attr]
         self.artifacts = artifacts if artifacts is not None else ctx.artifacts  # type: ignore[union-attr]
@@ -286,7 +293,11 @@ class Controller:
         spec, now = self.spec, self._now()
         try:
             status, result, triggers = run_monitor(
-                spec, store=self.store, artifacts=self.artifacts, now_ms=now
+                spec,
+                store=self.store,
+                artifacts=self.artifacts,
+                now_ms=now,
+                ray_address=self.ray_address,
             )
         except StoreUnavailable:
             raise

@@ -98,6 +98,7 @@ def run_monitor(
     now_ms: int,
     incremental: bool = True,
     workers: int | None = None,
+    ray_address: str | None = None,
 ) -> tuple[str, dict[str, Any], list[str]]:
     """Monitor the window ``[now - window, now)`` of the prediction log of ``spec.model``.
 
@@ -108,7 +109,8 @@ def run_monitor(
     inputs), realized performance (its labelled rows; narrow columns), multivariate drift.
     ``incremental=False`` reads the whole window each run (same verdicts; statistics within
     the sketches' error). ``workers``: segments profiled at once (threads; default the CPUs,
-    at most 4).
+    at most 4). With ``monitor.engine: ray`` the new segments are profiled as Ray tasks on
+    ``ray_address`` (default: the Ray of this process, else a local one), merged here.
 
     Returns:
         ``(status, result, triggers)``: status ``ok``, ``alert`` or ``skipped``; the result as
@@ -129,6 +131,8 @@ def run_monitor(
                 start=start_ms / 1000,
                 end=now_ms / 1000,
                 workers=workers if workers is not None else min(4, os.cpu_count() or 1),
+                engine=mon.engine,
+                ray_address=ray_address,
             )
         except InvalidData as exc:  # columns whose types differ between segments
             logger.warning("monitor %s: %s; reading the whole window", spec.name, exc)
