@@ -89,6 +89,7 @@ def test_mistakes_are_named_by_line_and_column(tmp_path: Path) -> None:
         (("webhook: https://hooks.example/ml", "webhook: hooks.example"), "http(s):// URL"),
         (("  on: [drift, performance, schedule]", "  on: [drift, moon]"), "monitor.on"),
         (("name: churn", "name: 'no spaces'"), "a loop name"),
+        (("  window: 1h", "  window: 1h\n  retention: 30m"), "retention must be at least"),
     ],
 )
 def test_bad_values_are_refused(tmp_path: Path, change: tuple[str, str], expected: str) -> None:

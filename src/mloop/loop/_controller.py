@@ -281,6 +281,20 @@ class Controller:
     def _now(self) -> int:
         return self.clock.now_ms()
 
+    def _expire(self, before_ms: int) -> dict[str, Any]:
+        """Retention: the model's log days that ended before ``before_ms`` and their partials
+        are removed. A failure is reported in the result and retried by the next run."""
+        from mloop.monitor import expire_predictions
+
+        try:
+            done = expire_predictions(self.artifacts, before_ms / 1000, model=self.spec.model)
+        except StoreUnavailable:
+            raise
+        except MloopError as exc:
+            logger.warning("loop %s: retention failed: %s", self.spec.name, exc)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"days": len(done.days), "segments": done.segments, "partials": done.partials}
+
     def _on_idle(self, ctx: dict[str, Any]) -> Move | None:
         due = int(ctx.get("next_monitor_at", 0))
         if self._now() < due:
@@ -305,6 +319,8 @@ class Controller:
             status, triggers = "error", []
             result = {"window_end": now, "error": f"{type(exc).__name__}: {exc}"}
             result["reason"] = f"monitor run failed: {exc}"
+        if spec.monitor.retention_ms is not None:
+            result["expired"] = self._expire(now - spec.monitor.retention_ms)
         stored = self.store.add_monitor_result(spec.name, status=status, result=result, now=now)
         ctx = {
             **ctx,

@@ -137,6 +137,17 @@ class MonitorSpec(_Spec):
     min_rows: int = Field(default=100, ge=1)
     #: Where new segments of the log are profiled: threads here, or Ray tasks.
     engine: Literal["local", "ray"] = "local"
+    #: After each monitor run, the days of the model's prediction log older than this are
+    #: removed, with the partials of their segments (default: kept).
+    retention_ms: int | None = Field(default=None, alias="retention")
+
+    @model_validator(mode="after")
+    def _retention(self) -> MonitorSpec:
+        if self.retention_ms is not None and self.retention_ms < self.window_ms:
+            raise ValueError(
+                "retention must be at least the window: a monitor run reads the whole window"
+            )
+        return self
 
     @field_validator("drift")
     @classmethod
