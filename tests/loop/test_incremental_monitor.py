@@ -36,6 +36,8 @@ def _write(
         rows = RequestRows(1, {"a": [float(a[i])], "b": [int(b[i])], "c": [str(c[i])]})
         out = np.asarray([{"proba": float(proba[i]), "label": int(proba[i] >= 0.5)}], object)
         assert log.record(f"s{seed}-{i}", clock[0], "churn", "1", rows, out.tolist(), 0.001)
+        if i % 3 == 0:  # a label for a third of the requests, some of them wrong
+            assert log.record_feedback(f"s{seed}-{i}", int(proba[i] >= 0.5) ^ (i % 7 == 0))
     assert log.flush(30)
 
 
@@ -49,6 +51,10 @@ def _compare(full: dict[str, Any], inc: dict[str, Any]) -> None:
         got = idr["columns"][name]
         assert (got["drifted"], got["method"]) == (col["drifted"], col["method"]), name
         assert got["statistic"] == pytest.approx(col["statistic"], rel=0.05, abs=0.01), name
+    # realized performance reads only the output and the labels: the full read's values
+    assert inc["performance"] == full["performance"]
+    assert inc["performance"]["realized"] is not None
+    assert inc["labels"] == full["labels"] > 0
     fe, ie = full["estimated"], inc["estimated"]
     assert ie["rows"] == fe["rows"]
     for metric, value in fe["metrics"].items():
@@ -79,6 +85,7 @@ def test_monitor_runs_read_only_new_segments_and_match_a_full_read(
                 "drift": {"share": 0.3},
                 "estimated": True,
                 "min_rows": 10,
+                "performance": {"metric": "accuracy", "output": "output.label", "min_labels": 10},
             },
         }
     )
