@@ -9,6 +9,7 @@ window is the one the local engine gives. Ray is imported here only: it is an op
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ __all__ = ["profile_on_ray"]
 MAX_RETRIES = 2
 
 Blobs = tuple[bytes, bytes | None, int]
+_init_lock = threading.Lock()
 
 
 def _profile_remote(
@@ -69,8 +71,9 @@ def profile_on_ray(
         raise InvalidArgument(
             "the ray engine needs Ray: pip install 'mloop[ray]' (or use engine: local)"
         ) from None
-    if not ray.is_initialized():
-        ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
+    with _init_lock:  # controllers of several loops in threads of one server
+        if not ray.is_initialized():
+            ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
     task: Any = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_profile_remote)
     store_ref = ray.put(artifacts)
     columns = tuple(proba_columns)
