@@ -294,6 +294,24 @@ def profile_segment(
     return whole, cut, table.num_rows
 
 
+def _profile_blobs(
+    artifacts: ArtifactStore,
+    path: str,
+    lo: int | None,
+    hi: int | None,
+    proba_columns: tuple[str, ...],
+) -> tuple[bytes, bytes | None, int]:
+    """:func:`profile_segment` in a Ray task: the partials come back as bytes."""
+    whole, cut, rows = profile_segment(artifacts, path, lo, hi, proba_columns)
+    return whole.to_bytes(), None if cut is None else cut.to_bytes(), rows
+
+
+def _load(blob: bytes) -> SegmentPartial:
+    part = SegmentPartial.from_bytes(blob)
+    assert part is not None  # written by this very version of mloop
+    return part
+
+
 def window_profile(
     artifacts: ArtifactStore,
     model: str,
@@ -362,9 +380,15 @@ def window_profile(
     todo = [paths[i] for i in missing]
     results: list[tuple[SegmentPartial, SegmentPartial | None, int]]
     if engine == "ray" and todo:
-        from mloop.monitor._window_ray import profile_on_ray
+        from mloop.monitor._ray import map_on_ray
 
-        results = profile_on_ray(artifacts, todo, lo, hi, proba_columns, address=ray_address)
+        # each task reads its segment itself: only the store and the path are sent
+        blobs = map_on_ray(
+            _profile_blobs, artifacts, todo, lo, hi, tuple(proba_columns), address=ray_address
+        )
+        results = [
+            (_load(whole), None if cut is None else _load(cut), n) for whole, cut, n in blobs
+        ]
     elif workers > 1 and len(todo) > 1:
         with ThreadPoolExecutor(workers) as pool:
             results = list(
