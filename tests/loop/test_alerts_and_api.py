@@ -37,8 +37,10 @@ class Hook:
         @app.post("/hook")
         async def hook(request: Request) -> Response:
             self.bodies.append(await request.json())
-            if self.hang:
-                await asyncio.sleep(30)
+            for _ in range(300):  # hangs up to 30 s, or until the test lets it go
+                if not self.hang:
+                    break
+                await asyncio.sleep(0.1)
             return Response(status_code=self.status)
 
         self.thread = ServerThread(app).start()
@@ -49,6 +51,7 @@ class Hook:
 def hook() -> Iterator[Hook]:
     h = Hook()
     yield h
+    h.hang = False  # a request still hanging ends now, so the server stops at once
     h.thread.stop()
 
 

@@ -27,7 +27,11 @@ FAST = {"every: 10m": "every: 1ms", "hold: 5m": "hold: 1ms"}
 
 class Replicas:
     """What serving replicas would write: drifted, labelled rows of v1 (the champion) and, once
-    a canary runs, of v2, with the real clock (the controllers in subprocesses read it)."""
+    a canary runs, of v2, with the real clock (the controllers in subprocesses read it).
+
+    One flush a second, as a replica's log writer would: each flush is a segment, and every
+    segment is profiled by the monitor and read by the retrain's labelled window, so flushing
+    ten times a second made the controllers' work grow with the test's own duration."""
 
     def __init__(self) -> None:
         self.log = PredictionLog(mloop.store.current().artifacts)
@@ -43,15 +47,16 @@ class Replicas:
             row = RequestRows(1, {"a": [float(X.a[i])], "b": [float(X.b[i])]})
             self.log.record(rid, None, "churn", version, row, [int(y[i])], 0.002)
             self.log.record_feedback(rid, int(y[i]))
-        assert self.log.flush(30)
 
     def _run(self) -> None:
-        while not self.stop.wait(0.1):
-            self.batch("1", 10)
-            self.batch("2", 10)
+        while not self.stop.wait(1.0):
+            self.batch("1", 25)
+            self.batch("2", 25)
+            assert self.log.flush(30)
 
     def __enter__(self) -> Replicas:
         self.batch("1", 200)
+        assert self.log.flush(30)
         self.thread.start()
         return self
 

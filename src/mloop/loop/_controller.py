@@ -563,7 +563,9 @@ class Controller:
             endpoints=rollout.endpoints,
         )
         rows = int(analysis["canary"].get("rows") or 0)
-        if rows < rollout.min_rows and weight < 100:
+        # Every step holds for its evidence, the last (100%) one included: without canary rows
+        # the rules have nothing to judge and would roll back a healthy challenger.
+        if rows < rollout.min_rows:
             ctx_hold = ctx.get("held_for_data")
             if ctx_hold != step:
                 logger.info(
