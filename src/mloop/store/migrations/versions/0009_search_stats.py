@@ -6,12 +6,12 @@ Create Date: 2026-12-02 15:00:00.000000
 
 ``params`` and ``tags`` hold every key's values in one column, so PostgreSQL, which by default
 takes ``key`` and ``value`` as independent, misjudges ``key = 'p0' AND value = 'a'``: with ten
-keys of which one has five values and nine a thousand, it expected 205 of 100,000 rows where
-2,002 match, ordered the search from that condition and sorted every match (at 100,000 runs, a
-parallel plan of 70 to 240 ms). Extended statistics (the most common (key, value) pairs, and how
-far the key decides the value) give it the true counts: it then walks the order key's index
-and stops after the page (10 to 30 ms). SQLite keeps its own statistics (``ANALYZE``, run by the
-store) and needs nothing here.
+keys of which one has five values and nine a thousand, it expected about 200 rows where 2,002
+match (10,000 runs), started the search from that condition and sorted every match; at
+100,000 runs it chose a parallel plan (70 to 250 ms, loaded). Extended statistics (the most
+common (key, value) pairs, and how far the key decides the value) give it the true counts: it
+then walks the order key's index and stops after the page (13 to 50 ms, loaded). SQLite keeps
+its own statistics (``ANALYZE``, run by the store) and needs nothing here.
 """
 
 from __future__ import annotations
