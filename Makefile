@@ -69,11 +69,11 @@ test: $(VENV)/.dev-installed browser azurite  ## Lint, types, layer contracts, t
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --cov --cov-report=term-missing:skip-covered \
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder --cov --cov-report=term-missing:skip-covered \
 		$(PYTEST_ARGS)
 
 test-fast: $(VENV)/.dev-installed browser azurite  ## The suite without slow tests, no coverage
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed  ## ruff, import contracts and mypy
 	$(BIN)/ruff check .

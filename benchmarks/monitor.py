@@ -12,6 +12,13 @@ distribution; drift is tested on every column and CBPE estimated.
 Usage::
 
     python benchmarks/monitor.py [--rows 10000000] [--columns 30] [--workers 2] [--full]
+                                 [--engine local|ray] [--performance]
+
+``--engine ray`` profiles the new segments as Ray tasks (``monitor.engine: ray``) on a local
+Ray of ``--workers`` CPUs, started before the timed runs (its start is printed apart).
+
+``--performance`` adds realized performance to the loop (``performance: {metric: roc_auc}``),
+which reads the window's rows each run; no labels are logged, so what it shows is the read.
 
 ``--full`` also times the full re-read (memory: the whole window as a pandas frame; about
 3 GB at 10M x 30, so it is off by default).
@@ -72,6 +79,13 @@ def main() -> int:
     p.add_argument("--columns", type=int, default=30)
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     p.add_argument("--full", action="store_true", help="also time a full re-read")
+    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument(
+        "--performance",
+        action="store_true",
+        help="also realized performance, which reads the window's rows (no labels are logged: "
+        "what it costs is the read)",
+    )
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mloop-bench-monitor-") as tmp:
@@ -96,6 +110,12 @@ def main() -> int:
                     "window": "1d",
                     "reference": uri,
                     "estimated": True,
+                    **({"engine": "ray"} if args.engine == "ray" else {}),
+                    **(
+                        {"performance": {"metric": "roc_auc", "output": "output.proba"}}
+                        if args.performance
+                        else {}
+                    ),
                 },
             }
         )
@@ -115,6 +135,12 @@ def main() -> int:
             file=sys.stderr,
         )
         now_ms = (t0_us + 23 * 3600 * 1_000_000) // 1000
+        if args.engine == "ray":
+            import ray
+
+            tr = time.perf_counter()
+            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+            print(f"Ray started in {time.perf_counter() - tr:.1f} s", file=sys.stderr)
 
         def timed(**kw: Any) -> tuple[float, dict[str, Any]]:
             t = time.perf_counter()
@@ -137,6 +163,7 @@ def main() -> int:
         inc_s, inc = timed(workers=args.workers)
         rows = inc["rows"]
         print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"engine {args.engine}, {args.workers} workers")
         print(f"{'run':<40} {'rows':>12} {'segments read':>14} {'seconds':>9}")
         print(
             f"{'mloop cold (no partials)':<40} {cold['rows']:>12,} "

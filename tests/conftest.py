@@ -14,6 +14,7 @@ Also the suite's own rules, as hooks:
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_FIXTURES = {"pg_database", "pg_store", "postgresql_engine"}
 PG_PARAMS = {"postgres", "postgresql"}
 _TRAVEL = pytest.StashKey[Any]()
+# Seconds per test file in the last full run (scripts/test_durations.py writes it).
+DURATIONS = Path(__file__).with_name("durations.json")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,6 +86,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             'pytest.param("postgres", marks=pytest.mark.postgres) for a parameter):\n  '
             + "\n  ".join(unmarked)
         )
+    if hasattr(config, "workerinput"):
+        _longest_files_first(items)
+
+
+def _longest_files_first(items: list[pytest.Item]) -> None:
+    """Order the collection by file, longest file first (for pytest-xdist's workers).
+
+    With ``--dist loadfile --no-loadscope-reorder`` the workers take files in collection order,
+    so the two-minute end-to-end files start at once instead of last, and the run does not end
+    with one worker busy while the others wait. Every worker computes the same order (xdist
+    checks that the collections are equal); tests inside a file keep their order.
+    """
+    try:
+        seconds: dict[str, float] = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first.setdefault(item.nodeid.split("::", 1)[0], index)
+
+    def key(item: pytest.Item) -> tuple[float, int]:
+        path = item.nodeid.split("::", 1)[0]
+        return (-seconds.get(path, 1.0), first[path])
+
+    items.sort(key=key)
 
 
 def _ci_refuses_skip(report: pytest.CollectReport | pytest.TestReport) -> None:

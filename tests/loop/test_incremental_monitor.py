@@ -36,6 +36,8 @@ def _write(
         rows = RequestRows(1, {"a": [float(a[i])], "b": [int(b[i])], "c": [str(c[i])]})
         out = np.asarray([{"proba": float(proba[i]), "label": int(proba[i] >= 0.5)}], object)
         assert log.record(f"s{seed}-{i}", clock[0], "churn", "1", rows, out.tolist(), 0.001)
+        if i % 3 == 0:  # a label for a third of the requests, some of them wrong
+            assert log.record_feedback(f"s{seed}-{i}", int(proba[i] >= 0.5) ^ (i % 7 == 0))
     assert log.flush(30)
 
 
@@ -49,6 +51,10 @@ def _compare(full: dict[str, Any], inc: dict[str, Any]) -> None:
         got = idr["columns"][name]
         assert (got["drifted"], got["method"]) == (col["drifted"], col["method"]), name
         assert got["statistic"] == pytest.approx(col["statistic"], rel=0.05, abs=0.01), name
+    # realized performance reads only the output and the labels: the full read's values
+    assert inc["performance"] == full["performance"]
+    assert inc["performance"]["realized"] is not None
+    assert inc["labels"] == full["labels"] > 0
     fe, ie = full["estimated"], inc["estimated"]
     assert ie["rows"] == fe["rows"]
     for metric, value in fe["metrics"].items():
@@ -79,6 +85,7 @@ def test_monitor_runs_read_only_new_segments_and_match_a_full_read(
                 "drift": {"share": 0.3},
                 "estimated": True,
                 "min_rows": 10,
+                "performance": {"metric": "accuracy", "output": "output.label", "min_labels": 10},
             },
         }
     )
@@ -120,3 +127,55 @@ def test_monitor_runs_read_only_new_segments_and_match_a_full_read(
         _compare(full, inc)
     finally:
         log.close()
+
+
+def test_retention_removes_old_days_and_their_partials_after_a_run(mloop_home: Path) -> None:
+    from loop_testlib import ManualClock
+
+    from mloop.loop import Controller
+
+    ctx = mloop.store.current()
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"a": rng.normal(0.0, 1.0, 500)})
+    spec = load_loop(
+        {
+            "name": "kept",
+            "model": "churn",
+            "monitor": {
+                "every": "10m",
+                "window": "1h",
+                "retention": "1d",
+                "reference": register(reference, "kept-ref", store=ctx.store).uri,
+                "min_rows": 10,
+            },
+        }
+    )
+    day_ms = 86_400_000
+    start = T0_MS // day_ms * day_ms
+    clock = [start / 1000]
+    log = PredictionLog(ctx.artifacts, clock=lambda: clock[0], max_segment_age_s=3600)
+    log.start()
+    controller = Controller(spec, clock=(ticks := ManualClock()))
+    try:
+        for day in range(3):  # a segment a day, monitored the day it is written
+            at = start + day * day_ms + 3_600_000
+            for i in range(20):
+                clock[0] = at / 1000 + i
+                rows = RequestRows(1, {"a": [float(i)]})
+                assert log.record(f"d{day}-{i}", clock[0], "churn", "1", rows, [0], 0.001)
+            assert log.flush(30)
+            ticks.ms = at + 1_800_000
+            controller.tick()
+    finally:
+        log.close()
+    results = ctx.store.list_monitor_results("kept")
+    expired = [r.result["expired"] for r in sorted(results, key=lambda r: r.time)]
+    # On day 2, day 0 ended more than a day ago: it goes, with its partial.
+    assert expired == [
+        {"days": 0, "segments": 0, "partials": 0},
+        {"days": 0, "segments": 0, "partials": 0},
+        {"days": 1, "segments": 1, "partials": 1},
+    ]
+    left = ctx.artifacts.walk_files("predictions")
+    assert len([f for f in left if f.path.endswith(".parquet.partial")]) == 2
+    assert len([f for f in left if f.path.startswith("predictions/churn/")]) == 2

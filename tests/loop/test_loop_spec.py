@@ -89,6 +89,7 @@ def test_mistakes_are_named_by_line_and_column(tmp_path: Path) -> None:
         (("webhook: https://hooks.example/ml", "webhook: hooks.example"), "http(s):// URL"),
         (("  on: [drift, performance, schedule]", "  on: [drift, moon]"), "monitor.on"),
         (("name: churn", "name: 'no spaces'"), "a loop name"),
+        (("  window: 1h", "  window: 1h\n  retention: 30m"), "retention must be at least"),
     ],
 )
 def test_bad_values_are_refused(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
@@ -131,3 +132,17 @@ def test_retrain_runs_land_in_the_loop_experiment_by_default(tmp_path: Path) -> 
         load_loop(
             _write(tmp_path, GOOD.replace("model: churn\n", "model: churn\nexperiment: ''\n"))
         )
+
+
+def test_engines_default_to_local_and_the_cli_sets_both(tmp_path: Path) -> None:
+    spec = load_loop(_write(tmp_path, GOOD))
+    assert spec.retrain is not None
+    assert (spec.monitor.engine, spec.retrain.engine) == ("local", "local")
+    on_ray = spec.with_engine("ray")
+    assert on_ray.retrain is not None
+    assert (on_ray.monitor.engine, on_ray.retrain.engine) == ("ray", "ray")
+    assert spec.monitor.engine == "local"  # a copy
+    assert load_loop(on_ray.to_json()).monitor.engine == "ray"
+    text = GOOD.replace("  estimated: true", "  estimated: true\n  engine: spark")
+    with pytest.raises(InvalidLoop, match=re.escape("line 10 column 3: monitor.engine: Input")):
+        load_loop(_write(tmp_path, text))

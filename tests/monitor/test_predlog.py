@@ -134,6 +134,31 @@ def test_rows_round_trip_with_columns_and_types(store: LocalArtifactStore) -> No
     assert log.rows_written == 4
 
 
+def test_columns_reads_only_what_is_asked_and_still_joins_labels(
+    store: LocalArtifactStore,
+) -> None:
+    log = PredictionLog(store, clock=Clock())
+    log.record("r1", T0, "churn", "3", cols(age=[42, 17], plan=["pro", "free"]), [1, 0], 0.004)
+    log.record("r2", T0 + 1, "churn", "3", cols(age=[30], plan=["pro"]), [1], 0.002, shadow=True)
+    log.record_feedback("r1", [1, 1])
+    assert log.flush(30)
+
+    frame = read_predictions(store, "churn", columns=["output", "input.nope"])
+    assert list(frame.columns) == [
+        "request_id",
+        "row",
+        "ts",
+        "shadow",
+        "output",
+        "label",
+        "label_ts",
+    ]
+    assert frame["output"].tolist() == [1, 0, 1]
+    assert frame["label"].tolist()[:2] == [1, 1] and pd.isna(frame["label"].iloc[2])
+    full = read_predictions(store, "churn")
+    assert frame.equals(full[list(frame.columns)])
+
+
 def test_array_inputs_and_several_outputs(store: LocalArtifactStore) -> None:
     log = PredictionLog(store, clock=Clock())
     proba = np.array([[0.1, 0.9], [0.8, 0.2]])

@@ -298,6 +298,21 @@ def test_walk_files(store: ArtifactStore, tree: Path) -> None:
     assert [i.path for i in store.walk_files("top.txt")] == ["top.txt"]
 
 
+def test_delete_a_file_and_a_folder(store: ArtifactStore, tree: Path) -> None:
+    store.put_dir(tree, "data")
+    store.put_stream(io.BytesIO(b"top"), "top.txt")
+
+    assert store.delete("data/sub") is True
+    assert [i.path for i in store.walk_files()] == ["data/a.txt", "top.txt"]
+    assert store.delete("data/a.txt") is True
+    assert not store.exists("data/a.txt")
+    assert store.delete("data/a.txt") is False
+    assert store.delete("nothing/here") is False
+    with pytest.raises(InvalidArgument, match="root itself"):
+        store.delete("")
+    assert [i.path for i in store.walk_files()] == ["top.txt"]
+
+
 def test_open_and_sha256_refuse_missing_and_folders(store: ArtifactStore) -> None:
     store.put_stream(io.BytesIO(b"x"), "dir/f")
     for path in ("nope", "dir/nope", "dir/f/below"):
@@ -374,6 +389,7 @@ def test_unsafe_paths_refused_everywhere(store: ArtifactStore, tmp_path: Path, p
         "download": lambda: store.download(path, tmp_path / "dst"),
         "exists": lambda: store.exists(path),
         "sha256": lambda: store.sha256(path),
+        "delete": lambda: store.delete(path),
     }
     for name, call in calls.items():
         with pytest.raises(UnsafeArtifactPath):
@@ -486,6 +502,7 @@ def test_links_out_of_the_root_are_refused(
         "download": lambda: store.download(path, dst),
         "exists": lambda: store.exists(path),
         "sha256": lambda: store.sha256(path),
+        "delete": lambda: store.delete(path),
     }
     for name, call in calls.items():
         with pytest.raises(UnsafeArtifactPath, match="outside the root"):

@@ -57,6 +57,16 @@ def run(
             "after a crash, another controller takes the loop over once it runs out.",
         ),
     ] = 120.0,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            metavar="ENGINE",
+            help="local or ray: where monitor runs profile new log segments and the retrain "
+            "pipeline runs \\[default: monitor.engine and retrain.engine of LOOP.yaml]",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the loop controller of LOOP.yaml: one controller per loop (a lease in the store; a
@@ -66,7 +76,11 @@ def run(
     """
     from mloop.loop import Controller, load_loop
 
+    if engine is not None and engine not in ("local", "ray"):
+        raise typer.BadParameter(f"{engine!r} is not local or ray", param_hint="--engine")
     spec = load_loop(loop_file)
+    if engine is not None:
+        spec = spec.with_engine(engine)  # type: ignore[arg-type]
     store = open_store(ctx)
     from mloop.store import current
 
@@ -82,6 +96,7 @@ def run(
         store=store,
         artifacts=current().artifacts,
         lease_ttl_ms=round(lease_ttl * 1000),
+        ray_address=current().settings.ray_address or None,
         on_transition=show,
     )
     if once:

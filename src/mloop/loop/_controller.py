@@ -120,6 +120,9 @@ class Controller:
         owner: this controller's lease identity; default host:pid:random.
         lease_ttl_ms: how long a lease lasts without renewal; every tick renews it.
         on_transition: called with each transition made (the CLI prints them).
+        ray_address: the Ray cluster of monitor runs with ``monitor.engine: ray``; default the
+            settings' ``ray_address`` (``MLOOP_RAY_ADDRESS``), else the Ray of this process or
+            a local one.
 
     Example::
 
@@ -138,12 +141,16 @@ class Controller:
         lease_ttl_ms: int = 120_000,
         on_transition: Callable[[LoopTransition], None] | None = None,
         actor: str = "mloop-loop",
+        ray_address: str | None = None,
     ) -> None:
         from mloop.store import current
 
         ctx = None
         if store is None or artifacts is None:
             ctx = current()
+        if ray_address is None and ctx is not None:
+            ray_address = ctx.settings.ray_address
+        self.ray_address = ray_address or None
         self.spec = spec
         self.store = store if store is not None else ctx.store  # type: ignore[union-attr]
         self.artifacts = artifacts if artifacts is not None else ctx.artifacts  # type: ignore[union-attr]
@@ -274,6 +281,20 @@ class Controller:
     def _now(self) -> int:
         return self.clock.now_ms()
 
+    def _expire(self, before_ms: int) -> dict[str, Any]:
+        """Retention: the model's log days that ended before ``before_ms`` and their partials
+        are removed. A failure is reported in the result and retried by the next run."""
+        from mloop.monitor import expire_predictions
+
+        try:
+            done = expire_predictions(self.artifacts, before_ms / 1000, model=self.spec.model)
+        except StoreUnavailable:
+            raise
+        except MloopError as exc:
+            logger.warning("loop %s: retention failed: %s", self.spec.name, exc)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"days": len(done.days), "segments": done.segments, "partials": done.partials}
+
     def _on_idle(self, ctx: dict[str, Any]) -> Move | None:
         due = int(ctx.get("next_monitor_at", 0))
         if self._now() < due:
@@ -286,7 +307,11 @@ class Controller:
         spec, now = self.spec, self._now()
         try:
             status, result, triggers = run_monitor(
-                spec, store=self.store, artifacts=self.artifacts, now_ms=now
+                spec,
+                store=self.store,
+                artifacts=self.artifacts,
+                now_ms=now,
+                ray_address=self.ray_address,
             )
         except StoreUnavailable:
             raise
@@ -294,6 +319,8 @@ class Controller:
             status, triggers = "error", []
             result = {"window_end": now, "error": f"{type(exc).__name__}: {exc}"}
             result["reason"] = f"monitor run failed: {exc}"
+        if spec.monitor.retention_ms is not None:
+            result["expired"] = self._expire(now - spec.monitor.retention_ms)
         stored = self.store.add_monitor_result(spec.name, status=status, result=result, now=now)
         ctx = {
             **ctx,

@@ -64,6 +64,9 @@ def score(metric: str, y_true: Any, y_pred: Any, proba: Any = None) -> float | N
     return None
 
 
+#: Prediction-log columns read as the positive class's probability by realized performance.
+_PROBA = ("output.proba", "proba", "probability")
+_REGRESSION = ("rmse", "mae")
 _HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "roc_auc": True, "auc": True}
 
 
@@ -98,6 +101,7 @@ def run_monitor(
     now_ms: int,
     incremental: bool = True,
     workers: int | None = None,
+    ray_address: str | None = None,
 ) -> tuple[str, dict[str, Any], list[str]]:
     """Monitor the window ``[now - window, now)`` of the prediction log of ``spec.model``.
 
@@ -108,7 +112,8 @@ def run_monitor(
     inputs), realized performance (its labelled rows; narrow columns), multivariate drift.
     ``incremental=False`` reads the whole window each run (same verdicts; statistics within
     the sketches' error). ``workers``: segments profiled at once (threads; default the CPUs,
-    at most 4).
+    at most 4). With ``monitor.engine: ray`` the new segments are profiled as Ray tasks on
+    ``ray_address`` (default: the Ray of this process, else a local one), merged here.
 
     Returns:
         ``(status, result, triggers)``: status ``ok``, ``alert`` or ``skipped``; the result as
@@ -129,10 +134,21 @@ def run_monitor(
                 start=start_ms / 1000,
                 end=now_ms / 1000,
                 workers=workers if workers is not None else min(4, os.cpu_count() or 1),
+                engine=mon.engine,
+                ray_address=ray_address,
             )
         except InvalidData as exc:  # columns whose types differ between segments
             logger.warning("monitor %s: %s; reading the whole window", spec.name, exc)
     frame: pd.DataFrame | None = None
+    perf = mon.performance
+    # What needs rows reads only the columns it uses: realized performance alone needs the
+    # output and the probability (the labels are joined), not the inputs.
+    needs_inputs = (
+        window is None
+        or mon.checks is not None
+        or (mon.estimated and perf is not None and perf.metric in _REGRESSION)
+    )
+    columns = None if needs_inputs else ["version", *_PROBA, *([perf.output] if perf else [])]
 
     def rows_frame() -> pd.DataFrame:
         """The window's rows (shadow copies and failed requests left out), read once."""
@@ -140,7 +156,9 @@ def run_monitor(
         if frame is None:
             from mloop.monitor import read_predictions
 
-            got = read_predictions(artifacts, spec.model, start=start_ms / 1000, end=now_ms / 1000)
+            got = read_predictions(
+                artifacts, spec.model, start=start_ms / 1000, end=now_ms / 1000, columns=columns
+            )
             if "shadow" in got.columns:
                 got = got[~got["shadow"].fillna(False).astype(bool)]
             frame = got
@@ -167,7 +185,6 @@ def run_monitor(
         result["errors"] = errors
     if window is not None:
         result["incremental"] = window.stats()
-    perf = mon.performance
     labels = None
     if perf is not None or window is None:
         labels = labelled(rows_frame())
@@ -230,9 +247,6 @@ def run_monitor(
     return ("alert" if triggers else "ok"), result, triggers
 
 
-_REGRESSION = ("rmse", "mae")
-
-
 def _estimated(spec: LoopSpec, window: Any, rows_frame: Any) -> dict[str, Any]:
     from mloop.loop import _cbpe
 
@@ -267,7 +281,7 @@ def _performance(spec: LoopSpec, store: Store, labels: pd.DataFrame) -> dict[str
         return out
     y_true = labels["label"].tolist()
     y_pred = labels[perf.output].tolist()
-    proba_col = next((c for c in ("output.proba", "proba", "probability") if c in labels), None)
+    proba_col = next((c for c in _PROBA if c in labels), None)
     proba = labels[proba_col].tolist() if proba_col else None
     value = score(perf.metric, y_true, y_pred, proba)
     out["realized"] = value

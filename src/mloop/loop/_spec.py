@@ -135,6 +135,19 @@ class MonitorSpec(_Spec):
     estimated: bool = False
     #: Fewer logged rows than this in the window: the run is recorded as skipped.
     min_rows: int = Field(default=100, ge=1)
+    #: Where new segments of the log are profiled: threads here, or Ray tasks.
+    engine: Literal["local", "ray"] = "local"
+    #: After each monitor run, the days of the model's prediction log older than this are
+    #: removed, with the partials of their segments (default: kept).
+    retention_ms: int | None = Field(default=None, alias="retention")
+
+    @model_validator(mode="after")
+    def _retention(self) -> MonitorSpec:
+        if self.retention_ms is not None and self.retention_ms < self.window_ms:
+            raise ValueError(
+                "retention must be at least the window: a monitor run reads the whole window"
+            )
+        return self
 
     @field_validator("drift")
     @classmethod
@@ -283,6 +296,14 @@ class LoopSpec(_Spec):
         """``relative`` (a path in the file) from the file's folder."""
         p = Path(relative)
         return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def with_engine(self, engine: Literal["local", "ray"]) -> LoopSpec:
+        """This spec with ``engine`` for the monitor's segments and the retrain pipeline
+        (``mloop loop run --engine``)."""
+        update: dict[str, Any] = {"monitor": self.monitor.model_copy(update={"engine": engine})}
+        if self.retrain is not None:
+            update["retrain"] = self.retrain.model_copy(update={"engine": engine})
+        return self.model_copy(update=update)
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored with the loop's state (durations in milliseconds)."""

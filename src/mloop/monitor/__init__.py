@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mloop.monitor._predformat import RequestRows as RequestRows
     from mloop.monitor._predlog import PredictionLog as PredictionLog
     from mloop.monitor._predread import read_predictions as read_predictions
+    from mloop.monitor._retention import expire_predictions as expire_predictions
 
 # Loaded on first use: the log imports pyarrow, the reader pandas.
 __getattr__, __dir__, __all__ = lazy_names(
@@ -31,6 +32,7 @@ __getattr__, __dir__, __all__ = lazy_names(
     {
         "PredictionLog": "._predlog",
         "RequestRows": "._predformat",
+        "expire_predictions": "._retention",
         "read_predictions": "._predread",
     },
 )

@@ -4,6 +4,7 @@ joined by ``(request_id, row)``; the monitor's entry point."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -96,14 +97,30 @@ def in_range(table: pa.Table, lo: int | None, hi: int | None) -> pa.Table:
     return table.filter(keep)
 
 
+#: Read whatever ``columns=`` asks: the reader needs them to filter, order and join.
+_ALWAYS = ("request_id", "row", "ts", "shadow", "status", "error")
+
+
 def _read_segments(
-    artifacts: ArtifactStore, folder: str, lo: int | None, hi: int | None
+    artifacts: ArtifactStore,
+    folder: str,
+    lo: int | None,
+    hi: int | None,
+    columns: Sequence[str] | None = None,
 ) -> list[pa.Table]:
-    """The rows with ``lo <= ts < hi`` of the segments below ``folder``."""
+    """The rows with ``lo <= ts < hi`` of the segments below ``folder`` (only ``columns`` and
+    the reader's own, when given: Parquet reads no other column's pages)."""
     tables: list[pa.Table] = []
+    wanted = None if columns is None else set(columns).union(_ALWAYS)
     for path in segment_files(artifacts, folder, lo, hi):
         with artifacts.open(path) as f:
-            table = in_range(pq.read_table(f), lo, hi)
+            if wanted is None:
+                table = pq.read_table(f)
+            else:
+                segment = pq.ParquetFile(f)
+                names = segment.schema_arrow.names
+                table = segment.read(columns=[c for c in names if c in wanted])
+            table = in_range(table, lo, hi)
         if table.num_rows:
             tables.append(table)
     return tables
@@ -152,6 +169,7 @@ def read_predictions(
     prefix: str = "predictions",
     with_feedback: bool = True,
     failed: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The logged prediction rows of ``model`` with ``start <= ts < end``, ordered by ``ts``.
 
@@ -167,6 +185,9 @@ def read_predictions(
             window's start on, with no end: they come later than the predictions.
         failed: also return the rows of requests that failed (``status`` and ``error`` set,
             no output; never joined to labels). By default they are left out.
+        columns: read only these log columns (``input.a``, ``output``, ...), besides
+            ``request_id``, ``row``, ``ts`` and the columns that mark shadow copies and failed
+            requests; a name no segment has is left out. Default: every column.
 
     Returns:
         One row per logged prediction row: ``request_id``, ``row``, ``ts`` (UTC), ``model``,
@@ -185,7 +206,7 @@ def read_predictions(
     lo = _to_us(start, "start")
     hi = _to_us(end, "end")
     prefix = prefix.strip("/")
-    tables = _read_segments(artifacts, model_dir(prefix, model), lo, hi)
+    tables = _read_segments(artifacts, model_dir(prefix, model), lo, hi, columns)
     if tables:
         frame = _concat(tables)
         # stable: the rows of one time keep the order they were logged in

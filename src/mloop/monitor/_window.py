@@ -24,7 +24,7 @@ import struct
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import orjson
@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mloop.errors import ArtifactNotFound, InvalidData, StoreError
+from mloop.errors import ArtifactNotFound, InvalidArgument, InvalidData, StoreError
 from mloop.monitor._predformat import model_dir
 from mloop.monitor._predread import _to_us, in_range, segment_files
 
@@ -46,9 +46,11 @@ __all__ = [
     "PARTIALS_DIR",
     "PROBA_BINS",
     "PROBA_COLUMNS",
+    "Engine",
     "SegmentPartial",
     "WindowProfile",
     "partial_of",
+    "profile_segment",
     "window_profile",
 ]
 
@@ -63,6 +65,8 @@ FAILURE_COLUMNS = ("status", "error")
 #: Bins of the probability histogram: 0.5 is a bin edge, so counts above and below the
 #: threshold are exact.
 PROBA_BINS = 1000
+#: Where the segments of a window are profiled: threads here, or Ray tasks.
+Engine = Literal["local", "ray"]
 _MAGIC = b"MLWP"
 _FORMAT = 1
 INPUT_PREFIX = "input."
@@ -255,6 +259,59 @@ def _partial_path(prefix: str, model: str, segment: str) -> str:
     return f"{prefix}/{PARTIALS_DIR}/{folder[len(prefix) + 1 :]}/{rest}.partial"
 
 
+def _inside(part: SegmentPartial, lo: int | None, hi: int | None) -> bool:
+    if part.min_ts is None or part.max_ts is None:
+        return True
+    return (lo is None or part.min_ts >= lo) and (hi is None or part.max_ts < hi)
+
+
+def _outside(part: SegmentPartial, lo: int | None, hi: int | None) -> bool:
+    if part.min_ts is None or part.max_ts is None:
+        return False
+    return (lo is not None and part.max_ts < lo) or (hi is not None and part.min_ts >= hi)
+
+
+def profile_segment(
+    artifacts: ArtifactStore,
+    path: str,
+    lo: int | None,
+    hi: int | None,
+    proba_columns: Sequence[str] = PROBA_COLUMNS,
+) -> tuple[SegmentPartial, SegmentPartial | None, int]:
+    """Read one segment of the log and profile it: ``(the whole segment's partial, the partial
+    of its rows with lo <= ts < hi if the window cuts it, else None, its rows)``.
+
+    The one function both engines run: in a thread here, or in a Ray worker, which reads the
+    segment from the artifact store itself."""
+    with artifacts.open(path) as f:
+        table = pq.read_table(f)
+    whole = partial_of(table, proba_columns=proba_columns)
+    cut = (
+        None
+        if _inside(whole, lo, hi)
+        else partial_of(in_range(table, lo, hi), proba_columns=proba_columns)
+    )
+    return whole, cut, table.num_rows
+
+
+def _profile_blobs(
+    artifacts: ArtifactStore,
+    path: str,
+    lo: int | None,
+    hi: int | None,
+    proba_columns: tuple[str, ...],
+) -> tuple[bytes, bytes | None, int]:
+    """:func:`profile_segment` in a Ray task: the partials come back as bytes."""
+    whole, cut, rows = profile_segment(artifacts, path, lo, hi, proba_columns)
+    return whole.to_bytes(), None if cut is None else cut.to_bytes(), rows
+
+
+def _load(blob: bytes) -> SegmentPartial:
+    part = SegmentPartial.from_bytes(blob)
+    assert part is not None  # written by this very version of mloop
+    return part
+
+
 def window_profile(
     artifacts: ArtifactStore,
     model: str,
@@ -265,6 +322,8 @@ def window_profile(
     proba_columns: Sequence[str] = PROBA_COLUMNS,
     cache: bool = True,
     workers: int = 1,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> WindowProfile:
     """The rows of ``model`` with ``start <= ts < end`` as one merged :class:`WindowProfile`.
 
@@ -272,28 +331,33 @@ def window_profile(
         artifacts, model, start, end, prefix: as :func:`~mloop.monitor.read_predictions`.
         proba_columns: the columns read as the probability of the positive class.
         cache: load stored partials and store the ones computed (False: read every segment).
-        workers: segments profiled at once (threads).
+        workers: segments profiled at once (threads; with the local engine).
+        engine: ``local`` (threads here) or ``ray``: each new segment is profiled by a Ray task
+            that reads it from the artifact store itself (its path is all it is sent), and the
+            partials are merged here; the results are those of the local engine.
+        ray_address: the Ray cluster with ``engine="ray"`` (default: the Ray already
+            initialized in this process, else a local one started now and kept for the next
+            runs).
 
     Raises:
         InvalidArgument: ``start`` or ``end`` is not a time.
         InvalidData: the segments' columns cannot be merged (a column that is a number in one
             and a string in another): read the window with ``read_predictions`` instead.
         StoreError: the artifact store failed.
+        MloopError: Ray lost a task more often than it retries.
     """
+    if engine not in ("local", "ray"):
+        raise InvalidArgument(f"engine must be 'local' or 'ray', got {engine!r}")
     lo = _to_us(start, "start")
     hi = _to_us(end, "end")
     prefix = prefix.strip("/")
     paths = segment_files(artifacts, model_dir(prefix, model), lo, hi)
 
     def inside(part: SegmentPartial) -> bool:
-        if part.min_ts is None or part.max_ts is None:
-            return True
-        return (lo is None or part.min_ts >= lo) and (hi is None or part.max_ts < hi)
+        return _inside(part, lo, hi)
 
     def outside(part: SegmentPartial) -> bool:
-        if part.min_ts is None or part.max_ts is None:
-            return False
-        return (lo is not None and part.max_ts < lo) or (hi is not None and part.min_ts >= hi)
+        return _outside(part, lo, hi)
 
     parts: list[SegmentPartial | None] = [None] * len(paths)
     missing: list[int] = []
@@ -313,25 +377,25 @@ def window_profile(
                 continue
         missing.append(i)
 
-    def compute(path: str) -> tuple[SegmentPartial, SegmentPartial | None, int]:
-        """(the whole segment's partial, the partial of its rows in the window if the window
-        cuts it, its rows)."""
-        with artifacts.open(path) as f:
-            table = pq.read_table(f)
-        whole = partial_of(table, proba_columns=proba_columns)
-        cut = (
-            None
-            if inside(whole)
-            else partial_of(in_range(table, lo, hi), proba_columns=proba_columns)
-        )
-        return whole, cut, table.num_rows
-
     todo = [paths[i] for i in missing]
-    if workers > 1 and len(todo) > 1:
+    results: list[tuple[SegmentPartial, SegmentPartial | None, int]]
+    if engine == "ray" and todo:
+        from mloop.monitor._ray import map_on_ray
+
+        # each task reads its segment itself: only the store and the path are sent
+        blobs = map_on_ray(
+            _profile_blobs, artifacts, todo, lo, hi, tuple(proba_columns), address=ray_address
+        )
+        results = [
+            (_load(whole), None if cut is None else _load(cut), n) for whole, cut, n in blobs
+        ]
+    elif workers > 1 and len(todo) > 1:
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(compute, todo))
+            results = list(
+                pool.map(lambda p: profile_segment(artifacts, p, lo, hi, proba_columns), todo)
+            )
     else:
-        results = [compute(p) for p in todo]
+        results = [profile_segment(artifacts, p, lo, hi, proba_columns) for p in todo]
     rows_read = 0
     for i, (whole, cut, n) in zip(missing, results, strict=True):
         rows_read += n

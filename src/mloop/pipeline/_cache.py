@@ -23,11 +23,13 @@ import os
 import secrets
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mloop.errors import ArtifactNotFound
-from mloop.store._artifacts import ArtifactStore, LocalArtifactStore, safe_relpath
-from mloop.store._objectstore import open_artifact_store
+from mloop.store._localfs import safe_relpath
+
+if TYPE_CHECKING:
+    from mloop.store._artifacts import ArtifactStore
 
 CACHE_DIR = "pipeline-cache"
 KEY_VERSION = 1
@@ -98,17 +100,36 @@ class CacheStore:
     """Byte-level access to the artifact store, with a fast path for local folders."""
 
     def __init__(self, artifacts: str) -> None:
-        from mloop.store import current, storage_options
-
         self.url = artifacts
-        # the current settings' credentials (a worker process reads its own, inherited)
-        options = storage_options(current().settings) if "://" in artifacts else None
-        self.store: ArtifactStore = open_artifact_store(artifacts, options)
+        self._store: ArtifactStore | None = None
+        # A local folder (what open_artifact_store makes a LocalArtifactStore) is read and
+        # written here directly: a fully cached run then imports no artifact store at all.
         self._local_root = (
-            os.path.realpath(self.store.root)
-            if isinstance(self.store, LocalArtifactStore)
+            os.path.realpath(os.path.abspath(artifacts))
+            if artifacts and "://" not in artifacts and "::" not in artifacts
             else None
         )
+        if self._local_root is None:
+            from mloop.store._artifacts import LocalArtifactStore
+
+            self._store = self._open()
+            if isinstance(self._store, LocalArtifactStore):  # a file:// URL
+                self._local_root = os.path.realpath(self._store.root)
+
+    def _open(self) -> ArtifactStore:
+        from mloop.store import current, storage_options
+        from mloop.store._objectstore import open_artifact_store
+
+        # the current settings' credentials (a worker process reads its own, inherited)
+        options = storage_options(current().settings) if "://" in self.url else None
+        return open_artifact_store(self.url, options)
+
+    @property
+    def store(self) -> ArtifactStore:
+        """The artifact store itself (opened on first use for a local folder)."""
+        if self._store is None:
+            self._store = self._open()
+        return self._store
 
     def read(self, rel: str) -> bytes | None:
         rel = safe_relpath(rel)  # paths come from meta.json too: never outside the root

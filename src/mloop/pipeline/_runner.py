@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import inspect
 import io
 import json
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mloop._core import current_user, now_ms, validate_param_value
+from mloop._core import current_user, new_run_id, now_ms, validate_param_value
 from mloop._core._tags import (
     TAG_ERROR,
     TAG_PIPELINE_ENGINE,
@@ -40,6 +42,9 @@ from mloop.pipeline._keys import KeyMaker
 from mloop.pipeline._load import load_target
 from mloop.pipeline._model import Graph, StepRef, replace_refs, select, trace
 from mloop.pipeline._task import InputRef, MissingResult, StepTask, TaskOutcome, load_result
+
+if TYPE_CHECKING:
+    from mloop._core import Settings
 
 ENGINES = ("local", "ray")
 MAX_RETRY_DELAY_S = 60.0
@@ -156,13 +161,13 @@ def run(
         result = mloop.pipeline.run("flows/train.py:train", {"alpha": 0.2})
         result.output, [(s.step_id, s.status) for s in result.steps]
     """
-    from mloop.tracking import current_client
+    from mloop.store._context import current
 
     if engine not in ENGINES:
         raise InvalidArgument(f"unknown engine {engine!r}; use one of: {', '.join(ENGINES)}")
     pipe, target_text = load_target(target)
     graph = trace(pipe, params)
-    client = current_client()
+    settings = current().settings
     executors: list[Executor] = []
 
     def executor() -> Executor:
@@ -172,8 +177,8 @@ def run(
                 make_executor(
                     engine,
                     address,
-                    getattr(client.settings, "ray_address", ""),
-                    client,
+                    getattr(settings, "ray_address", ""),
+                    runner.client,
                     max_workers,
                 )
             )
@@ -181,10 +186,9 @@ def run(
 
     if engine == "local" and address:
         raise InvalidArgument("address= is for engine='ray'; the local engine takes none")
+    runner = _Runner(graph, target_text, settings, executor, engine, cache, on_event)
     try:
-        return _Runner(graph, target_text, client, executor, engine, cache, on_event).execute(
-            experiment
-        )
+        return runner.execute(experiment)
     except BaseException as exc:
         if not isinstance(exc, StepFailed):  # Ctrl-C or a fault of the runner: stop the steps
             for ex in executors:
@@ -211,7 +215,7 @@ class _Runner:
         self,
         graph: Graph,
         target: str,
-        client: Any,
+        settings: Settings,
         executor: Callable[[], Executor],
         engine: str,
         use_cache: bool,
@@ -220,9 +224,7 @@ class _Runner:
         self.graph = graph
         self.pipe = graph.pipeline
         self.target = target
-        self.client = client
-        self.store = client.store
-        self.settings = client.settings
+        self.settings = settings
         self.cache = cache_store(self.settings.artifacts)
         self.executor = executor
         self.engine = engine
@@ -255,6 +257,18 @@ class _Runner:
 
     # -- events and tracking -------------------------------------------------------------------
 
+    @functools.cached_property
+    def client(self) -> Any:
+        """The tracking client of the current store, made on first use: a fully cached run
+        recorded by :meth:`_record_if_cached` opens no store."""
+        from mloop.tracking import current_client
+
+        return current_client()
+
+    @property
+    def store(self) -> Any:
+        return self.client.store
+
     def _emit(self, i: int, status: str) -> None:
         r = self.results[i]
         r.status = status
@@ -265,7 +279,8 @@ class _Runner:
         # Queued, not flushed: the pipeline run's end flushes everything once.
         self.client.set_terminated(run_id, status, wait=False)
 
-    def _create_step_run(self, i: int, tags: dict[str, str]) -> Any:
+    def _step_tags(self, i: int, tags: dict[str, str]) -> dict[str, str]:
+        """The tags of step ``i``'s nested run: what every step run holds, then ``tags``."""
         node = self.graph.nodes[i]
         base = {
             TAG_STEP_NAME: node.step.name,
@@ -277,13 +292,37 @@ class _Runner:
         if inputs:
             base[TAG_STEP_INPUTS] = json.dumps(inputs, sort_keys=True)[:7_900]
         base.update(tags)
+        return base
+
+    def _create_step_run(self, i: int, tags: dict[str, str]) -> Any:
         return self.store.create_run(
             self.experiment_id,
-            run_name=node.step_id,
+            run_name=self.graph.nodes[i].step_id,
             parent_run_id=self.run_id,
-            tags=base,
+            tags=self._step_tags(i, tags),
             user=self.user,
         )
+
+    @staticmethod
+    def _cached_tags(key: str, meta: dict[str, Any], result: StoredResult) -> dict[str, str]:
+        """The tags saying that a step's result came from the cache entry ``meta``."""
+        return {
+            TAG_STEP_CACHE_KEY: key,
+            TAG_STEP_CACHED: "true",
+            TAG_STEP_CACHED_FROM: str(meta["run_id"]),
+            TAG_STEP_OUTPUT_SHA: result.sha256,
+            TAG_STEP_OUTPUT_PATH: result.path,
+        }
+
+    def _pipeline_tags(self, source_context: Callable[[Path], dict[str, str]]) -> dict[str, str]:
+        """The tags of the pipeline's own run (beside the run context every run records)."""
+        return {
+            # The git state of the pipeline's file, not of wherever `mloop` is installed.
+            **self._source_tags(source_context),
+            TAG_PIPELINE_TARGET: self.target,
+            TAG_PIPELINE_NAME: self.pipe.name,
+            TAG_PIPELINE_ENGINE: self.engine,
+        }
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -295,6 +334,10 @@ class _Runner:
         return source_context(Path(path)) if path else {}
 
     def execute(self, experiment: str | None) -> PipelineRun:
+        if self.use_cache:
+            done = self._record_if_cached(experiment)
+            if done is not None:
+                return done
         from mloop.tracking import active_run, source_context, start_run
 
         exp_id = None
@@ -306,13 +349,7 @@ class _Runner:
             run_name=self.pipe.name,
             nested=parent is not None,
             experiment_id=exp_id,
-            tags={
-                # The git state of the pipeline's file, not of wherever `mloop` is installed.
-                **self._source_tags(source_context),
-                TAG_PIPELINE_TARGET: self.target,
-                TAG_PIPELINE_NAME: self.pipe.name,
-                TAG_PIPELINE_ENGINE: self.engine,
-            },
+            tags=self._pipeline_tags(source_context),
         )
         self.run_id = active.run_id
         self.experiment_id = active.info.experiment_id
@@ -430,31 +467,138 @@ class _Runner:
         self.running[self.executor().submit(task)] = (i, task)
 
     def _reuse(self, i: int, key: str, meta: dict[str, Any]) -> None:
-        node = self.graph.nodes[i]
         result = StoredResult(**meta["result"])
-        run = self._create_step_run(
-            i,
-            {
-                TAG_STEP_CACHE_KEY: key,
-                TAG_STEP_CACHED: "true",
-                TAG_STEP_CACHED_FROM: str(meta["run_id"]),
-                TAG_STEP_OUTPUT_SHA: result.sha256,
-                TAG_STEP_OUTPUT_PATH: result.path,
-            },
-        )
+        run = self._create_step_run(i, self._cached_tags(key, meta, result))
         self._end_run_async(run.info.run_id, "FINISHED")
+        self._reused(i, key, meta, result, run.info.run_id)
+        self._release(i)
+
+    def _reused(
+        self, i: int, key: str, meta: dict[str, Any], result: StoredResult, run_id: str
+    ) -> None:
+        """Step ``i`` took its result from the cache, recorded in run ``run_id``."""
+        step_id = self.graph.nodes[i].step_id
         r = self.results[i]
-        r.run_id = run.info.run_id
+        r.run_id = run_id
         r.output_sha256, r.output_path = result.sha256, result.path
         self.outputs[i] = result.sha256
         self.stored[i] = result
-        last = self.cache.last_key(self.pipe.name, node.step_id)
+        last = self.cache.last_key(self.pipe.name, step_id)
         if last is None or last.get("key") != key:
-            self.cache.set_last_key(
-                self.pipe.name, node.step_id, {"key": key, "run_id": meta["run_id"]}
-            )
+            self.cache.set_last_key(self.pipe.name, step_id, {"key": key, "run_id": meta["run_id"]})
         self._emit(i, "cached")
-        self._release(i)
+
+    # -- a fully cached run --------------------------------------------------------------------
+
+    def _cached_plan(self) -> list[tuple[int, str, dict[str, Any], StoredResult]] | None:
+        """Every step's cache key and entry, in the order the loop would start them; None as
+        soon as one step would run (no entry, or its caching is off)."""
+        plan = []
+        ready = deque(self.ready)
+        waiting = dict(self.waiting)
+        while ready:
+            i = ready.popleft()
+            node = self.graph.nodes[i]
+            if not node.step.options.cache:
+                return None
+            parts = self.keys.parts(node, self.outputs, self.id_of)
+            key = parts.key()
+            meta = self.cache.entry(key)
+            if meta is None:
+                return None
+            result = StoredResult(**meta["result"])
+            self.parts[i] = parts
+            self.results[i].cache_key = key
+            self.outputs[i] = result.sha256
+            self.stored[i] = result
+            plan.append((i, key, meta, result))
+            for d in self.dependents[i]:
+                waiting[d] -= 1
+                if waiting[d] == 0:
+                    ready.append(d)
+        return plan
+
+    def _forget(self) -> None:
+        """Drop what :meth:`_cached_plan` found: the loop starts from scratch."""
+        for r in self.results:
+            r.cache_key = None
+        self.parts.clear()
+        self.outputs.clear()
+        self.stored.clear()
+        self.values.clear()
+
+    def _record_if_cached(self, experiment: str | None) -> PipelineRun | None:
+        """A run whose every step is cached, on a SQLite store: the pipeline's run and its
+        steps' nested runs, with the tags and params the loop records, written in one
+        transaction without opening the store (:mod:`mloop.store._sqlitebatch`), which is
+        most of such a run's time. None, with nothing recorded, when the run needs the loop:
+        a step to run, another store, an active run to nest in, an experiment that does not exist
+        yet, an output that cannot be read back."""
+        from mloop.store._sqlitebatch import FinishedRun, record_finished_runs, sqlite_file
+
+        if sqlite_file(self.settings.tracking_uri) is None:
+            return None
+        # The fluent API, if this process imported it, may hold an active run to nest in, or
+        # the experiment new runs go to (chosen with set_experiment, or the default found).
+        fluent = sys.modules.get("mloop.tracking._fluent")
+        if fluent is not None and fluent.active_run() is not None:
+            return None
+        chosen = fluent.current_experiment_id() if fluent is not None else None
+        from mloop.tracking._context import DEFAULT_EXPERIMENT, run_context, source_context
+
+        self.started_at = time.perf_counter()
+        start = now_ms()
+        plan = self._cached_plan()
+        output: Any = None
+        if plan is not None:
+            try:
+                output = self._resolve_output()
+            except InvalidPipeline:  # the loop records the failed run
+                plan = None
+        if plan is None:
+            self._forget()
+            return None
+        root = new_run_id()
+        step_runs = [
+            FinishedRun(
+                run_id=new_run_id(),
+                run_name=self.graph.nodes[i].step_id,
+                start_time=now_ms(),
+                end_time=now_ms(),
+                user=self.user,
+                tags=self._step_tags(i, self._cached_tags(key, meta, result)),
+                parent_run_id=root,
+            )
+            for i, key, meta, result in plan
+        ]
+        tags = run_context(top_level=True, reproduces=self.settings.reproduce_of or None)
+        tags.update(self._pipeline_tags(source_context))
+        pipeline_run = FinishedRun(
+            run_id=root,
+            run_name=self.pipe.name,
+            start_time=start,
+            end_time=now_ms(),
+            user=tags.get(TAG_USER, ""),
+            tags=tags,
+            params={k: _param_text(k, v) for k, v in self.graph.params.items()},
+            heartbeat_time=start,  # what the heartbeat of a started run records at once
+        )
+        runs = [pipeline_run, *step_runs]
+        uri = self.settings.tracking_uri
+        if experiment is None and chosen is not None:
+            exp_id = record_finished_runs(uri, runs, experiment_id=chosen)
+        else:
+            name = experiment if experiment is not None else DEFAULT_EXPERIMENT
+            exp_id = record_finished_runs(uri, runs, experiment_name=name)
+        if exp_id is None:
+            self._forget()
+            return None
+        self.run_id, self.experiment_id = root, exp_id
+        for i in range(len(self.results)):
+            self._emit(i, "pending")
+        for (i, key, meta, result), run in zip(plan, step_runs, strict=True):
+            self._reused(i, key, meta, result, run.run_id)
+        return self._result("finished", output)
 
     def _release(self, i: int) -> None:
         for d in self.dependents[i]:

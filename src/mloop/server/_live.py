@@ -75,6 +75,10 @@ class ServerThread:
             "lifespan": "on",
             "timeout_graceful_shutdown": 10,
             "access_log": False,
+            # An in-process server leaves the host program's logging alone: uvicorn's default
+            # configuration would bind new handlers to whatever sys.stderr is at start (a test
+            # runner's or a CLI runner's temporary stream, closed later). Its loggers propagate.
+            "log_config": None,
         }
         options.update(uvicorn_options)
         self._config = uvicorn.Config(app, host=host, port=port, **options)

@@ -19,6 +19,7 @@ import io
 import os
 import posixpath
 import secrets
+import shutil
 import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -220,6 +221,32 @@ class ArtifactStore(ABC):
         self.put_stream(io.BytesIO(data), rel)
         return True
 
+    # -- deletes -----------------------------------------------------------------------------
+
+    def delete(self, path: str) -> bool:
+        """Remove the file or the folder ``path``, with everything below it.
+
+        For retention: the prediction log's expired days, the monitor's partials of segments
+        that are gone. Artifacts of runs and models are never deleted by mloop.
+
+        Returns:
+            True when something was there (and is removed), False when nothing was.
+
+        Raises:
+            UnsafeArtifactPath: ``path`` is not safe, or leads outside the root through a link.
+            InvalidArgument: ``path`` is the root.
+            StoreError: the filesystem failed (part of a folder may be removed).
+        """
+        rel = safe_relpath(path)
+        if not rel:
+            raise InvalidArgument("the artifact root itself cannot be deleted: name a path in it")
+        with self._translate(rel, "delete", not_found=False):
+            kind = self._kind(rel)
+            if kind is None:
+                return False
+            self._delete(rel, kind)
+        return True
+
     # -- reads -------------------------------------------------------------------------------
 
     def list(self, path: str = "") -> builtins.list[ArtifactInfo]:
@@ -373,6 +400,10 @@ class ArtifactStore(ABC):
     def _walk_files(self, rel: str) -> builtins.list[ArtifactInfo]:
         """Every file below the folder ``rel``."""
 
+    def _delete(self, rel: str, kind: _Kind) -> None:
+        """Remove the file or folder ``rel`` (it exists)."""
+        raise StoreError(f"{type(self).__name__} cannot delete {rel!r}")
+
     # -- shared machinery --------------------------------------------------------------------
 
     def _not_found(self, rel: str, what: str = "no artifact") -> ArtifactNotFound:
@@ -485,6 +516,13 @@ class LocalArtifactStore(ArtifactStore):
     def _walk_files(self, rel: str) -> list[ArtifactInfo]:
         found = walk_real_tree(self._resolve(rel), self._root_real(), rel, strict=False)
         return [ArtifactInfo(path=p, is_dir=False, size=size) for p, _, size in found]
+
+    def _delete(self, rel: str, kind: _Kind) -> None:
+        real = self._resolve(rel)  # refused when a link leads outside the root
+        if kind == "dir":
+            shutil.rmtree(real)  # links below are removed, never followed
+        else:
+            os.remove(real)
 
 
 # -- fsspec filesystems ------------------------------------------------------------------------
@@ -601,6 +639,9 @@ class FsspecArtifactStore(ArtifactStore):
                 continue
             out.append(self._info(name, entry))
         return out
+
+    def _delete(self, rel: str, kind: _Kind) -> None:
+        self.fs.rm(self._full(rel), recursive=kind == "dir")
 
     def _walk_files(self, rel: str) -> list[ArtifactInfo]:
         found = self.fs.find(self._full(rel), detail=True, withdirs=False)

@@ -62,8 +62,11 @@ from mloop._core._validation import MAX_TAG_VALUE
 
 #: The environment variable ``mloop reproduce`` sets for the process it re-runs.
 ENV_REPRODUCE_OF = "MLOOP_REPRODUCE_OF"
+#: The experiment new runs go to when none is chosen.
+DEFAULT_EXPERIMENT = "default"
 
 __all__ = [
+    "DEFAULT_EXPERIMENT",
     "ENV_REPRODUCE_OF",
     "REDACTED",
     "TAG_ARGV",

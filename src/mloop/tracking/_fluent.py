@@ -36,9 +36,8 @@ from mloop.errors import (
 from mloop.store import ArtifactInfo, Experiment, Run, RunInfo, RunStatus
 from mloop.store._context import current, in_scope, set_default
 from mloop.tracking._client import Client
+from mloop.tracking._context import DEFAULT_EXPERIMENT
 from mloop.tracking._writer import METRIC, FlushStatus
-
-DEFAULT_EXPERIMENT = "default"
 
 _lock = threading.RLock()
 _process_stack: list[ActiveRun] = []
