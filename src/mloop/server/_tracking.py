@@ -507,7 +507,7 @@ def log_batch(run_id: str, body: RawBody, store: StoreDep) -> Response:
 )
 def get_metric_history(run_id: str, key: str, store: StoreDep) -> JsonResponse:
     """Every point of one metric, ordered by step then timestamp."""
-    return JsonResponse(store.get_metric_history(run_id, key).to_json_dict())
+    return JsonResponse(store.get_metric_history(run_id, key).to_json_dict(arrays=True))
 
 
 # -- artifacts -----------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def get_metric_histories(
         x_min=body.x_min,
         x_max=body.x_max,
     )
-    return JsonResponse({"series": [s.to_json_dict() for s in series]})
+    return JsonResponse({"series": [s.to_json_dict(arrays=True) for s in series]})
 
 
 @router.get("/runs/{run_id}/outputs", tags=["views"])

@@ -177,29 +177,41 @@ class MetricHistory:
             {"step": self.steps, "timestamp": self.timestamps, "value": self.values}
         )
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """Columnar JSON; NaN and infinities as the strings "NaN", "Infinity", "-Infinity"."""
-        values: list[Any]
+    def to_json_dict(self, *, arrays: bool = False) -> dict[str, Any]:
+        """Columnar JSON; NaN and infinities as the strings "NaN", "Infinity", "-Infinity".
+
+        Args:
+            arrays: leave the columns numpy arrays where they hold only finite numbers, for a
+                serializer that writes arrays itself (``orjson.OPT_SERIALIZE_NUMPY``, about
+                five times faster than building lists first).
+        """
+
+        def column(a: np.ndarray) -> Any:
+            # orjson writes C-contiguous arrays only; a column may be a view into a record array.
+            return np.ascontiguousarray(a) if arrays else a.tolist()
+
+        values: Any
         if np.isfinite(self.values).all():
-            values = self.values.tolist()
+            values = column(self.values)
         else:
             values = [_encode_float(v) for v in self.values.tolist()]
         return {
             "key": self.key,
-            "steps": self.steps.tolist(),
-            "timestamps": self.timestamps.tolist(),
+            "steps": column(self.steps),
+            "timestamps": column(self.timestamps),
             "values": values,
         }
 
     @classmethod
     def from_json_dict(cls, body: dict[str, Any]) -> MetricHistory:
+        values = np.asarray(body["values"])  # numbers only: converted in one C loop
+        if values.dtype.kind not in "biuf":  # "NaN", "Infinity", "-Infinity" among them
+            values = np.asarray([_decode_float(v) for v in body["values"]], dtype=np.float64)
         return cls(
             body["key"],
             np.asarray(body["steps"], dtype=np.int64),
             np.asarray(body["timestamps"], dtype=np.int64),
-            np.asarray([_decode_float(v) for v in body["values"]], dtype=np.float64)
-            if any(not isinstance(v, float | int) for v in body["values"])
-            else np.asarray(body["values"], dtype=np.float64),
+            values,
         )
 
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from mloop.errors import MigrationError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0008_checks"
+HEAD = "0009_search_stats"
 _PG_LOCK_ID = 0x6D6C6F6F70  # "mloop"
 
 

@@ -39,7 +39,7 @@ __all__ = ["SCHEMA_HEAD", "FinishedRun", "record_finished_runs", "sqlite_file"]
 
 #: The schema version whose ``runs``, ``tags`` and ``params`` tables this module writes
 #: (``mloop.store._migrate.HEAD``).
-SCHEMA_HEAD = "0008_checks"
+SCHEMA_HEAD = "0009_search_stats"
 #: As the store's engine (:mod:`mloop.store._engine`).
 _BUSY_TIMEOUT_S = 60.0
 _LOCK_RETRIES = 5

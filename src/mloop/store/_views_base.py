@@ -109,10 +109,10 @@ class MetricSeries(MetricHistory):
             f"total={self.total}, sampled={self.sampled})"
         )
 
-    def to_json_dict(self) -> dict[str, Any]:
+    def to_json_dict(self, *, arrays: bool = False) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
-            **super().to_json_dict(),
+            **super().to_json_dict(arrays=arrays),
             "total": self.total,
             "sampled": self.sampled,
         }
