@@ -31,7 +31,10 @@ time, and CPU seconds of both servers and of this driver, during the load and fo
 the warm-up (imports, caches, first model loads, SQLite's page cache). After it, a server's RSS
 at the end (median of its last three samples) may exceed its RSS at the end of the warm-up by at
 most ``max(--max-growth-mib, --max-growth-ratio x that RSS)``, 32 MiB or 10 % by default. The
-least-squares slope after the warm-up (MiB per minute) is printed beside it.
+least-squares slope after the warm-up (MiB per minute) is printed beside it. ``mloop server``'s
+SQLite connections keep page caches of up to 64 MiB each (``PRAGMA cache_size``), so its RSS
+grows with the database file (the ``db MiB`` column) until those are full: bounded, but for runs
+of hours more than the default bound, so raise ``--max-growth-mib`` for those.
 
 Exits 1 on any 5xx, transport failure or unexpected 4xx, any acknowledged write not readable
 afterwards, an alias that does not read back as the last acknowledged move, or memory that is
@@ -360,6 +363,7 @@ class Sample:
     t: float
     rss: dict[str, float]
     cpu: dict[str, float]
+    db_mib: float  # the SQLite file and its WAL: the server's page caches grow with it
 
 
 def memory_verdict(
@@ -439,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                 cpu = {name: _cpu_s(pid) for name, pid in pids.items()}
                 cpu["driver"] = _own_cpu_s()
                 rss = {name: _rss_mib(pid) for name, pid in pids.items()}
-                return Sample(time.monotonic() - t0, rss, cpu)
+                db = sum(f.stat().st_size for f in root.glob("soak.db*")) / 2**20
+                return Sample(time.monotonic() - t0, rss, cpu, db)
 
             if args.rate:
                 target = threading.Thread(
@@ -535,7 +540,7 @@ def report(
         f"not readable afterwards: {missing}; alias @champion: last moved to "
         f"{load.alias_version}, reads {alias_read}"
     )
-    print(f"  {'t s':>6}  {'RSS MiB server':>14}{'serve':>7}   {'CPU % server':>12}"
+    print(f"  {'t s':>6}  {'RSS MiB server':>14}{'serve':>7}{'db MiB':>8}   {'CPU % server':>12}"
           f"{'serve':>7}{'driver':>8}")  # fmt: skip
     show = max(1, round(len(samples) / 12))
     for i in range(show, len(samples), show):
@@ -543,7 +548,7 @@ def report(
         dt = b.t - a.t
         pct = {k: 100 * (b.cpu[k] - a.cpu[k]) / dt for k in b.cpu}
         print(
-            f"  {b.t:>6.0f}  {b.rss['server']:>14.0f}{b.rss['serve']:>7.0f}   "
+            f"  {b.t:>6.0f}  {b.rss['server']:>14.0f}{b.rss['serve']:>7.0f}{b.db_mib:>8.0f}   "
             f"{pct['server']:>12.1f}{pct['serve']:>7.1f}{pct['driver']:>8.1f}"
         )
     memory = {}
@@ -590,7 +595,12 @@ def report(
         "alias": {"last_acknowledged": load.alias_version, "read_back": alias_read},
         "memory": memory,
         "rss_timeline": [
-            {"t": round(s.t, 1), **{k: round(v, 1) for k, v in s.rss.items()}} for s in samples
+            {
+                "t": round(s.t, 1),
+                **{k: round(v, 1) for k, v in s.rss.items()},
+                "db": round(s.db_mib, 1),
+            }
+            for s in samples
         ],
         "load_cpu": {
             **{f"{k}_s": v for k, v in cpu.items()},
