@@ -32,9 +32,9 @@ the warm-up (imports, caches, first model loads, SQLite's page cache). After it,
 at the end (median of its last three samples) may exceed its RSS at the end of the warm-up by at
 most ``max(--max-growth-mib, --max-growth-ratio x that RSS)``, 32 MiB or 10 % by default. The
 least-squares slope after the warm-up (MiB per minute) is printed beside it. ``mloop server``'s
-SQLite connections keep page caches of up to 64 MiB each (``PRAGMA cache_size``), so its RSS
-grows with the database file (the ``db MiB`` column) until those are full: bounded, but for runs
-of hours more than the default bound, so raise ``--max-growth-mib`` for those.
+SQLite connections may each keep a page cache of up to 64 MiB (``PRAGMA cache_size``), filled
+as pages are read: bounded, but for runs of hours possibly more than the default bound (raise
+``--max-growth-mib``); the ``db MiB`` column shows the database file beside the RSS.
 
 Exits 1 on any 5xx, transport failure or unexpected 4xx, any acknowledged write not readable
 afterwards, an alias that does not read back as the last acknowledged move, or memory that is
