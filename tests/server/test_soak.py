@@ -46,10 +46,9 @@ def test_five_minutes_of_mixed_load_leave_no_errors_lost_writes_or_growth(
     assert figures.exists(), done.stdout + done.stderr
     result = json.loads(figures.read_text())
     kinds = result["kinds"]
-    assert {k: kinds[k]["5xx"] for k in MIX} == dict.fromkeys(MIX, 0), result["failures"]
-    assert {k: kinds[k]["4xx"] + kinds[k]["failed"] for k in MIX} == dict.fromkeys(MIX, 0), result[
-        "failures"
-    ]
+    # 5xx, unexpected 4xx, transport failures (or an answer the operation could not use).
+    errors = {k: (kinds[k]["5xx"], kinds[k]["4xx"], kinds[k]["failed"]) for k in MIX}
+    assert errors == dict.fromkeys(MIX, (0, 0, 0)), result["failures"]
     assert result["unreadable"] == 0
     assert result["batches_acknowledged"] == result["runs_acknowledged"] > 0
     assert result["alias"]["read_back"] == result["alias"]["last_acknowledged"]
