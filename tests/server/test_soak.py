@@ -7,8 +7,9 @@ machine (load 10 to 13 from other work): during the load both servers and the dr
 used 17% of one CPU (51 CPU seconds over 301 s: ``mloop serve`` 37, reloading the model after
 each of the 175 alias moves is most of it; ``mloop server`` 11; the driver 3.5), and the whole
 test 19% (64 CPU seconds over 331 s, start-up, model setup and read-back included);
-docs/benchmarks.md, "Soak". tests/conftest.py starts this file first under xdist, so its
-minutes overlap the rest of the suite instead of adding to its end.
+docs/benchmarks.md, "Soak". tests/durations.json records its 316 s, so the conftest hands this
+file out first under xdist: its minutes overlap the rest of the suite instead of adding to
+its end.
 
 Latency is measured but not asserted (timing belongs to docs/benchmarks.md).
 """
