@@ -238,9 +238,32 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(422, InvalidArgument.code, message, problems)
 
 
+#: What FastAPI answers (400) when decoding a JSON body fails other than as JSON: bytes that are
+#: not UTF-8 text.
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> Response:
+    """A body that is not UTF-8 text, answered like any other body that is not JSON: 422 (the
+    status every route documents), not FastAPI's undocumented 400."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return error_response(
+            422,
+            InvalidArgument.code,
+            f"the request body is not valid JSON: it is not UTF-8 text (byte {cause.start})",
+            {"position": cause.start},
+        )
+    return error_response(
+        422, InvalidArgument.code, "the request body is not valid JSON", {"position": None}
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and exc.detail == _FASTAPI_BODY_ERROR:
+        return _unreadable_body(exc)
     code = _CODE_BY_STATUS.get(status, f"HTTP_{status}")
     if status == 404 and exc.detail == "Not Found":
         message = f"no route {request.method} {request.url.path}; see /docs for the API"

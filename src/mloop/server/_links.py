@@ -3,7 +3,8 @@
 FastAPI publishes no links of its own. The create routes state theirs here, through the
 ``responses`` of the route: create an experiment, then read, rename, tag, delete it and start
 runs in it by its ``experiment_id``; create a run, then log to it, read and end it; register a
-model, then its versions, their tags and aliases. A link names its target with an
+model, then its versions, their tags and aliases; create a loop, then take its lease, move it,
+record monitor results and alerts, and read them back. A link names its target with an
 ``operationRef`` (a JSON pointer to the path and method) rather than FastAPI's generated
 operation ids, so renaming a Python function does not break it; ``tests/server`` checks that
 every link resolves to an operation of the spec.
@@ -15,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "EXPERIMENT_LINKS",
+    "LOOP_LINKS",
     "MODEL_LINKS",
     "RUN_LINKS",
     "VERSION_LINKS",
@@ -127,4 +129,29 @@ VERSION_LINKS: dict[str, dict[str, Any]] = {
     "GetAlias": link("GET", f"{_M}/aliases/{{alias}}", "an alias of the model", parameters=_MODEL),
     "DeleteAlias": link("DELETE", f"{_M}/aliases/{{alias}}", "remove an alias", parameters=_MODEL),
     "GetRegisteredModel": link("GET", _M, "its model", parameters=_MODEL),
+}
+
+_LOOP = {"name": "$response.body#/name"}
+_L = f"{_V1}/loops/{{name}}"
+LOOP_LINKS: dict[str, dict[str, Any]] = {
+    "GetLoop": link("GET", _L, "the loop just created or updated", parameters=_LOOP),
+    "GetLoopStatus": link("GET", f"{_L}/status", "its status", parameters=_LOOP),
+    "AcquireLoopLease": link("POST", f"{_L}/lease", "take its lease", parameters=_LOOP),
+    "ReleaseLoopLease": link("DELETE", f"{_L}/lease", "release its lease", parameters=_LOOP),
+    "TransitionLoop": link(
+        "POST",
+        f"{_L}/transitions",
+        "move it",
+        parameters=_LOOP,
+        request_body={"expected_seq": "$response.body#/seq"},
+    ),
+    "ListLoopTransitions": link("GET", f"{_L}/transitions", "its history", parameters=_LOOP),
+    "AddMonitorResult": link(
+        "POST", f"{_L}/monitor-results", "record a monitor result", parameters=_LOOP
+    ),
+    "ListMonitorResults": link(
+        "GET", f"{_L}/monitor-results", "its monitor results", parameters=_LOOP
+    ),
+    "AddAlert": link("POST", f"{_L}/alerts", "record an alert delivery", parameters=_LOOP),
+    "ListAlerts": link("GET", f"{_L}/alerts", "its alert deliveries", parameters=_LOOP),
 }

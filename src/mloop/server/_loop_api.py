@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 
 from mloop._web._errors import CONFLICT_RESPONSE, ERROR_RESPONSES
+from mloop.server._links import LOOP_LINKS, linked
+from mloop.server._rules import LOOP_NAME
 from mloop.server._tracking import StoreDep, _Body
 from mloop.store import AlertDelivery, LoopRecord, LoopTransition, MonitorResult
 
 router = APIRouter(prefix="/api/v1/loops", tags=["loops"], responses=ERROR_RESPONSES)
+#: The schema states the name rule (so generated names are valid); the store checks it.
+LoopName = Annotated[str, Path(json_schema_extra=LOOP_NAME)]
 
 
 class EnsureLoopBody(_Body):
@@ -65,13 +69,13 @@ def list_loops(store: StoreDep) -> list[LoopRecord]:
 
 
 @router.get("/{name}")
-def get_loop(name: str, store: StoreDep) -> LoopRecord:
+def get_loop(name: LoopName, store: StoreDep) -> LoopRecord:
     """A loop's state, transition count, context and lease."""
     return store.get_loop(name)
 
 
 @router.get("/{name}/status")
-def get_status(name: str, store: StoreDep) -> dict[str, Any]:
+def get_status(name: LoopName, store: StoreDep) -> dict[str, Any]:
     """What ``mloop loop status`` shows: the state, the rollout step, the last monitor result,
     the next action and when it is due."""
     from mloop.loop import loop_status
@@ -79,26 +83,26 @@ def get_status(name: str, store: StoreDep) -> dict[str, Any]:
     return loop_status(store, name)
 
 
-@router.put("/{name}")
-def ensure_loop(name: str, body: EnsureLoopBody, store: StoreDep) -> LoopRecord:
+@router.put("/{name}", responses=linked(200, "The loop", LOOP_LINKS))
+def ensure_loop(name: LoopName, body: EnsureLoopBody, store: StoreDep) -> LoopRecord:
     """Create the loop in state IDLE, or replace its spec (its state is kept)."""
     return store.ensure_loop(name, body.model_name, body.spec, now=body.now)
 
 
 @router.post("/{name}/lease", responses=CONFLICT_RESPONSE)
-def acquire_lease(name: str, body: LeaseBody, store: StoreDep) -> LoopRecord:
+def acquire_lease(name: LoopName, body: LeaseBody, store: StoreDep) -> LoopRecord:
     """Take or renew the lease (409 ``LOOP_LEASE_HELD`` when another controller holds it)."""
     return store.acquire_loop_lease(name, body.owner, ttl_ms=body.ttl_ms, now=body.now)
 
 
 @router.delete("/{name}/lease", status_code=204)
-def release_lease(name: str, owner: str, store: StoreDep) -> Response:
+def release_lease(name: LoopName, owner: str, store: StoreDep) -> Response:
     store.release_loop_lease(name, owner)
     return Response(status_code=204)
 
 
 @router.post("/{name}/transitions", status_code=201, responses=CONFLICT_RESPONSE)
-def transition(name: str, body: TransitionBody, store: StoreDep) -> LoopTransition:
+def transition(name: LoopName, body: TransitionBody, store: StoreDep) -> LoopTransition:
     """Move the loop, as one transaction (409 for a lost lease or a stale ``expected_seq``)."""
     return store.transition_loop(
         name,
@@ -115,7 +119,7 @@ def transition(name: str, body: TransitionBody, store: StoreDep) -> LoopTransiti
 
 @router.get("/{name}/transitions")
 def list_transitions(
-    name: str,
+    name: LoopName,
     store: StoreDep,
     after_seq: Annotated[int, Query(description="only transitions after this one")] = 0,
     limit: Annotated[int, Query(description="the most to return")] = 10_000,
@@ -125,13 +129,13 @@ def list_transitions(
 
 
 @router.post("/{name}/monitor-results", status_code=201)
-def add_monitor_result(name: str, body: MonitorResultBody, store: StoreDep) -> MonitorResult:
+def add_monitor_result(name: LoopName, body: MonitorResultBody, store: StoreDep) -> MonitorResult:
     return store.add_monitor_result(name, status=body.status, result=body.result, now=body.now)
 
 
 @router.get("/{name}/monitor-results")
 def list_monitor_results(
-    name: str,
+    name: LoopName,
     store: StoreDep,
     since: Annotated[int | None, Query(description="from this time on (ms)")] = None,
     limit: Annotated[int, Query(description="the most to return")] = 1_000,
@@ -141,7 +145,7 @@ def list_monitor_results(
 
 
 @router.post("/{name}/alerts", status_code=201)
-def add_alert(name: str, body: AlertBody, store: StoreDep) -> AlertDelivery:
+def add_alert(name: LoopName, body: AlertBody, store: StoreDep) -> AlertDelivery:
     return store.add_alert_delivery(
         name,
         condition=body.condition,
@@ -156,7 +160,7 @@ def add_alert(name: str, body: AlertBody, store: StoreDep) -> AlertDelivery:
 
 @router.get("/{name}/alerts")
 def list_alerts(
-    name: str,
+    name: LoopName,
     store: StoreDep,
     limit: Annotated[int, Query(description="the most to return")] = 1_000,
 ) -> list[AlertDelivery]:

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from mloop._core._validation import MAX_ENTITY_NAME, MAX_KEY, MAX_TAG_VALUE
 
-__all__ = ["ENTITY_NAME", "KEY", "TAGS", "URI_NAME"]
+__all__ = ["ENTITY_NAME", "KEY", "LOOP_NAME", "TAGS", "URI_NAME"]
 
 #: An experiment or run name: a non-blank text without control characters (surrounding
 #: spaces are stripped).
@@ -21,6 +21,8 @@ ENTITY_NAME: Final[dict[str, Any]] = {
 }
 #: A registered model's name (it appears in ``models:/<name>/...`` URIs).
 URI_NAME: Final[dict[str, Any]] = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$"}
+#: A loop's name.
+LOOP_NAME: Final[dict[str, Any]] = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"}
 #: A param, metric or tag key.
 KEY: Final[dict[str, Any]] = {
     "pattern": r"^[\w\-. ][\w\-. /]*$",
