@@ -71,6 +71,8 @@ def test_every_page_loads_with_real_data(page: Any, ui: UiServer) -> None:
     # what the pages show comes from the data the client wrote
     page.goto(f"/ui/models/{ids['model']}")
     page.wait_for_selector(".stages")
+    # the version's lineage is filled in after its own requests: wait for it, not for the page
+    page.wait_for_selector(".version-detail .columns")
     assert page.locator(".stage-done strong:text('champion')").count() == 1
     assert page.locator(f"a[href='/ui/runs/{ids['model_run']}']").count() >= 1
     assert page.locator("a:text('datasets:/churn-train/1')").count() == 1
