@@ -45,6 +45,7 @@ import socket
 import subprocess
 import sys
 import time
+import timeit
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -90,6 +91,7 @@ MODEL_NAME = "bench"
 N_FEATURES = 20
 N_TRAIN = 10_000
 N_EXAMPLE = 5
+N_CATEGORICAL = 10  # string columns of --model mixed30
 SEED = 20240601
 START_TIMEOUT_S = 180.0
 WRK_TIMEOUT_S = 5  # a request slower than this counts as a socket error (timeout)
@@ -156,12 +158,18 @@ class Result:
 class Inputs:
     model_pkl: Path
     example: Path
-    row: dict[str, float]  # the one row every request sends
+    row: dict[str, Any]  # the one row every request sends
     expected: int  # scikit-learn's own prediction for it
 
 
-def prepare(workdir: Path) -> Inputs:
-    """Train the model once, pickle it, and write the input example; print what is served."""
+def prepare(workdir: Path, model_kind: str = "simple") -> Inputs:
+    """Train the model once, pickle it, and write the input example; print what is served.
+
+    ``simple``: ``Pipeline(StandardScaler, LogisticRegression)`` on 20 float columns.
+    ``mixed30``: 20 float and 10 string columns through a ``ColumnTransformer`` (scaling and
+    one-hot encoding) into a logistic regression, the kind of pipeline whose one-row
+    ``predict`` costs milliseconds of scikit-learn's own overhead.
+    """
     import numpy as np
     from sklearn.datasets import make_classification
     from sklearn.linear_model import LogisticRegression
@@ -173,18 +181,48 @@ def prepare(workdir: Path) -> Inputs:
     )
     columns = [f"f{i:02d}" for i in range(N_FEATURES)]
     table = pd.DataFrame(x.astype(np.float64), columns=columns)
+    if model_kind == "mixed30":
+        from sklearn.compose import ColumnTransformer
+        from sklearn.preprocessing import OneHotEncoder
+
+        rng = np.random.default_rng(SEED)
+        categorical = [f"c{i:02d}" for i in range(N_CATEGORICAL)]
+        for i, name in enumerate(categorical):
+            levels = np.array([f"{name}_{k}" for k in range(3 + 4 * i)])
+            # tied to the label a little, so the encoder's columns carry weight
+            picks = (rng.integers(0, len(levels), len(table)) + y * (i % 3)) % len(levels)
+            table[name] = levels[picks]
+        model = Pipeline(
+            [
+                (
+                    "columns",
+                    ColumnTransformer(
+                        [
+                            ("num", StandardScaler(), columns),
+                            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+                        ]
+                    ),
+                ),
+                ("clf", LogisticRegression(max_iter=500)),
+            ]
+        )
+    else:
+        model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())])
     train = table.iloc[:N_TRAIN]
-    model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())])
     model.fit(train, y[:N_TRAIN])
     pkl, example = workdir / "model.pkl", workdir / "example.parquet"
     with pkl.open("wb") as fh:
         pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
     train.head(N_EXAMPLE).reset_index(drop=True).to_parquet(example)
     one = table.iloc[N_TRAIN:].reset_index(drop=True)
-    row = {k: float(v) for k, v in one.iloc[0].items()}
+    row = {k: (v if isinstance(v, str) else float(v)) for k, v in one.iloc[0].items()}
     expected = int(model.predict(one)[0])
-    print(f"model: {model!r}, trained on {N_TRAIN:,} rows x {N_FEATURES} features")
-    print(f"each request: one row of {N_FEATURES} named float columns; expected class {expected}")
+    per_call = timeit.repeat(lambda: model.predict(one), number=20, repeat=5)
+    print(f"model: {model!r}, trained on {N_TRAIN:,} rows x {table.shape[1]} columns")
+    print(
+        f"each request: one row of {table.shape[1]} named columns; expected class {expected}; "
+        f"scikit-learn's own 1-row predict {min(per_call) / 20 * 1000:.2f} ms"
+    )
     print()
     return Inputs(pkl, example, row, expected)
 
@@ -437,17 +475,20 @@ def measure(url: str, script: Path, connections: int, sizes: Sizes) -> Load:
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, servers: Sequence[str], workdir: Path) -> None:
+    def __init__(
+        self, sizes: Sizes, servers: Sequence[str], workdir: Path, model_kind: str = "simple"
+    ) -> None:
         self.sizes = sizes
         self.servers = list(servers)
         self.workdir = workdir
+        self.model_kind = model_kind
         self.results = {s: Result(s) for s in self.servers}
         self.details: dict[str, Any] = {}
         self.notes: list[str] = []
         self.failed = False
 
     def run(self) -> None:
-        inputs = prepare(self.workdir)
+        inputs = prepare(self.workdir, self.model_kind)
         for name in self.servers:
             result = self.results[name]
 
@@ -625,6 +666,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep=True,
     )
     p.add_argument("--skip-bentoml", action="store_true", help="do not measure BentoML")
+    p.add_argument(
+        "--model",
+        choices=("simple", "mixed30"),
+        default="simple",
+        help="simple: scaler + logistic regression on 20 floats; mixed30: 20 floats and 10 "
+        "strings through a ColumnTransformer (what --optimize is for)",
+    )
     a = parse(p, argv)
     sizes = QUICK if a.quick else FULL
     if shutil.which("wrk") is None:
@@ -636,7 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not (s == "mlflow" and a.skip_mlflow) and not (s == "bentoml" and a.skip_bentoml)
     ]
     with scratch(WORK / f"serving-{os.getpid()}", keep=a.keep) as workdir:
-        bench = Bench(sizes, servers, workdir)
+        bench = Bench(sizes, servers, workdir, a.model)
         try:
             import numpy
             import sklearn
