@@ -115,7 +115,9 @@ rollout:
   min_rows: 20
   analysis:
     - online.accuracy >= champion.online.accuracy - 0.05
-    - p99_latency_ms <= 3 * champion.p99_latency_ms + 100
+    # a demo step sees a few dozen canary requests, so its p99 is its slowest one: the margin
+    # catches a challenger that is slower by a second, not a busy machine's scheduling
+    - p99_latency_ms <= 3 * champion.p99_latency_ms + 1000
 alerts:
   - webhook: {webhook}
     retries: 1
