@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import time_machine
 from loop_testlib import frame, register_champion, write_loop
 
 import mloop.store
@@ -25,6 +26,14 @@ MLOOP = Path(sys.executable).with_name("mloop")
 FAST = {"every: 10m": "every: 1ms", "hold: 5m": "hold: 1ms"}
 
 
+def _wall_s() -> float:
+    """The wall clock the controllers in subprocesses read. Under ``--fake-now`` time-machine
+    moves only this process's clock, so the rows and leases are compared on the real one."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.time.time()
+    return time.time()
+
+
 class Replicas:
     """What serving replicas would write: drifted, labelled rows of v1 (the champion) and, once
     a canary runs, of v2, with the real clock (the controllers in subprocesses read it).
@@ -34,7 +43,7 @@ class Replicas:
     ten times a second made the controllers' work grow with the test's own duration."""
 
     def __init__(self) -> None:
-        self.log = PredictionLog(mloop.store.current().artifacts)
+        self.log = PredictionLog(mloop.store.current().artifacts, clock=_wall_s)
         self.stop = threading.Event()
         self.seed = 1_000
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -131,7 +140,7 @@ def test_the_lease_lasts_as_long_as_the_option_says(mloop_home: Path, tmp_path: 
             if record is not None and record.lease_expires is not None:
                 break
             time.sleep(0.02)
-        left_ms = record.lease_expires - int(time.time() * 1000)
+        left_ms = record.lease_expires - int(_wall_s() * 1000)
         assert left_ms <= 2000  # the option's 2 s, not the default 120 s
     finally:
         proc.send_signal(signal.SIGTERM)
