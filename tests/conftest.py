@@ -373,3 +373,16 @@ def s3_server() -> Iterator[Any]:
 
     with moto_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """A real local Ray with 2 CPUs, started once per test process (and shut down at the end
+    only if this fixture started it)."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        yield
+        return
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()

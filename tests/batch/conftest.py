@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +35,3 @@ def model_uri(mloop_home: Path, frame: pd.DataFrame) -> str:
     assert info.registered_model_version is not None
     mloop.registry.set_alias("scorer", "champion", info.registered_model_version.version)
     return "models:/scorer@champion"
-
-
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """A real local Ray with 2 CPUs (shut down at the end only if this fixture started it)."""
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        yield
-        return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,6 @@ pytestmark = pytest.mark.slow  # a local Ray takes seconds to start
 DAY_US = 1_900_000_000 // DAY_S * DAY_S * US  # a day's start
 HOUR_US = 3600 * US
 ROWS = 400
-
-
-@pytest.fixture(scope="module")
-def ray_local() -> Iterator[None]:
-    """A real local Ray with 2 CPUs for this module (shut down at its end if started here)."""
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        yield
-        return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 def _segment(k: int, hour: float, shift: float, day_us: int = DAY_US) -> pa.Table:
@@ -165,7 +152,7 @@ def _same_runs(local: ArtifactStore, ray: ArtifactStore, reference: str) -> None
 
 
 def test_ray_engine_on_a_local_folder_matches_the_local_engine(
-    ray_local: None, tmp_path: Path, reference: str
+    ray_session: None, tmp_path: Path, reference: str
 ) -> None:
     _same_runs(
         open_artifact_store(tmp_path / "local"), open_artifact_store(tmp_path / "ray"), reference
@@ -173,7 +160,7 @@ def test_ray_engine_on_a_local_folder_matches_the_local_engine(
 
 
 def test_ray_engine_on_s3_workers_read_the_segments_themselves(
-    ray_local: None, s3_server: Any, reference: str
+    ray_session: None, s3_server: Any, reference: str
 ) -> None:
     from mloop._core import Settings
 
@@ -189,7 +176,7 @@ def test_ray_engine_on_s3_workers_read_the_segments_themselves(
 
 
 def test_a_segment_the_workers_cannot_read_fails_the_run_as_locally(
-    ray_local: None, tmp_path: Path
+    ray_session: None, tmp_path: Path
 ) -> None:
     artifacts = open_artifact_store(tmp_path / "bad")
     folder = f"predictions/churn/date={date_folder(DAY_US // US // DAY_S)}"
@@ -203,7 +190,7 @@ def test_a_segment_the_workers_cannot_read_fails_the_run_as_locally(
 
 
 def test_loop_run_engine_ray_profiles_the_log_on_ray(
-    ray_local: None, mloop_home: Path, tmp_path: Path, reference: str
+    ray_session: None, mloop_home: Path, tmp_path: Path, reference: str
 ) -> None:
     import orjson
     from typer.testing import CliRunner

@@ -4,7 +4,6 @@ files (real .py files, loaded by FILE:NAME, edited in place to change code)."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,24 +55,6 @@ class Project:
 
     def target(self, name: str, pipeline: str) -> str:
         return f"{self.root / name}:{pipeline}"
-
-
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """A real local Ray with 2 CPUs, started once per test process (and shut down at the end
-    only if this fixture started it)."""
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        yield
-        return
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture
