@@ -86,6 +86,17 @@ def _env() -> dict[str, str]:
     }
 
 
+def _controller(loop_file: Path, *, lease_ttl: str) -> subprocess.Popen[str]:
+    """``mloop loop run`` ticking every 50 ms with a short lease, as a real process."""
+    return subprocess.Popen(
+        [str(MLOOP), "loop", "run", str(loop_file), "--interval", "0.05", "--lease-ttl", lease_ttl],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _loop_file(folder: Path) -> Path:
     path = write_loop(folder)
     text = path.read_text(encoding="utf-8")
@@ -120,13 +131,7 @@ def _states(name: str) -> list[str]:
 def test_the_lease_lasts_as_long_as_the_option_says(mloop_home: Path, tmp_path: Path) -> None:
     register_champion()
     loop_file = write_loop(tmp_path)  # monitor every 10m: the controller idles and renews
-    proc = subprocess.Popen(
-        [str(MLOOP), "loop", "run", str(loop_file), "--interval", "0.05", "--lease-ttl", "2"],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _controller(loop_file, lease_ttl="2")
     store = mloop.store.current().store
     try:
         deadline = time.monotonic() + 120  # a bound on a hang, not a speed limit
@@ -171,13 +176,7 @@ def test_sigkill_in_any_state_resumes_with_no_duplicate(
     loop_file = _loop_file(tmp_path)
     store = mloop.store.current().store
     with Replicas():
-        proc = subprocess.Popen(
-            [str(MLOOP), "loop", "run", str(loop_file), "--interval", "0.05", "--lease-ttl", "1"],
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _controller(loop_file, lease_ttl="1")
         deadline = time.monotonic() + 800
         while kill_in not in _states("churn-loop"):
             assert proc.poll() is None, proc.communicate()
@@ -197,13 +196,7 @@ def test_sigkill_in_any_state_resumes_with_no_duplicate(
             check=False,
         )
         assert first.returncode == 0 or "another controller" in first.stderr, first.stderr
-        proc = subprocess.Popen(
-            [str(MLOOP), "loop", "run", str(loop_file), "--interval", "0.05", "--lease-ttl", "1"],
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _controller(loop_file, lease_ttl="1")
         try:
             # Done once promoted and idle, and this controller took the lease (the --once run
             # above may have finished the work; until its first tick the controller may not
