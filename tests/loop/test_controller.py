@@ -142,6 +142,10 @@ def test_drift_retrains_gates_rolls_out_in_steps_and_promotes(world: World) -> N
         > (analysed["analysis"]["champion"]["online.accuracy"])
     )
     world.wait_generation(2)
+    # The last step holds for canary rows too: its hold over with none logged, it waits.
+    world.clock.advance(5 * MIN)
+    assert controller.tick() == []
+    assert _states(controller)[-1] == "ROLLING_OUT"
     assert world.send(60, shift=2.0)["versions"] == {"2": 60}
     world.clock.advance(5 * MIN)
     controller.tick()
