@@ -122,21 +122,3 @@ def test_inference_server_excess_connections_get_json_503(tmp_path: Path) -> Non
     app = create_serve_app([str(tmp_path / "m")], poll_interval_s=None)
     with ServerThread(app, read_timeouts=(5.0, 5.0), limit_concurrency=3) as server:
         _excess_connections_get_503_and_health_recovers(server)
-
-
-def test_an_in_process_server_leaves_the_programs_logging_alone() -> None:
-    """uvicorn's default logging config would give its loggers new handlers bound to the
-    stderr of the moment (a CLI runner's temporary stream, closed later)."""
-    import logging
-
-    from fastapi import FastAPI
-
-    names = ("uvicorn", "uvicorn.error", "uvicorn.access")
-
-    def handlers() -> dict[str, list[logging.Handler]]:
-        return {n: list(logging.getLogger(n).handlers) for n in names}
-
-    before = handlers()
-    with ServerThread(FastAPI()) as server:
-        assert httpx.get(f"{server.url}/openapi.json").status_code == 200
-    assert handlers() == before
