@@ -122,6 +122,9 @@ def test_bad_batch_is_422_with_a_clear_message(server: LiveServer, run_id: str) 
         '{"params": [1, 2]}': "params must be a mapping",
         "[1, 2]": "must be a JSON object",
         '{"metrics": [["bad key!", 1.0, 0, 0]]}': "metric key 'bad key!'",
+        # a key that cannot even be hashed (an array) is named, not a 500
+        '{"metrics": [[["loss"], 1.0, 0, 0]]}': "metric key must be a string, got list",
+        '{"metrics": [[{"k": 1}, 1.0, 0, 0]]}': "metric key must be a string, got dict",
     }
     for body, expected in cases.items():
         response = server.client.post(url, content=body)

@@ -186,6 +186,27 @@ def test_metrics_history_and_latest(store: Store) -> None:
     assert len(store.get_metric_history(run_id, "nothing")) == 0
 
 
+@pytest.mark.parametrize("n", [99, 101, 1_234])
+def test_every_point_of_a_batch_is_kept(store: Store, n: int) -> None:
+    """Sizes around the SQLite store's rows per INSERT statement (100): every point is kept,
+    with two keys interleaved, a repeated step and NaN values."""
+    _, run_id = _run(store)
+    points = [
+        ("a" if i % 3 else "b", math.nan if i % 10 == 7 else i / 4, i // 2, 10_000 - i)
+        for i in range(n)
+    ]
+    store.log_batch(run_id, metrics=points)
+    for key in ("a", "b"):
+        mine = sorted((p for p in points if p[0] == key), key=lambda p: (p[2], p[3]))
+        hist = store.get_metric_history(run_id, key)
+        assert hist.steps.tolist() == [p[2] for p in mine]
+        assert hist.timestamps.tolist() == [p[3] for p in mine]
+        np.testing.assert_array_equal(hist.values, [p[1] for p in mine])  # NaN equals NaN
+    latest = store.get_run(run_id).data.metrics
+    last_b = max((p for p in points if p[0] == "b"), key=lambda p: (p[2], p[3]))
+    assert (latest["b"].step, latest["b"].timestamp) == (last_b[2], last_b[3])
+
+
 def test_non_finite_metric_values_round_trip(store: Store) -> None:
     _, run_id = _run(store)
     values = [math.nan, math.inf, -math.inf, 0.0, -1.5e300]
@@ -208,6 +229,8 @@ def test_non_finite_metric_values_round_trip(store: Store) -> None:
         ("ok", 1.0, 1.5, 0),
         ("ok", 1.0, 2**64, 0),
         ("ok", 1.0),
+        (["loss"], 1.0, 0, 0),  # not hashable: refused by name, not a TypeError
+        (("loss",), 1.0, 0, 0),
     ],
 )
 def test_metric_validation(store: Store, metric: tuple[object, ...]) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mloop._core._validation import MAX_KEY as MAX_KEY
     from mloop._core._validation import MAX_PARAM_VALUE as MAX_PARAM_VALUE
     from mloop._core._validation import MAX_TAG_VALUE as MAX_TAG_VALUE
+    from mloop._core._validation import known_keys as known_keys
     from mloop._core._validation import validate_experiment_name as validate_experiment_name
     from mloop._core._validation import validate_key as validate_key
     from mloop._core._validation import validate_metric_value as validate_metric_value
@@ -51,6 +52,7 @@ __getattr__, __dir__, __all__ = lazy_names(
                 "MAX_KEY",
                 "MAX_PARAM_VALUE",
                 "MAX_TAG_VALUE",
+                "known_keys",
                 "validate_experiment_name",
                 "validate_key",
                 "validate_metric_value",

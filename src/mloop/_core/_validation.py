@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from mloop.errors import InvalidArgument, PayloadTooLarge
@@ -24,8 +25,8 @@ def validate_key(key: Any, what: str = "key") -> str:
     Raises:
         InvalidArgument: not a string, empty, too long, or with characters outside ``[\\w-. /]``.
     """
-    if key in _valid_keys:  # hot path: log_metric checks the same few keys again and again
-        return key  # type: ignore[no-any-return]
+    if type(key) is str and key in _valid_keys:  # hot path: the same few keys again and again
+        return key
     if not isinstance(key, str):
         raise InvalidArgument(f"{what} must be a string, got {type(key).__name__}: {key!r}")
     if not key:
@@ -40,6 +41,13 @@ def validate_key(key: Any, what: str = "key") -> str:
     if len(_valid_keys) < 100_000:
         _valid_keys.add(key)
     return key
+
+
+def known_keys() -> AbstractSet[str]:
+    """The keys :func:`validate_key` has already accepted (read-only by contract): a loop over
+    many points checks ``type(key) is str and key in known`` inline and calls
+    :func:`validate_key` only for the rest."""
+    return _valid_keys
 
 
 def _validate_name(name: Any, what: str) -> str:

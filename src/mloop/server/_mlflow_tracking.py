@@ -46,7 +46,7 @@ from mloop.server._mlflow_entities import (
     run_json,
 )
 from mloop.server._scoped import scoped_store
-from mloop.store import Experiment, Run, Store
+from mloop.store import Experiment, Metric, Run, Store
 
 router = APIRouter(
     prefix=PREFIX, route_class=MlflowRoute, responses=MLFLOW_ERROR_RESPONSES, tags=["mlflow"]
@@ -303,31 +303,49 @@ def restore_run(request: Request, body: dict[str, Any] = _EMPTY) -> JsonResponse
     return _ok()
 
 
-def _metric_points(
-    store: Store, run_id: str, items: Any
-) -> dict[str, list[tuple[str, float, int, int]]]:
+def _metric_points(store: Store, run_id: str, items: Any) -> dict[str, list[Metric]]:
     """Metric points by the run they go to: a point with the ``model_id`` of a logged model
-    goes to that model's run (MLflow 3 links a copy of the run's metrics to the model)."""
+    goes to that model's run (MLflow 3 links a copy of the run's metrics to the model).
+
+    The usual point (a string key, a float value, integer step and timestamp, no model) is
+    read inline; anything else goes through :func:`_metric_point`, which names what is wrong.
+    The store checks keys and ranges."""
     if items is None:
         return {}
     if not isinstance(items, list):
         raise InvalidArgument("metrics must be a list of {key, value, timestamp, step}")
-    by_run: dict[str, list[tuple[str, float, int, int]]] = {}
+    own: list[Metric] = []
+    by_run: dict[str, list[Metric]] = {run_id: own}
     holders: dict[str, str] = {}
+    new = tuple.__new__
     for i, m in enumerate(items):
-        if not isinstance(m, dict):
+        if type(m) is not dict:
             raise InvalidArgument(f"metrics[{i}] must be an object")
-        target = run_id
+        key = m.get("key")
+        value = m.get("value")
+        step = m.get("step", 0)
+        ts = m.get("timestamp")
+        if (
+            type(key) is str
+            and type(value) is float
+            and type(step) is int
+            and type(ts) is int
+            and not m.get("model_id")
+        ):
+            own.append(new(Metric, (key, value, step, ts)))
+            continue
+        point = _metric_point(m, f"metrics[{i}]")
         model_id = m.get("model_id")
         if isinstance(model_id, str) and model_id:
             if model_id not in holders:
                 holders[model_id] = _logged_model_run(store, model_id).run_id
-            target = holders[model_id]
-        by_run.setdefault(target, []).append(_metric_point(m, f"metrics[{i}]"))
+            by_run.setdefault(holders[model_id], []).append(point)
+        else:
+            own.append(point)
     return by_run
 
 
-def _metric_point(m: dict[str, Any], where: str) -> tuple[str, float, int, int]:
+def _metric_point(m: dict[str, Any], where: str) -> Metric:
     key = m.get("key")
     if not isinstance(key, str):
         raise InvalidArgument(f"{where}: missing value for required parameter 'key'")
@@ -341,7 +359,7 @@ def _metric_point(m: dict[str, Any], where: str) -> tuple[str, float, int, int]:
             f"{where}: metric {key!r} has a non-numeric value {raw!r:.40}"
         ) from None
     ts = opt_int(m, "timestamp")
-    return key, value, opt_int(m, "step") or 0, ts if ts is not None else now_ms()
+    return Metric(key, value, opt_int(m, "step") or 0, ts if ts is not None else now_ms())
 
 
 def _log(store: Store, run_id: str, body: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -75,6 +76,8 @@ _STATS_CHECK_EVERY_S = 60.0
 # visit about ten candidate runs per row, a fraction of what sorting every match costs when
 # many runs match.
 _ORDERED_SCAN_STEPS = 1000
+# Metric points per multi-row INSERT on SQLite (401 parameters; SQLite allows 32,766).
+_SQLITE_ROWS = 100
 
 _HISTORY_DTYPE = np.dtype([("step", np.int64), ("timestamp", np.int64), ("value", np.float64)])
 
@@ -126,6 +129,18 @@ class SqlStore(SqlLoopHooks, Store):
             load_versions=self._registry._load_versions,
         )
         ph = self.db.placeholder
+        # SQLite: a batch's points go in statements of _SQLITE_ROWS rows each, the run's key
+        # bound once as ?1 and the points' fields after it in Metric order, so the parameters
+        # are the points' tuples chained (no tuple built per row) and the statement is the
+        # same for every run (compiled once). Half the time of one row per step on a
+        # 1,000-point batch; the rows beyond the last full statement go one per step.
+        self._sql_insert_metric_rows = (
+            'INSERT INTO metrics (run_pk, key, value, step, "timestamp") VALUES '
+            + ", ".join(
+                f"(?1, ?{2 + 4 * i}, ?{3 + 4 * i}, ?{4 + 4 * i}, ?{5 + 4 * i})"
+                for i in range(_SQLITE_ROWS)
+            )
+        )
         # Parameters in the order of a Metric tuple (key, value, step, timestamp), so
         # executemany binds the points as they are, with no per-row tuple built in Python; the
         # run's integer primary key is formatted in (it comes from the database, never a user).
@@ -550,7 +565,7 @@ class SqlStore(SqlLoopHooks, Store):
             if metrics:
                 cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 try:
-                    cur.executemany(self._sql_insert_metrics.format(run_pk=run_pk), metrics)
+                    self._insert_metrics(cur, run_pk, metrics)
                     cur.executemany(
                         self._sql_upsert_latest,
                         [(run_pk, m[0], m[2], m[3], m[1]) for m in latest.values()],
@@ -559,6 +574,23 @@ class SqlStore(SqlLoopHooks, Store):
                     cur.close()
 
         self.db.write(f"logging to run {run_id}", fn)
+
+    def _insert_metrics(self, cur: Any, run_pk: int, metrics: list[Metric]) -> None:
+        """Insert a batch's points with the DBAPI cursor of the batch's transaction."""
+        rest = 0
+        if self.db.sqlite:
+            rows = _SQLITE_ROWS
+            rest = len(metrics) - len(metrics) % rows
+            sql = self._sql_insert_metric_rows
+            for start in range(0, rest, rows):
+                cur.execute(sql, [run_pk, *chain.from_iterable(metrics[start : start + rows])])
+        if rest < len(metrics):
+            # plain tuples: the sqlite3 module binds a tuple subclass (Metric) through the
+            # generic sequence protocol, a quarter slower
+            cur.executemany(
+                self._sql_insert_metrics.format(run_pk=run_pk),
+                list(map(tuple, metrics[rest:])),
+            )
 
     def _claim_batch(self, conn: sa.Connection, batch_id: str, run_pk: int) -> bool:
         """Record a batch id in the batch's own transaction; False when it was recorded before."""
