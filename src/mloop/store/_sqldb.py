@@ -216,6 +216,13 @@ def run_row(conn: sa.Connection, run_id: str) -> Any:
     return row
 
 
+# Built once: constructing the statement on every call cost more than running it (every
+# metric batch looks its run up).
+_ACTIVE_RUN = sa.select(t.runs.c.run_pk, t.runs.c.lifecycle_stage).where(
+    t.runs.c.run_id == sa.bindparam("run_id")
+)
+
+
 def active_run_pk(conn: sa.Connection, run_id: str) -> int:
     """The primary key of ``run_id``, which must not be deleted (it is being written to).
 
@@ -223,9 +230,7 @@ def active_run_pk(conn: sa.Connection, run_id: str) -> int:
         RunNotFound: no such run.
         InvalidArgument: the run is deleted.
     """
-    row = conn.execute(
-        sa.select(t.runs.c.run_pk, t.runs.c.lifecycle_stage).where(t.runs.c.run_id == run_id)
-    ).first()
+    row = conn.execute(_ACTIVE_RUN, {"run_id": run_id}).first()
     if row is None:
         raise run_not_found(run_id)
     if row.lifecycle_stage != "active":
