@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mloop import __version__
+from mloop._web._heap import freeze_heap
 from mloop.cli._context import BackendStoreUri, state
 from mloop.cli._output import stderr
 from mloop.errors import InvalidArgument, MloopError
@@ -224,6 +225,7 @@ def server(
             app = create_app(store, settings=settings, auth=auth, metrics_auth=metrics_auth)
             _banner(app, host, actual_port, store, artifacts, workers, auth)
             config = make_config(app, common, header_timeout, body_timeout)
+            freeze_heap()
             uvicorn.Server(config).run(sockets=[sock])
         else:
             store.close()
@@ -258,7 +260,9 @@ def worker_app(settings_json: str, auth: bool = False, metrics_auth: bool = Fals
     store = SqlStore(
         settings.tracking_uri, settings.artifacts, storage_options=storage_options(settings)
     )
-    return create_app(store, settings=settings, auth=auth, metrics_auth=metrics_auth)
+    app = create_app(store, settings=settings, auth=auth, metrics_auth=metrics_auth)
+    freeze_heap()
+    return app
 
 
 BOOTSTRAP_FILE = "bootstrap-token"
