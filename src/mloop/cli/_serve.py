@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mloop import __version__
-from mloop._web._heap import freeze_heap
 from mloop.cli._context import state
 from mloop.cli._output import stderr
 from mloop.cli._server import (
@@ -412,7 +411,6 @@ def serve(
             # server has finished its work, so it exits 0 (as an orchestrator expects).
             signal.signal(signal.SIGTERM, _drained)
             config = make_config(app, common, header_timeout, body_timeout)
-            freeze_heap()
             uvicorn.Server(config).run(sockets=[sock])
         else:
             del app
@@ -442,9 +440,7 @@ def worker_app(spec: str, settings: str) -> FastAPI:
     from mloop.store._context import set_default
 
     set_default(settings_from_json(settings))
-    app = _create(json.loads(spec))
-    freeze_heap()
-    return app
+    return _create(json.loads(spec))
 
 
 def _banner(app: FastAPI, host: str, port: int, workers: int) -> None:

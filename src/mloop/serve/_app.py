@@ -35,6 +35,7 @@ from mloop._web._errors import (
     internal_error_response,
     status_for,
 )
+from mloop._web._heap import freeze_heap
 from mloop._web._request_id import REQUEST_ID_PATTERN
 from mloop.errors import (
     InvalidArgument,
@@ -49,7 +50,6 @@ from mloop.serve._auth import ServeAuth
 from mloop.serve._deployfollow import DeploymentFollower
 from mloop.serve._feedback_api import feedback_router
 from mloop.serve._follow import Follower
-from mloop.serve._heap import freeze_heap
 from mloop.serve._metrics import ServeMetrics
 from mloop.serve._openai_api import close_generation, openai_router
 from mloop.serve._payload import (

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mloop._web._heap import freeze_heap
 from mloop.serve._deployfollow import DeploymentFollower
-from mloop.serve._heap import freeze_heap
 from mloop.serve._metrics import ServeMetrics
 from mloop.serve._slot import ModelSlot, ServedVersion, Track, load_version
 
