@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -135,7 +136,10 @@ def test_worker_app_serves_the_store_it_is_given(
         assert app.state.settings.artifacts == str(tmp_path / "art")
         # the worker's library calls use the same store
         assert current().settings.tracking_uri == db
+        # the app lives as long as the worker: full collections do not walk it
+        assert not any(o is app.router for o in gc.get_objects())
     finally:
+        gc.unfreeze()
         app.state.store.close()
     assert not (tmp_path / "ignored.db").exists()
 

@@ -577,19 +577,19 @@ class SqlStore(SqlLoopHooks, Store):
 
     def _insert_metrics(self, cur: Any, run_pk: int, metrics: list[Metric]) -> None:
         """Insert a batch's points with the DBAPI cursor of the batch's transaction."""
-        rest = 0
+        done = 0  # points written by full multi-row statements (SQLite)
         if self.db.sqlite:
             rows = _SQLITE_ROWS
-            rest = len(metrics) - len(metrics) % rows
+            done = len(metrics) - len(metrics) % rows
             sql = self._sql_insert_metric_rows
-            for start in range(0, rest, rows):
+            for start in range(0, done, rows):
                 cur.execute(sql, [run_pk, *chain.from_iterable(metrics[start : start + rows])])
-        if rest < len(metrics):
+        if done < len(metrics):
             # plain tuples: the sqlite3 module binds a tuple subclass (Metric) through the
             # generic sequence protocol, a quarter slower
             cur.executemany(
                 self._sql_insert_metrics.format(run_pk=run_pk),
-                list(map(tuple, metrics[rest:])),
+                list(map(tuple, metrics[done:])),
             )
 
     def _claim_batch(self, conn: sa.Connection, batch_id: str, run_pk: int) -> bool:
